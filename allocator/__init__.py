@@ -1,0 +1,1 @@
+"""Decisions: policies, platform guardrails, stopping rules, data import, ledger and the CLI."""

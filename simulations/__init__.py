@@ -1,0 +1,1 @@
+"""A simulated Spark Ads world and the study runner that validates policies offline."""
