@@ -1,0 +1,228 @@
+"""The `sparkbandit` command line: thin click commands over pure functions.
+
+Commands live in several modules and are imported only when run (a lazy group), so `sparkbandit --help`
+imports neither numpy-heavy code nor pymc. Library errors (`SparkBanditError`) become one line on stderr and
+exit code 2; anything else is an internal error (exit 1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+# name -> (module, attribute, one-line help shown by `sparkbandit --help` without importing the module)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "validate": ("allocator.cli", "validate", "Check a campaign plan (and its data) without deciding anything."),
+    "reallocate": ("allocator.cli", "reallocate", "Compute tomorrow's budget per creative from the results."),
+    "ingest": ("allocator.cli_ledger", "ingest", "Import exports into the plan's ledger (idempotent)."),
+    "history": ("allocator.cli_ledger", "history", "Decisions over time from the ledger."),
+    "status": ("allocator.cli_ledger", "status", "Phase, winner and warnings for today."),
+    "report": ("allocator.cli_ledger", "report", "Write PNG plots and an offline index.html."),
+    "diagnose": ("allocator.cli_diagnose", "diagnose", "ArviZ summary of the latest hierarchical fit."),
+    "simulate": ("simulations.cli", "simulate", "Run a simulation study of policies offline."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if _available(name)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not _available(name):
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _available(name: str) -> bool:
+    module = COMMANDS[name][0]
+    if module == "allocator.cli":
+        return True
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def fail(message: str, code: int = 2) -> None:
+    """One line on stderr, no traceback."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def run_guarded(fn, *args, **kwargs):
+    """Call fn; a SparkBanditError becomes one line and exit 2."""
+    from models.errors import SparkBanditError
+
+    try:
+        return fn(*args, **kwargs)
+    except SparkBanditError as e:
+        fail(str(e), e.exit_code)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to path via a temporary file in the same folder and a rename: all or nothing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sparkbandit")
+def main() -> None:
+    """sparkbandit: test TikTok Spark Ads in parallel and move budget to the winners.
+
+    \b
+    Examples:
+      sparkbandit validate configs/example_plan.toml
+      sparkbandit reallocate --plan configs/example_plan.toml
+      sparkbandit simulate configs/studies/realistic.toml --replicates 500
+    """
+
+
+# ---------------------------------------------------------------------------- validate
+@main.command(epilog="Examples:\n\n  sparkbandit validate configs/example_plan.toml")
+@click.argument("plan", type=click.Path(dir_okay=False, path_type=Path))
+def validate(plan: Path) -> None:
+    """Check PLAN (and the data file it names) and print a one-line summary."""
+    from allocator.plan import load_plan
+
+    loaded = run_guarded(load_plan, plan)
+    p = loaded.plan
+    active = sum(c.status == "active" for c in p.creatives)
+    msg = (
+        f"{plan}: ok: campaign {p.campaign.name!r}, {len(p.creatives)} creatives ({active} active), "
+        f"{p.campaign.currency} {p.campaign.daily_budget:,.2f}/day, model {p.campaign.model}, "
+        f"policy {p.campaign.policy}"
+    )
+    if loaded.data_path is not None:
+        from allocator.importer import read_results
+
+        res = run_guarded(read_results, loaded.data_path, p)
+        msg += f"; data {loaded.data_path.name}: {res.daily.n_days} days"
+        for label, count in res.unknown.items():
+            click.echo(f"warning: {loaded.data_path}: {count} rows for {label!r}, which is not in the plan", err=True)
+    click.echo(msg)
+
+
+# ---------------------------------------------------------------------------- reallocate
+def load_inputs(plan_path: Path, data: Path | None):
+    """(LoadedPlan, DailyObservations, warnings, source) from --data, the plan's data, or the ledger."""
+    from allocator.plan import load_plan
+
+    loaded = load_plan(plan_path)
+    path = data if data is not None else loaded.data_path
+    if path is not None:
+        from allocator.importer import read_results
+
+        res = read_results(path, loaded.plan)
+        warnings = [
+            f"{path}: {count} rows for {label!r}, which is not in the plan (add it to [[creatives]] or check the id)"
+            for label, count in res.unknown.items()
+        ]
+        return loaded, res.daily, warnings, ("csv", path)
+    return loaded, None, [], ("ledger", loaded.ledger_path)
+
+
+REALLOCATE_EPILOG = """Examples:
+
+\b
+  sparkbandit reallocate --plan configs/example_plan.toml
+  sparkbandit reallocate --plan plan.toml --data export.csv --out budgets.csv
+  sparkbandit reallocate --plan plan.toml --date 2026-11-26 --json
+"""
+
+
+@main.command(epilog=REALLOCATE_EPILOG)
+@click.option("--plan", "plan_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Campaign plan (TOML).")
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
+              help="Results CSV (native or TikTok export); default: the plan's data, else the ledger.")
+@click.option("--date", "date_", type=click.DateTime(["%Y-%m-%d"]),
+              help="Day the new budgets apply to (default: the day after the last data).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the budgets as CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--dry-run", is_flag=True, help="With the ledger: decide, but record nothing.")
+def reallocate(plan_path: Path, data: Path | None, date_: dt.datetime | None, out: Path | None,
+               as_json: bool, dry_run: bool) -> None:
+    """Compute tomorrow's budget per creative with the plan's model, policy and guardrails."""
+    from models.errors import SparkBanditError
+
+    try:
+        alloc = _reallocate(plan_path, data, None if date_ is None else date_.date(), dry_run)
+    except SparkBanditError as e:
+        fail(str(e), e.exit_code)
+        return
+    if out is not None:
+        write_atomic(out, budgets_csv(alloc))
+    if as_json:
+        click.echo(json.dumps(alloc.to_json(), indent=2))
+    else:
+        from allocator.render import print_allocation
+
+        print_allocation(alloc)
+        if out is not None:
+            click.echo(f"budgets written to {out}")
+
+
+def _reallocate(plan_path: Path, data: Path | None, date: dt.date | None, dry_run: bool):
+    from allocator.engine import reallocate as decide
+
+    loaded, daily, warnings, (kind, source) = load_inputs(plan_path, data)
+    if kind == "ledger":
+        from allocator.daily import reallocate_from_ledger
+
+        return reallocate_from_ledger(loaded, date, dry_run=dry_run)
+    if date is None:
+        date = (daily.dates[-1].astype(dt.date) + dt.timedelta(days=1)) if daily.n_days else dt.date.today()
+    fit_path = None
+    if loaded.plan.campaign.model == "hierarchical":
+        fit_path = fit_file(loaded)
+    alloc = decide(loaded.plan, daily, date, fit_path=fit_path)
+    alloc.warnings[:0] = warnings
+    return alloc
+
+
+def fit_file(loaded) -> Path:
+    """Where the latest hierarchical fit of a plan is saved (beside the plan)."""
+    return loaded.path.with_name(loaded.path.stem + ".fit.nc")
+
+
+def budgets_csv(alloc) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["date", "creative_id", "name", "status", "budget", "previous_budget", "share", "prob_best",
+                "reason"])
+    for c in alloc.creatives:
+        w.writerow([alloc.date.isoformat(), c.id, c.label, c.status, f"{c.budget:.2f}",
+                    f"{c.previous_budget:.2f}", f"{c.share:.4f}",
+                    "" if c.prob_best is None else f"{c.prob_best:.4f}", c.reason])
+    return buf.getvalue()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,478 @@
+"""The daily decision: plan + results -> tomorrow's budget per creative, with a reason for each.
+
+`reallocate` is a pure function of the plan, the daily observations, the decision date and the budget
+history; the CLI, the ledger and the simulator call it (the simulator through the batched pieces it is made
+of: `models`, `allocator.policies`, `allocator.guardrails`, `allocator.stopping`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from allocator.guardrails import Budgets, GuardrailSettings, Reason, apply_guardrails
+from allocator.plan import CampaignPlan, Creative
+from allocator.policies import PolicyContext, target_shares
+from allocator.stopping import PhaseDecision, decide_phase
+from models.conjugate import BetaPrior, ConjugateModel
+from models.cost import CostModel
+from models.observations import DailyObservations
+from models.posterior import Posterior
+
+AUTH_WARNING_DAYS = 3
+
+
+@dataclass(frozen=True)
+class History:
+    """What is known of the budgets before the decision date.
+
+    previous : budget in force on the day before the decision date, per plan creative (0 = not running).
+    last_change : the date each creative's budget last changed (took effect), None when unknown.
+    """
+
+    previous: np.ndarray
+    last_change: tuple[dt.date | None, ...]
+
+    @classmethod
+    def from_plan(cls, plan: CampaignPlan) -> History:
+        """Budgets stated in the plan (`budget`, `last_change` per creative); unknown -> not running."""
+        prev = np.array([c.budget or 0.0 for c in plan.creatives], dtype=np.float64)
+        return cls(prev, tuple(c.last_change for c in plan.creatives))
+
+
+@dataclass(frozen=True)
+class CreativeDecision:
+    id: str
+    label: str
+    status: str  # "running", "paused", "expired"
+    budget: float
+    previous_budget: float
+    share: float
+    prob_best: float | None
+    mean: float
+    ci90: tuple[float, float]
+    expected_loss: float | None
+    cpa_mean: float | None
+    cpa_ci90: tuple[float | None, float | None]
+    impressions: float
+    clicks: float
+    conversions: float
+    spend: float
+    days_live: int
+    reason: str
+    reason_code: str
+
+
+@dataclass(frozen=True)
+class Allocation:
+    campaign: str
+    date: dt.date
+    currency: str
+    daily_budget: float
+    model: str
+    policy: str
+    objective: str
+    phase: str
+    winner: str | None
+    leader: str | None
+    value_remaining: float | None
+    data_first: dt.date | None
+    data_last: dt.date | None
+    warnings: list[str]
+    creatives: list[CreativeDecision]
+    diagnostics: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The documented JSON object of `sparkbandit reallocate --json`."""
+
+        def num(x: float | None, nd: int = 6) -> float | None:
+            if x is None or not np.isfinite(x):
+                return None
+            return round(float(x), nd)
+
+        return {
+            "campaign": self.campaign,
+            "date": self.date.isoformat(),
+            "currency": self.currency,
+            "daily_budget": self.daily_budget,
+            "model": self.model,
+            "policy": self.policy,
+            "objective": self.objective,
+            "phase": self.phase,
+            "winner": self.winner,
+            "warnings": list(self.warnings),
+            "leader": self.leader,
+            "value_remaining": num(self.value_remaining),
+            "data_range": [
+                None if self.data_first is None else self.data_first.isoformat(),
+                None if self.data_last is None else self.data_last.isoformat(),
+            ],
+            "diagnostics": _jsonable(self.diagnostics),
+            "creatives": [
+                {
+                    "id": c.id,
+                    "name": c.label,
+                    "status": c.status,
+                    "budget": round(c.budget, 2),
+                    "previous_budget": round(c.previous_budget, 2),
+                    "share": num(c.share),
+                    "prob_best": num(c.prob_best),
+                    "mean": num(c.mean, 9),
+                    "ci90": [num(c.ci90[0], 9), num(c.ci90[1], 9)],
+                    "expected_loss": num(c.expected_loss, 9),
+                    "cpa_mean": num(c.cpa_mean, 4),
+                    "cpa_ci90": [num(c.cpa_ci90[0], 4), num(c.cpa_ci90[1], 4)],
+                    "impressions": int(c.impressions),
+                    "clicks": int(c.clicks),
+                    "conversions": int(c.conversions),
+                    "spend": round(c.spend, 2),
+                    "days_live": c.days_live,
+                    "reason": c.reason,
+                    "reason_code": c.reason_code,
+                }
+                for c in self.creatives
+            ],
+        }
+
+
+def _jsonable(d: object) -> object:
+    if isinstance(d, dict):
+        return {str(k): _jsonable(v) for k, v in d.items()}
+    if isinstance(d, (list, tuple)):
+        return [_jsonable(v) for v in d]
+    if isinstance(d, (np.floating, float)):
+        return float(d) if np.isfinite(d) else None
+    if isinstance(d, np.integer):
+        return int(d)
+    if isinstance(d, (str, int, bool)) or d is None:
+        return d
+    return str(d)
+
+
+def guardrail_settings(plan: CampaignPlan, resolution: float | None = 0.01) -> GuardrailSettings:
+    g = plan.guardrails
+    return GuardrailSettings(
+        total=plan.campaign.daily_budget,
+        min_budget=g.min_budget,
+        max_budget=g.max_budget,
+        max_change=g.max_change,
+        exploration_floor=g.exploration_floor,
+        resolution=resolution,
+    )
+
+
+def organic_rates(plan: CampaignPlan) -> np.ndarray:
+    """Organic engagement rate per view of each plan creative, NaN where unknown. Shape (n_creatives,)."""
+    return np.array(
+        [
+            (c.organic.engagement_rate() if c.organic is not None else None) or np.nan
+            for c in plan.creatives
+        ],
+        dtype=np.float64,
+    )
+
+
+def conjugate_model(plan: CampaignPlan) -> ConjugateModel:
+    p = plan.prior
+    return ConjugateModel(
+        BetaPrior(p.alpha, p.beta), BetaPrior(p.click_alpha, p.click_beta), CostModel(p.cpm, p.cpm_weight)
+    )
+
+
+def build_model(plan: CampaignPlan, progressbar: bool = False):
+    """The plan's model, ready to `fit(daily, objective, n_draws, rng)`. pymc is imported only for
+    `model = "hierarchical"`, and only when it fits."""
+    if plan.campaign.model == "conjugate":
+        return conjugate_model(plan)
+    from models.hierarchical import HierarchicalModel  # light: pymc is imported inside fit()
+
+    m, p = plan.model, plan.prior
+    return HierarchicalModel(
+        organic_rate=organic_rates(plan),
+        sampler=m.sampler,
+        draws=m.draws,
+        tune=m.tune,
+        chains=m.chains,
+        target_accept=m.target_accept,
+        fatigue=m.fatigue,
+        delay_cdf=None if m.delay_cdf is None else tuple(m.delay_cdf),
+        on_failure=m.on_failure,
+        max_rhat=m.max_rhat,
+        min_ess=m.min_ess,
+        compile_dir=m.compile_dir,
+        progressbar=progressbar,
+        prior_cpm=p.cpm,
+        prior_cpm_weight=p.cpm_weight,
+        conjugate_alpha=p.alpha,
+        conjugate_beta=p.beta,
+    )
+
+
+def _fmt_money(x: float, currency: str) -> str:
+    return f"${x:,.2f}" if currency == "USD" else f"{x:,.2f} {currency}"
+
+
+def learning_state(plan: CampaignPlan, daily: DailyObservations, date: dt.date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per creative: age in days of its ad group at `date` (0 = not started), conversions so far, and
+    conversions in its first `learning_days` days. Age counts from the plan's `launched` date or else the
+    first day with impressions."""
+    n = len(plan.creatives)
+    age = np.zeros(n, dtype=int)
+    first_week = np.zeros(n)
+    conv = daily.conversions.sum(axis=0) if daily.n_days else np.zeros(n)
+    first = daily.first_live_index() if daily.n_days else np.full(n, -1)
+    window = plan.guardrails.learning_days
+    for i, c in enumerate(plan.creatives):
+        start: dt.date | None = c.launched
+        if start is None and first[i] >= 0:
+            start = daily.dates[first[i]].astype(dt.date)
+        if start is not None:
+            age[i] = max((date - start).days, 0)
+            if daily.n_days:
+                d0 = np.datetime64(start, "D")
+                keep = (daily.dates >= d0) & (daily.dates < d0 + np.timedelta64(window, "D"))
+                first_week[i] = daily.conversions[keep, i].sum()
+    return age, conv, first_week
+
+
+def reallocate(
+    plan: CampaignPlan,
+    daily: DailyObservations,
+    date: dt.date,
+    history: History | None = None,
+    rng: np.random.Generator | None = None,
+    model=None,
+    fit_path: Path | None = None,
+) -> Allocation:
+    """Budgets for `date` from the results before it.
+
+    Parameters
+    ----------
+    plan : CampaignPlan
+    daily : DailyObservations
+        Results over the plan's creatives (in plan order); days on or after `date` are ignored.
+    date : datetime.date
+        The day the new budgets apply to.
+    history : History, optional
+        Previous budgets and last-change dates; by default those stated in the plan.
+    rng : numpy Generator, optional
+        Defaults to one seeded with the plan's seed.
+    model : optional
+        A fitted-on-demand model with `.fit(...)`; by default `build_model(plan)`.
+    fit_path : Path, optional
+        Where a sampling model saves its fit.
+    """
+    camp, g = plan.campaign, plan.guardrails
+    ids = plan.creative_ids
+    if daily.creative_ids != ids:
+        raise ValueError("daily observations must be over the plan's creatives in plan order")
+    if daily.n_days:
+        daily = daily.upto(np.datetime64(date, "D") - np.timedelta64(1, "D"))
+    history = History.from_plan(plan) if history is None else history
+    rng = np.random.default_rng(camp.seed) if rng is None else rng
+    model = build_model(plan) if model is None else model
+    n = len(ids)
+    warnings: list[str] = []
+
+    # --- who may receive budget
+    status = ["running"] * n
+    live = np.ones(n, dtype=bool)
+    not_live_reason = [""] * n
+    for i, c in enumerate(plan.creatives):
+        if c.status == "paused":
+            live[i], status[i], not_live_reason[i] = False, "paused", "paused in the plan"
+        elif c.auth_expires is not None and c.auth_expires <= date:
+            live[i], status[i] = False, "expired"
+            not_live_reason[i] = f"authorization ends {c.auth_expires.isoformat()}, before this period ends"
+            warnings.append(
+                f"{c.label}: Spark authorization ended {c.auth_expires.isoformat()}; it gets no budget "
+                "(ask the creator for a new code and add it to the plan)"
+            )
+        elif c.auth_expires is not None and (c.auth_expires - date).days <= AUTH_WARNING_DAYS:
+            days = (c.auth_expires - date).days
+            warnings.append(
+                f"{c.label}: Spark authorization ends {c.auth_expires.isoformat()} ({days} day"
+                f"{'s' if days != 1 else ''} after this period); ask the creator to renew it"
+            )
+
+    # --- posterior and phase
+    fit_kwargs = {"save_to": fit_path} if fit_path is not None and model.name == "hierarchical" else {}
+    post: Posterior = model.fit(daily, camp.objective, n_draws=plan.decision.draws, rng=rng, **fit_kwargs)
+    warnings.extend(post.diagnostics.get("warnings", []))
+    days = int((daily.impressions.sum(axis=1) > 0).sum()) if daily.n_days else 0
+    live_idx = np.flatnonzero(live)
+    live_post = post.subset(live_idx)
+    phase: PhaseDecision = decide_phase(
+        live_post, days, plan.decision.min_days, plan.decision.prob_best, plan.decision.value_remaining
+    )
+    winner_id = None if phase.winner is None else ids[live_idx[phase.winner]]
+    leader_id = None if phase.leader is None else ids[live_idx[phase.leader]]
+
+    # --- policy target over the live creatives
+    target = np.zeros(n)
+    if live_idx.size:
+        if phase.winner is not None:
+            target[live_idx[phase.winner]] = 1.0
+        else:
+            ctx = PolicyContext(day=days, min_days=plan.decision.min_days)
+            target[live_idx] = target_shares(camp.policy, live_post, ctx)
+    prob_best = np.full(n, np.nan)
+    prob_best[live_idx] = live_post.prob_best()
+    loss = np.full(n, np.nan)
+    if live_idx.size:
+        loss[live_idx] = live_post.expected_loss()
+
+    # --- holds: days between changes and the learning phase
+    age, conv_total, first_week = learning_state(plan, daily, date)
+    held = np.zeros(n, dtype=bool)
+    held_reason = [""] * n
+    for i, c in enumerate(plan.creatives):
+        if not live[i] or history.previous[i] <= 0:
+            continue
+        last = history.last_change[i]
+        if last is not None and (date - last).days < g.min_days_between_changes:
+            since = (date - last).days
+            held[i] = True
+            held_reason[i] = (
+                f"held: changed {since} day{'s' if since != 1 else ''} ago "
+                f"(at least {g.min_days_between_changes} days between changes)"
+            )
+        elif g.hold_learning and 0 < age[i] < g.learning_days and conv_total[i] < g.learning_conversions:
+            held[i] = True
+            held_reason[i] = (
+                f"held: learning phase (day {age[i]} of {g.learning_days}, "
+                f"{conv_total[i]:.0f} of {g.learning_conversions} conversions)"
+            )
+    few = [
+        f"{c.label} ({first_week[i]:.0f})"
+        for i, c in enumerate(plan.creatives)
+        if live[i] and age[i] >= g.learning_days and first_week[i] < g.learning_conversions
+    ]
+    if few:
+        warnings.append(
+            f"fewer than {g.learning_conversions} conversions in the first {g.learning_days} days (TikTok's "
+            f"learning phase needs about {g.learning_conversions}; delivery and CPA may stay unstable): "
+            + ", ".join(few)
+        )
+
+    settings = guardrail_settings(plan)
+    out: Budgets = apply_guardrails(
+        target[None, :],
+        history.previous[None, :],
+        live[None, :],
+        held[None, :],
+        settings,
+        winner_phase=np.array([phase.winner is not None]),
+    )
+    budgets, codes = out.budgets[0], out.reasons[0]
+    if out.unspent[0] > 0:
+        warnings.append(
+            f"{_fmt_money(float(out.unspent[0]), camp.currency)} of the daily budget cannot be spent within "
+            "max_budget and the live creatives; raise guardrails.max_budget or add creatives"
+        )
+
+    # --- reasons in words
+    cur = camp.currency
+    totals = daily.totals() if daily.n_days else None
+    mean = post.mean()
+    ci = post.interval(0.9)
+    cpa_mean = cpa_lo = cpa_hi = np.full(n, np.nan)
+    if post.cpa_draws is not None:
+        finite = np.where(np.isfinite(post.cpa_draws), post.cpa_draws, np.nan)
+        cpa_mean = np.nanmean(finite, axis=0) if finite.size else cpa_mean
+        cpa_lo, cpa_hi = np.nanquantile(finite, [0.05, 0.95], axis=0)
+    days_live = daily.days_live() if daily.n_days else np.zeros(n, dtype=int)
+    decisions = []
+    for i, c in enumerate(plan.creatives):
+        code = Reason(int(codes[i]))
+        reason = _reason_text(code, c, target[i], budgets[i], history.previous[i], settings, cur,
+                              not_live_reason[i], held_reason[i], winner_id)
+        st = status[i] if not live[i] else ("running" if budgets[i] > 0 else "paused")
+        decisions.append(
+            CreativeDecision(
+                id=c.id,
+                label=c.label,
+                status=st,
+                budget=float(budgets[i]),
+                previous_budget=float(history.previous[i]),
+                share=float(budgets[i] / camp.daily_budget),
+                prob_best=None if np.isnan(prob_best[i]) else float(prob_best[i]),
+                mean=float(mean[i]),
+                ci90=(float(ci[i, 0]), float(ci[i, 1])),
+                expected_loss=None if np.isnan(loss[i]) else float(loss[i]),
+                cpa_mean=float(cpa_mean[i]) if np.isfinite(cpa_mean[i]) else None,
+                cpa_ci90=(
+                    float(cpa_lo[i]) if np.isfinite(cpa_lo[i]) else None,
+                    float(cpa_hi[i]) if np.isfinite(cpa_hi[i]) else None,
+                ),
+                impressions=float(totals.impressions[i]) if totals else 0.0,
+                clicks=float(totals.clicks[i]) if totals else 0.0,
+                conversions=float(totals.conversions[i]) if totals else 0.0,
+                spend=float(totals.spend[i]) if totals else 0.0,
+                days_live=int(days_live[i]),
+                reason=reason,
+                reason_code=code.name.lower(),
+            )
+        )
+    return Allocation(
+        campaign=camp.name,
+        date=date,
+        currency=cur,
+        daily_budget=camp.daily_budget,
+        model=str(post.diagnostics.get("model", model.name)),
+        policy=camp.policy,
+        objective=camp.objective,
+        phase=phase.phase,
+        winner=winner_id,
+        leader=leader_id,
+        value_remaining=phase.value_remaining if live_idx.size else None,
+        data_first=None if not daily.n_days else daily.dates[0].astype(dt.date),
+        data_last=None if not daily.n_days else daily.dates[-1].astype(dt.date),
+        warnings=warnings,
+        creatives=decisions,
+        diagnostics={k: v for k, v in post.diagnostics.items() if k != "warnings"},
+    )
+
+
+def _reason_text(
+    code: Reason,
+    c: Creative,
+    share: float,
+    budget: float,
+    previous: float,
+    s: GuardrailSettings,
+    cur: str,
+    not_live: str,
+    held: str,
+    winner: str | None,
+) -> str:
+    money = lambda x: _fmt_money(x, cur)  # noqa: E731
+    target = share * s.total
+    if code == Reason.NOT_LIVE:
+        return not_live
+    if code == Reason.HELD:
+        return held
+    if code == Reason.PAUSED_TARGET:
+        return f"paused: target {money(target)} is nearer 0 than the {money(s.min_budget)} minimum"
+    if code == Reason.PAUSED_CONFLICT:
+        return "paused: the minimums of stronger creatives use the whole budget"
+    if code == Reason.FLOOR:
+        return f"raised to the exploration floor ({s.exploration_floor:.0%} of the budget; target {money(target)})"
+    if code == Reason.MINIMUM:
+        return f"raised to the {money(s.min_budget)} ad-group minimum (target {money(target)})"
+    if code == Reason.CAP:
+        return f"capped at max_budget {money(s.max_budget or 0)} (target {money(target)})"
+    if code == Reason.STEP_UP:
+        return f"step limit: +{s.max_change:.0%} of {money(previous)} (target {money(target)})"
+    if code == Reason.STEP_DOWN:
+        return f"step limit: -{s.max_change:.0%} of {money(previous)} (target {money(target)})"
+    if code == Reason.STEP_RELAXED:
+        return f"above the +{s.max_change:.0%} step limit so the whole budget is spent"
+    if winner is not None:
+        return "winner: budget moves to it" if c.id == winner else "winner declared elsewhere: stepping down"
+    if abs(budget - target) <= max(0.01, 0.005 * s.total):
+        return f"policy target ({share:.1%})"
+    return f"policy target ({share:.1%}, {money(target)}), rebalanced to spend the budget within the limits"

@@ -1,0 +1,269 @@
+"""Guardrails: a policy's target shares in, daily budgets that obey the platform's rules out.
+
+Batched: every array has shape (n_campaigns, n_creatives), so `sparkbandit reallocate` (one campaign) and
+the simulator (thousands of replicate campaigns) run the same code.
+
+The rules, strongest first
+--------------------------
+1. Not live (paused in the plan, authorization ending before the period ends): budget 0.
+2. The total daily budget is never exceeded, and is spent exactly whenever rules 3-4 allow it.
+3. Held (too soon since the last change, or in the learning phase): the previous budget, unchanged.
+4. A running creative is at or above `min_budget` (the $20 ad-group minimum) or paused, and at or below
+   `max_budget`.
+5. Step limits: within `max_change` (50%) of the previous budget. A running creative may be paused only when
+   its step-limited range reaches below `min_budget` (it has stepped down to the minimum); a creative that
+   was not running (previous 0) starts at any budget.
+6. The exploration floor: every live creative gets at least `exploration_floor` of the total.
+7. The policy's target.
+
+Method
+------
+The feasible set is {0} U [lower_i, upper_i] per creative with a fixed total: non-convex only through
+pausing. We first decide who runs: a free creative whose target budget is nearer 0 than its lower bound
+(target < lower / 2) is paused when rule 5 allows it; then, while the running creatives' lower bounds exceed
+the total, the one with the smallest target is paused ("paused: floors exceed the budget"). If instead the
+running creatives' upper bounds cannot spend the total, step-up limits are relaxed (the total wins over the
+step rule) and, if caps still bind, the shortfall is left unspent and reported. Among the running creatives
+the budget is the Euclidean projection of the target onto the box-constrained simplex,
+b_i = clip(t_i + lambda, lower_i, upper_i) with lambda chosen so the budgets sum to the total: the feasible
+vector nearest the target. Lambda is found by bisection, vectorised over campaigns. Budgets are then
+rounded to `resolution` (cents) by the largest-remainder method, which keeps the total exact and every
+budget within its (rounded-inwards) bounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+
+class Reason(IntEnum):
+    """Why a creative got its budget; the CLI turns a code into a sentence."""
+
+    TARGET = 0  # the policy's target (rebalanced to spend the total)
+    FLOOR = 1  # raised to the exploration floor
+    MINIMUM = 2  # raised to the ad-group minimum
+    CAP = 3  # capped at max_budget
+    STEP_UP = 4  # limited by the step rule upwards
+    STEP_DOWN = 5  # limited by the step rule downwards
+    HELD = 6  # held: changed too recently, or in the learning phase
+    PAUSED_TARGET = 7  # paused: target nearer 0 than the minimum
+    PAUSED_CONFLICT = 8  # paused: floors of the creatives before it use the whole budget
+    NOT_LIVE = 9  # paused in the plan or authorization expired
+    STEP_RELAXED = 10  # above the step limit, to spend the total
+
+
+@dataclass(frozen=True)
+class GuardrailSettings:
+    """The plan's budget rules (scalars shared by every campaign in a batch).
+
+    total : float
+        Daily budget to spend.
+    min_budget : float
+        Ad-group minimum; a running creative is at or above it.
+    max_budget : float or None
+        Cap per creative.
+    max_change : float
+        Largest relative change from the previous budget (0.5 = +/-50%).
+    exploration_floor : float
+        Smallest share of the total for each live creative (0 disables; 0 in the winner phase).
+    resolution : float or None
+        Budgets are multiples of this (0.01 = cents); None leaves them unrounded.
+    """
+
+    total: float
+    min_budget: float = 20.0
+    max_budget: float | None = None
+    max_change: float = 0.5
+    exploration_floor: float = 0.05
+    resolution: float | None = 0.01
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Budgets, shape (n_campaigns, n_creatives), with a Reason code for each and the unspent remainder."""
+
+    budgets: np.ndarray
+    reasons: np.ndarray
+    unspent: np.ndarray  # (n_campaigns,)
+
+
+def _bisect_lambda(t: np.ndarray, lo: np.ndarray, hi: np.ndarray, run: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Lambda with sum_i clip(t_i + lambda, lo_i, hi_i) = total over running creatives, per campaign."""
+    big = np.where(run, 1.0, 0.0)
+    hi_f = np.where(np.isfinite(hi), hi, np.where(run, total[:, None], 0.0) + lo)
+    a = np.min(np.where(run, lo - t, np.inf), axis=1)
+    b = np.max(np.where(run, hi_f - t, -np.inf), axis=1)
+    a = np.where(np.isfinite(a), a, 0.0)
+    b = np.where(np.isfinite(b), b, 0.0)
+    for _ in range(100):
+        mid = 0.5 * (a + b)
+        s = (np.clip(t + mid[:, None], lo, hi_f) * big).sum(axis=1)
+        below = s < total
+        a = np.where(below, mid, a)
+        b = np.where(below, b, mid)
+    return 0.5 * (a + b)
+
+
+def _round(b: np.ndarray, lo: np.ndarray, hi: np.ndarray, run: np.ndarray, total: np.ndarray, res: float) -> np.ndarray:
+    """Largest-remainder rounding to multiples of res keeping each row's sum at round(total / res) units."""
+    units = b / res
+    lo_u, hi_u = np.ceil(lo / res - 1e-7), np.floor(hi / res + 1e-7)
+    base = np.floor(units + 1e-7)
+    base = np.where(run, np.clip(base, lo_u, hi_u), 0.0)
+    frac = units - base
+    missing = np.rint(total / res) - base.sum(axis=1)
+    cols = np.arange(b.shape[1])[None, :].repeat(b.shape[0], 0)
+
+    def ranks(key: np.ndarray) -> np.ndarray:
+        order = np.argsort(key, axis=1, kind="stable")
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, cols, axis=1)
+        return rank
+
+    # Units short: one more to the largest remainders; units over (bounds rounded inwards): one fewer from
+    # the smallest remainders that can spare it.
+    up = run & (base + 1 <= hi_u)
+    add = (ranks(np.where(up, -frac, np.inf)) < missing[:, None]) & up
+    down = run & (base - 1 >= lo_u)
+    sub = (ranks(np.where(down, frac, np.inf)) < -missing[:, None]) & down
+    return (base + add - sub) * res
+
+
+def apply_guardrails(
+    target: np.ndarray,
+    previous: np.ndarray,
+    live: np.ndarray,
+    held: np.ndarray,
+    settings: GuardrailSettings,
+    winner_phase: np.ndarray | None = None,
+) -> Budgets:
+    """Turn target shares into budgets that obey the rules in the module docstring.
+
+    Parameters
+    ----------
+    target : ndarray, shape (n_campaigns, n_creatives)
+        Target shares of the policy over the live creatives (any non-negative weights; normalised here).
+    previous : ndarray, shape (n_campaigns, n_creatives)
+        Budget in force in the previous period (0 = not running).
+    live : ndarray of bool, shape (n_campaigns, n_creatives)
+        May receive budget at all.
+    held : ndarray of bool, shape (n_campaigns, n_creatives)
+        Must keep its previous budget (only where live and previous > 0).
+    settings : GuardrailSettings
+    winner_phase : ndarray of bool, shape (n_campaigns,), optional
+        Campaigns in which a winner was declared: the exploration floor no longer applies.
+
+    Returns
+    -------
+    Budgets
+    """
+    target = np.atleast_2d(np.asarray(target, dtype=np.float64))
+    previous = np.atleast_2d(np.asarray(previous, dtype=np.float64))
+    live = np.atleast_2d(np.asarray(live, dtype=bool))
+    held = np.atleast_2d(np.asarray(held, dtype=bool)) & live & (previous > 0)
+    n_camp, n = target.shape
+    s = settings
+    total = np.full(n_camp, float(s.total))
+    if s.resolution:
+        total = np.floor(total / s.resolution + 1e-7) * s.resolution
+    reasons = np.full((n_camp, n), Reason.TARGET, dtype=np.int8)
+    reasons[~live] = Reason.NOT_LIVE
+    reasons[held] = Reason.HELD
+    winner = np.zeros(n_camp, bool) if winner_phase is None else np.asarray(winner_phase, dtype=bool)
+
+    # Held budgets first; if they alone exceed the total, release the weakest of them (rule 2 over rule 3).
+    budgets = np.where(held, previous, 0.0)
+    t = np.where(live, np.clip(target, 0.0, None), 0.0)
+    tsum = t.sum(axis=1, keepdims=True)
+    nlive = live.sum(axis=1, keepdims=True)
+    t = np.where(tsum > 0, t / np.where(tsum > 0, tsum, 1.0), np.where(live, 1.0 / np.maximum(nlive, 1), 0.0))
+    for _ in range(n):
+        over = budgets.sum(axis=1) > total + 1e-9
+        if not over.any():
+            break
+        weakest = np.argmin(np.where(held, t, np.inf), axis=1)
+        rows = np.flatnonzero(over)
+        held[rows, weakest[rows]] = False
+        budgets[rows, weakest[rows]] = 0.0
+        reasons[rows, weakest[rows]] = Reason.PAUSED_CONFLICT
+
+    free = live & ~held & (reasons != Reason.PAUSED_CONFLICT)
+    remaining = total - budgets.sum(axis=1)
+    # Bounds of the free creatives, with the reason that sets each.
+    floor_share = np.where(winner, 0.0, s.exploration_floor)[:, None]
+    floor_budget = floor_share * total[:, None]
+    minimum = np.full((n_camp, n), float(s.min_budget))
+    lo = np.maximum(minimum, floor_budget)
+    lo_reason = np.where(floor_budget > minimum, Reason.FLOOR, Reason.MINIMUM)
+    was_running = previous > 0
+    step_lo = previous * (1.0 - s.max_change)
+    step_hi = previous * (1.0 + s.max_change)
+    use_step_lo = was_running & (step_lo > lo)
+    lo = np.where(use_step_lo, step_lo, lo)
+    lo_reason = np.where(use_step_lo, Reason.STEP_DOWN, lo_reason)
+    cap = np.inf if s.max_budget is None else float(s.max_budget)
+    hi = np.where(was_running, np.maximum(step_hi, np.maximum(minimum, floor_budget)), np.inf)
+    hi_reason = np.where(was_running, Reason.STEP_UP, Reason.CAP)
+    capped = hi > cap
+    hi = np.where(capped, cap, hi)
+    hi_reason = np.where(capped, Reason.CAP, hi_reason)
+    lo = np.minimum(lo, hi)  # the cap wins over floors and step-down
+    # Pausing is allowed only where the step-limited range reaches below the minimum.
+    may_pause = free & (~was_running | (step_lo < s.min_budget))
+    target_budget = t * total[:, None]
+    run = free.copy()
+    paused = may_pause & (target_budget < 0.5 * lo)
+    run &= ~paused
+    reasons[paused] = Reason.PAUSED_TARGET
+
+    # Floors above what remains: pause the weakest running creative until they fit.
+    for _ in range(n):
+        need = np.where(run, lo, 0.0).sum(axis=1)
+        over = need > remaining + 1e-9
+        if not over.any():
+            break
+        weakest = np.argmin(np.where(run, t, np.inf), axis=1)
+        rows = np.flatnonzero(over)
+        run[rows, weakest[rows]] = False
+        reasons[rows, weakest[rows]] = Reason.PAUSED_CONFLICT
+    # Caps below what remains: bring back creatives paused for their target (strongest first), then
+    # relax the step-up limit to the cap.
+    for _ in range(n):
+        room = np.where(run, hi, 0.0).sum(axis=1)
+        need = np.where(run, lo, 0.0).sum(axis=1)
+        # Only creatives whose lower bound still fits in what remains can come back.
+        back = paused & ~run & (need[:, None] + lo <= remaining[:, None] + 1e-9)
+        short = (room < remaining - 1e-9) & back.any(axis=1)
+        if not short.any():
+            break
+        best = np.argmax(np.where(back, t, -np.inf), axis=1)
+        rows = np.flatnonzero(short)
+        run[rows, best[rows]] = True
+        reasons[rows, best[rows]] = Reason.TARGET
+    room = np.where(run, hi, 0.0).sum(axis=1)
+    relax = (room < remaining - 1e-9)[:, None] & run & (hi_reason == Reason.STEP_UP)
+    hi = np.where(relax, cap, hi)
+    hi_reason = np.where(relax, Reason.STEP_RELAXED, hi_reason)
+
+    room = np.where(run, hi, 0.0).sum(axis=1)
+    spend = np.minimum(remaining, room)
+    lam = _bisect_lambda(target_budget, lo, hi, run, spend)
+    b = np.where(run, np.clip(target_budget + lam[:, None], lo, hi), 0.0)
+    if s.resolution:
+        b = _round(b, lo, hi, run, np.floor(spend / s.resolution + 1e-7) * s.resolution, s.resolution)
+    tol = 1e-6 if s.resolution is None else 0.5 * s.resolution
+    # The binding bound names the reason (a budget at a bound was pushed there by it or held by it).
+    at_lo = run & (b <= lo + tol) & (target_budget < b + tol)
+    at_hi = run & np.isfinite(hi) & (b >= hi - tol) & ~at_lo
+    reasons = np.where(at_lo, lo_reason, reasons)
+    reasons = np.where(at_hi, np.where(relax, Reason.STEP_RELAXED, hi_reason), reasons)
+    reasons = np.where(relax & run & (b > step_hi + tol), Reason.STEP_RELAXED, reasons)
+    budgets = np.where(run, b, budgets)
+    reasons = np.where(~run & free & (reasons == Reason.TARGET), Reason.PAUSED_TARGET, reasons)
+    unspent = total - budgets.sum(axis=1)
+    if s.resolution:
+        unspent = np.round(unspent / s.resolution) * s.resolution
+    return Budgets(budgets, reasons.astype(np.int8), np.maximum(unspent, 0.0))

@@ -1,0 +1,300 @@
+"""Campaign plans: TOML parsed into pydantic models, the only pydantic layer of the engine.
+
+Unknown keys are rejected with a "did you mean" hint; every error names the key path and the fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from models.errors import PlanError
+
+Objective = Literal["conversions_per_dollar", "conversion_rate", "click_rate"]
+ModelName = Literal["conjugate", "hierarchical"]
+PolicyName = Literal["thompson", "top_two_thompson", "uniform", "greedy", "ucb", "explore_then_commit"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Campaign(Strict):
+    name: str = Field(min_length=1)
+    currency: str = Field(default="USD", min_length=3, max_length=3)
+    daily_budget: float = Field(gt=0)
+    objective: Objective = "conversions_per_dollar"
+    model: ModelName = "conjugate"
+    policy: PolicyName = "thompson"
+    data: str | None = None
+    ledger: str | None = None
+    seed: int = 0
+
+
+class Prior(Strict):
+    """Beta prior of the conversion rate per impression, Beta prior of the click rate, prior CPM."""
+
+    alpha: float = Field(default=1.0, gt=0)
+    beta: float = Field(default=5000.0, gt=0)
+    click_alpha: float = Field(default=1.0, gt=0)
+    click_beta: float = Field(default=99.0, gt=0)
+    cpm: float = Field(default=8.0, gt=0)
+    cpm_weight: float = Field(default=1000.0, gt=0)
+
+
+class Guardrails(Strict):
+    min_budget: float = Field(default=20.0, ge=0)
+    max_budget: float | None = Field(default=None, gt=0)
+    max_change: float = Field(default=0.5, gt=0)
+    min_days_between_changes: int = Field(default=2, ge=0)
+    exploration_floor: float = Field(default=0.05, ge=0, lt=1)
+    campaign_min_budget: float = Field(default=50.0, ge=0)
+    learning_days: int = Field(default=7, ge=0)
+    learning_conversions: int = Field(default=50, ge=0)
+    hold_learning: bool = True
+
+
+class Decision(Strict):
+    min_days: int = Field(default=7, ge=0)
+    prob_best: float = Field(default=0.95, gt=0, le=1)
+    value_remaining: float = Field(default=0.01, gt=0)
+    draws: int = Field(default=4000, ge=100, le=1_000_000)
+
+
+class ModelSettings(Strict):
+    """Settings of the hierarchical model (ignored by the conjugate model)."""
+
+    sampler: Literal["nutpie", "pymc"] = "nutpie"
+    draws: int = Field(default=1000, ge=10)
+    tune: int = Field(default=1000, ge=10)
+    chains: int = Field(default=2, ge=1)
+    target_accept: float = Field(default=0.95, gt=0, lt=1)
+    fatigue: Literal["none", "days", "impressions"] = "none"
+    delay_cdf: list[float] | None = None
+    on_failure: Literal["fallback", "stop"] = "fallback"
+    max_rhat: float = Field(default=1.01, gt=1)
+    min_ess: float = Field(default=400.0, gt=0)
+    compile_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _cdf(self) -> ModelSettings:
+        cdf = self.delay_cdf
+        if cdf is not None:
+            if not cdf or any(not 0 < v <= 1 for v in cdf) or any(b < a for a, b in zip(cdf, cdf[1:])):
+                raise ValueError("delay_cdf must be non-decreasing values in (0, 1]")
+            if cdf[-1] != 1.0:
+                raise ValueError("delay_cdf must end at 1.0 (all conversions reported by the window's end)")
+        return self
+
+
+class Organic(Strict):
+    views: int = Field(ge=0)
+    likes: int = Field(default=0, ge=0)
+    comments: int = Field(default=0, ge=0)
+    shares: int = Field(default=0, ge=0)
+
+    def engagement_rate(self) -> float | None:
+        if self.views <= 0:
+            return None
+        return (self.likes + self.comments + self.shares) / self.views
+
+
+class Creative(Strict):
+    id: str = Field(min_length=1)
+    name: str | None = None
+    creator: str | None = None
+    spark: bool = True
+    auth_expires: dt.date | None = None
+    status: Literal["active", "paused"] = "active"
+    budget: float | None = Field(default=None, ge=0)  # budget in force now (without a ledger)
+    last_change: dt.date | None = None  # when that budget took effect (without a ledger)
+    launched: dt.date | None = None
+    organic: Organic | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+class CampaignPlan(Strict):
+    campaign: Campaign
+    prior: Prior = Prior()
+    guardrails: Guardrails = Guardrails()
+    decision: Decision = Decision()
+    model: ModelSettings = ModelSettings()
+    creatives: list[Creative] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignPlan:
+        ids = [c.id for c in self.creatives]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"creatives: id {dup[0]!r} appears more than once; give every creative its own id")
+        names = [c.name for c in self.creatives if c.name]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"creatives: name {dup[0]!r} appears more than once; names must be unique")
+        g, budget = self.guardrails, self.campaign.daily_budget
+        if g.max_budget is not None and g.max_budget < g.min_budget:
+            raise ValueError(
+                f"guardrails.max_budget: {g.max_budget:g} is below guardrails.min_budget {g.min_budget:g}; "
+                "raise max_budget or lower min_budget"
+            )
+        if budget < g.min_budget:
+            raise ValueError(
+                f"campaign.daily_budget: {budget:g} is below guardrails.min_budget {g.min_budget:g}, so no "
+                "creative could run; raise daily_budget or lower min_budget"
+            )
+        if budget < g.campaign_min_budget:
+            raise ValueError(
+                f"campaign.daily_budget: {budget:g} is below the platform's campaign minimum "
+                f"{g.campaign_min_budget:g}; raise daily_budget (or guardrails.campaign_min_budget if the "
+                "platform's rule changed)"
+            )
+        active = sum(c.status == "active" for c in self.creatives)
+        if g.exploration_floor * active > 1:
+            raise ValueError(
+                f"guardrails.exploration_floor: {g.exploration_floor:g} x {active} active creatives is above "
+                f"100% of the budget; use at most {1 / active:.3f}"
+            )
+        if g.max_budget is not None and g.max_budget * active < budget:
+            raise ValueError(
+                f"guardrails.max_budget: {g.max_budget:g} x {active} active creatives cannot spend "
+                f"campaign.daily_budget {budget:g}; raise max_budget to at least {budget / active:.2f}"
+            )
+        return self
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def creative_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.creatives)
+
+
+class LoadedPlan:
+    """A validated plan with the file it came from (paths in it are relative to that file)."""
+
+    def __init__(self, plan: CampaignPlan, path: Path, raw: bytes) -> None:
+        self.plan = plan
+        self.path = path
+        self.sha256 = hashlib.sha256(raw).hexdigest()
+
+    def resolve(self, relative: str | None) -> Path | None:
+        if relative is None:
+            return None
+        p = Path(relative)
+        return p if p.is_absolute() else (self.path.parent / p)
+
+    @property
+    def data_path(self) -> Path | None:
+        return self.resolve(self.plan.campaign.data)
+
+    @property
+    def ledger_path(self) -> Path:
+        given = self.resolve(self.plan.campaign.ledger)
+        return given if given is not None else self.path.with_suffix(".ledger.sqlite3")
+
+
+# ---------------------------------------------------------------------- errors
+def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names valid at the parent of `loc` (walking nested models and lists)."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if isinstance(current, type) else None
+        if field is None:
+            return []
+        ann = field.annotation
+        current = _inner_model(ann)
+        if current is None:
+            return []
+    return list(current.model_fields) if isinstance(current, type) else []
+
+
+def _inner_model(ann: Any) -> type[BaseModel] | None:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in getattr(ann, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part + 1}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def pydantic_error(source: str, exc: ValidationError, root: type[BaseModel]) -> PlanError:
+    """Turn the first pydantic error into one PlanError line with the key path and a fix."""
+    errors = exc.errors(include_url=False)
+    # A misspelt key also shows as a missing one: report the unknown key, which carries the hint.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = tuple(p for p in err["loc"] if p not in ("function-after",))
+    path = key_path(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        close = difflib.get_close_matches(name, _known_keys(root, loc), n=1)
+        fix = f"did you mean '{close[0]}'?" if close else "remove it (see the README for the keys)"
+        return PlanError(source, path, "unknown key", fix)
+    if kind == "missing":
+        return PlanError(source, path, "required key is missing", "add it")
+    msg = err["msg"]
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+        # validators put the key path first: "guardrails.max_budget: ..."
+        head, sep, rest = msg.partition(": ")
+        if sep and " " not in head:
+            return PlanError(source, head, *_split_fix(rest))
+        return PlanError(source, path or "plan", *_split_fix(msg))
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "a table"
+    return PlanError(source, path, f"{shown} is not valid ({msg})", "correct the value")
+
+
+def _split_fix(msg: str) -> tuple[str, str]:
+    problem, sep, fix = msg.partition("; ")
+    return problem, fix
+
+
+def read_toml(path: Path) -> tuple[dict, bytes]:
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PlanError(source, "", "file not found", "check the path") from None
+    except OSError as e:
+        raise PlanError(source, "", f"cannot read ({e.strerror})", "check the path and permissions") from None
+    if not raw.strip():
+        raise PlanError(source, "", "file is empty", "write the plan (see configs/example_plan.toml)")
+    try:
+        data = tomllib.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise PlanError(source, "", "is not UTF-8 text", "save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as e:
+        raise PlanError(source, "", f"not valid TOML ({e})", "fix the syntax at that line") from None
+    return data, raw
+
+
+def load_plan(path: str | Path) -> LoadedPlan:
+    """Read and validate a campaign plan. Raises PlanError with one clear line."""
+    path = Path(path)
+    data, raw = read_toml(path)
+    try:
+        plan = CampaignPlan.model_validate(data)
+    except ValidationError as e:
+        raise pydantic_error(str(path), e, CampaignPlan) from None
+    return LoadedPlan(plan, path, raw)

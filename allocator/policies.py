@@ -1,0 +1,117 @@
+"""Policies: a posterior in, target budget shares out.
+
+Each policy maps the posterior of the live creatives to shares summing to 1. Budgets, floors, caps and
+step limits are applied afterwards by `allocator.guardrails`, identically for every policy.
+
+Policies work on the last axis, so the same function serves one campaign (a `Posterior`, arrays of shape
+(n_creatives,)) and a batch of simulated campaigns (any object with the same methods returning arrays of
+shape (n_campaigns, n_creatives), and `ctx.day` an int or an array of shape (n_campaigns,)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.posterior import Posterior
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a policy may know besides the posterior.
+
+    day : int
+        Days of data so far (0 before any result).
+    min_days : int
+        The plan's decision.min_days (exploration window).
+    """
+
+    day: int | np.ndarray = 0
+    min_days: int = 7
+
+
+Policy = Callable[[Posterior, PolicyContext], np.ndarray]
+
+
+def _one_hot_argmax(values: np.ndarray) -> np.ndarray:
+    """1 at the largest value along the last axis (first on ties), 0 elsewhere."""
+    values = np.asarray(values, dtype=np.float64)
+    idx = np.argmax(values, axis=-1)
+    return (np.arange(values.shape[-1]) == np.expand_dims(idx, -1)).astype(np.float64)
+
+
+def thompson(post: Posterior, ctx: PolicyContext) -> np.ndarray:
+    """Share = probability of being best: the expected allocation of Thompson sampling."""
+    return post.prob_best()
+
+
+def top_two_thompson(post: Posterior, ctx: PolicyContext, beta: float = 0.5) -> np.ndarray:
+    """Top-two Thompson sampling (Russo 2016) as an expected allocation.
+
+    With probability beta play the Thompson draw I; otherwise redraw until J != I. With p = P(best),
+    P(J = i | I = j) = p_i / (1 - p_j), so share_i = beta p_i + (1 - beta) p_i sum_{j != i} p_j / (1 - p_j).
+    """
+    p = np.asarray(post.prob_best(), dtype=np.float64)
+    n = p.shape[-1]
+    if n == 1:
+        return np.ones_like(p)
+    sure = p >= 1.0 - 1e-12
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = np.where(sure, 0.0, p / np.where(sure, 1.0, 1.0 - p))
+    second = p * (odds.sum(axis=-1, keepdims=True) - odds)
+    # When one creative holds all the probability, the redraw is uniform over the rest.
+    any_sure = sure.any(axis=-1, keepdims=True)
+    second = np.where(any_sure, np.where(sure, 0.0, 1.0 / (n - 1)), second)
+    shares = beta * p + (1.0 - beta) * second
+    return shares / shares.sum(axis=-1, keepdims=True)
+
+
+def uniform(post: Posterior, ctx: PolicyContext) -> np.ndarray:
+    """Equal split across live creatives."""
+    mean = np.asarray(post.mean(), dtype=np.float64)
+    return np.full(mean.shape, 1.0 / mean.shape[-1])
+
+
+def greedy(post: Posterior, ctx: PolicyContext) -> np.ndarray:
+    """Everything on the highest posterior mean."""
+    return _one_hot_argmax(post.mean())
+
+
+def ucb(post: Posterior, ctx: PolicyContext) -> np.ndarray:
+    """Bayes-UCB (Kaufmann, Cappe & Garivier 2012): everything on the highest quantile 1 - 1/(t + 1).
+
+    t counts decision periods (days of data + 1), the batch analogue of the paper's rounds.
+    """
+    t = np.asarray(ctx.day) + 1
+    q = 1.0 - 1.0 / (t + 1)
+    if q.ndim:
+        q = q[:, None]
+    return _one_hot_argmax(post.quantile(q))
+
+
+def explore_then_commit(post: Posterior, ctx: PolicyContext) -> np.ndarray:
+    """Equal split for the first min_days days, then everything on the leader by posterior mean."""
+    exploring = np.asarray(ctx.day) < ctx.min_days
+    if exploring.ndim:
+        exploring = exploring[:, None]
+    return np.where(exploring, uniform(post, ctx), greedy(post, ctx))
+
+
+POLICIES: dict[str, Policy] = {
+    "thompson": thompson,
+    "top_two_thompson": top_two_thompson,
+    "uniform": uniform,
+    "greedy": greedy,
+    "ucb": ucb,
+    "explore_then_commit": explore_then_commit,
+}
+
+
+def target_shares(name: str, post: Posterior, ctx: PolicyContext) -> np.ndarray:
+    """Shares of the named policy over the posterior's creatives (all assumed live), summing to 1."""
+    if post.n_creatives == 0:
+        return np.zeros(0)
+    shares = np.asarray(POLICIES[name](post, ctx), dtype=np.float64)
+    return shares / shares.sum(axis=-1, keepdims=True)

@@ -1,0 +1,132 @@
+"""The daily decision: expiry, holds, learning phase, winner, reasons and the JSON shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from allocator.engine import History, reallocate
+from allocator.plan import CampaignPlan
+from models.observations import DailyObservations
+
+D0 = dt.date(2026, 11, 1)
+
+
+def make_plan(**over) -> CampaignPlan:
+    creatives = over.pop("creatives", [{"id": f"c{i}", "budget": 100.0} for i in range(5)])
+    data = {
+        "campaign": {"name": "t", "daily_budget": 500.0, **over.pop("campaign", {})},
+        "creatives": creatives,
+        **over,
+    }
+    return CampaignPlan.model_validate(data)
+
+
+def make_daily(plan: CampaignPlan, rates, days=10, imps=15000.0, seed=0) -> DailyObservations:
+    rng = np.random.default_rng(seed)
+    n = len(plan.creatives)
+    imp = np.full((days, n), imps)
+    conv = rng.binomial(imp.astype(int), np.asarray(rates)).astype(float)
+    dates = np.arange(np.datetime64(D0), np.datetime64(D0) + np.timedelta64(days, "D"))
+    return DailyObservations(plan.creative_ids, dates, imp, imp * 0.01, conv, imp * 0.007)
+
+
+def test_no_data_splits_evenly_and_explores():
+    plan = make_plan(creatives=[{"id": f"c{i}"} for i in range(4)])
+    alloc = reallocate(plan, DailyObservations.empty(plan.creative_ids), D0)
+    assert [c.budget for c in alloc.creatives] == [125.0] * 4
+    assert alloc.phase == "explore" and alloc.winner is None
+    assert all(c.prob_best == pytest.approx(0.25, abs=1e-6) for c in alloc.creatives)
+
+
+def test_total_spent_and_json_shape():
+    plan = make_plan()
+    alloc = reallocate(plan, make_daily(plan, [1e-4, 1.5e-4, 2e-4, 2.5e-4, 3e-4]), D0 + dt.timedelta(10))
+    js = alloc.to_json()
+    assert sum(c["budget"] for c in js["creatives"]) == pytest.approx(500.0)
+    for key in ["campaign", "date", "currency", "daily_budget", "model", "policy", "objective", "phase",
+                "winner", "warnings", "creatives"]:
+        assert key in js
+    for key in ["id", "status", "budget", "previous_budget", "share", "prob_best", "mean", "ci90",
+                "expected_loss", "impressions", "clicks", "conversions", "spend", "reason"]:
+        assert key in js["creatives"][0]
+    assert sum(c["prob_best"] for c in js["creatives"]) == pytest.approx(1.0, abs=1e-6)
+    # Step limits: nobody moves more than 50% from 100.
+    assert all(50 - 1e-9 <= c["budget"] <= 150 + 1e-9 for c in js["creatives"])
+
+
+def test_data_on_or_after_decision_date_is_ignored():
+    plan = make_plan()
+    daily = make_daily(plan, [2e-4] * 5, days=10)
+    a = reallocate(plan, daily, D0 + dt.timedelta(5))
+    b = reallocate(plan, daily.upto(np.datetime64(D0 + dt.timedelta(4))), D0 + dt.timedelta(5))
+    assert [c.budget for c in a.creatives] == [c.budget for c in b.creatives]
+    assert a.data_last == D0 + dt.timedelta(4)
+
+
+def test_expired_authorization_gets_zero_and_warning():
+    creatives = [{"id": f"c{i}", "budget": 100.0} for i in range(5)]
+    creatives[0]["auth_expires"] = D0 + dt.timedelta(10)
+    creatives[1]["auth_expires"] = D0 + dt.timedelta(12)
+    plan = make_plan(creatives=creatives, guardrails={"max_change": 1.0})
+    alloc = reallocate(plan, make_daily(plan, [2e-4] * 5), D0 + dt.timedelta(10))
+    c0, c1 = alloc.creatives[0], alloc.creatives[1]
+    assert c0.budget == 0 and c0.status == "expired" and c0.reason_code == "not_live"
+    assert c1.budget > 0
+    assert any("c0" in w and "ended" in w for w in alloc.warnings)
+    assert any("c1" in w and "ends" in w for w in alloc.warnings)
+    assert sum(c.budget for c in alloc.creatives) == pytest.approx(500.0)
+
+
+def test_recent_change_is_held():
+    creatives = [{"id": f"c{i}", "budget": 100.0, "last_change": D0 + dt.timedelta(9)} for i in range(5)]
+    plan = make_plan(creatives=creatives)
+    alloc = reallocate(plan, make_daily(plan, [1e-4, 1e-4, 1e-4, 1e-4, 5e-4]), D0 + dt.timedelta(10))
+    assert all(c.budget == 100.0 and c.reason_code == "held" for c in alloc.creatives)
+    assert "changed 1 day ago" in alloc.creatives[0].reason
+
+
+def test_learning_phase_holds_young_ad_groups():
+    plan = make_plan()
+    alloc = reallocate(plan, make_daily(plan, [1e-4, 1e-4, 1e-4, 1e-4, 5e-4], days=3), D0 + dt.timedelta(3))
+    assert all(c.reason_code == "held" and "learning phase" in c.reason for c in alloc.creatives)
+    plan = make_plan(guardrails={"hold_learning": False})
+    alloc = reallocate(plan, make_daily(plan, [1e-4, 1e-4, 1e-4, 1e-4, 5e-4], days=3), D0 + dt.timedelta(3))
+    assert not any(c.reason_code == "held" for c in alloc.creatives)
+
+
+def test_winner_declared_and_budget_moves_within_step_limit():
+    plan = make_plan(decision={"min_days": 7})
+    daily = make_daily(plan, [1e-4, 1e-4, 1e-4, 1e-4, 4e-4], days=10, imps=40000.0)
+    alloc = reallocate(plan, daily, D0 + dt.timedelta(10))
+    assert alloc.phase == "winner" and alloc.winner == "c4"
+    assert alloc.creatives[4].budget == 150.0
+    assert alloc.creatives[4].reason_code == "step_up"
+    # Same data before min_days: no winner.
+    early = reallocate(plan, daily.upto(np.datetime64(D0 + dt.timedelta(5))), D0 + dt.timedelta(6))
+    assert early.phase == "explore" and early.winner is None
+
+
+def test_history_overrides_plan_budgets():
+    plan = make_plan()
+    hist = History(np.array([200.0, 50.0, 50.0, 100.0, 100.0]), (None,) * 5)
+    alloc = reallocate(plan, make_daily(plan, [2e-4] * 5), D0 + dt.timedelta(10), history=hist)
+    assert [c.previous_budget for c in alloc.creatives] == [200.0, 50.0, 50.0, 100.0, 100.0]
+
+
+def test_seed_reproducible():
+    plan = make_plan()
+    daily = make_daily(plan, [1e-4, 1.5e-4, 2e-4, 2.5e-4, 3e-4])
+    a = reallocate(plan, daily, D0 + dt.timedelta(10)).to_json()
+    b = reallocate(plan, daily, D0 + dt.timedelta(10)).to_json()
+    assert a == b
+
+
+@pytest.mark.parametrize("policy", ["thompson", "top_two_thompson", "uniform", "greedy", "ucb", "explore_then_commit"])
+def test_every_policy_spends_total(policy):
+    plan = make_plan(campaign={"policy": policy}, guardrails={"exploration_floor": 0.0})
+    alloc = reallocate(plan, make_daily(plan, [1e-4, 1.5e-4, 2e-4, 2.5e-4, 3e-4]), D0 + dt.timedelta(10))
+    assert sum(c.budget for c in alloc.creatives) == pytest.approx(500.0)
+    assert all(c.budget == 0 or c.budget >= 20 for c in alloc.creatives)
