@@ -380,10 +380,10 @@ def reallocate(
     mean = post.mean()
     ci = post.interval(0.9)
     cpa_mean = cpa_lo = cpa_hi = np.full(n, np.nan)
-    if post.cpa_draws is not None:
-        finite = np.where(np.isfinite(post.cpa_draws), post.cpa_draws, np.nan)
-        cpa_mean = np.nanmean(finite, axis=0) if finite.size else cpa_mean
-        cpa_lo, cpa_hi = np.nanquantile(finite, [0.05, 0.95], axis=0)
+    if post.cpa_draws is not None and post.cpa_draws.size:
+        with np.errstate(invalid="ignore", over="ignore"):
+            cpa_mean = post.cpa_draws.mean(axis=0)
+            cpa_lo, cpa_hi = np.quantile(post.cpa_draws, [0.05, 0.95], axis=0)
     days_live = daily.days_live() if daily.n_days else np.zeros(n, dtype=int)
     decisions = []
     for i, c in enumerate(plan.creatives):

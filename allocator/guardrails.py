@@ -26,7 +26,7 @@ running creatives' upper bounds cannot spend the total, step-up limits are relax
 step rule) and, if caps still bind, the shortfall is left unspent and reported. Among the running creatives
 the budget is the Euclidean projection of the target onto the box-constrained simplex,
 b_i = clip(t_i + lambda, lower_i, upper_i) with lambda chosen so the budgets sum to the total: the feasible
-vector nearest the target. Lambda is found by bisection, vectorised over campaigns. Budgets are then
+vector nearest the target. Lambda is found exactly from the breakpoints of the piecewise-linear sum, vectorised over campaigns. Budgets are then
 rounded to `resolution` (cents) by the largest-remainder method, which keeps the total exact and every
 budget within its (rounded-inwards) bounds.
 """
@@ -90,21 +90,29 @@ class Budgets:
     unspent: np.ndarray  # (n_campaigns,)
 
 
-def _bisect_lambda(t: np.ndarray, lo: np.ndarray, hi: np.ndarray, run: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """Lambda with sum_i clip(t_i + lambda, lo_i, hi_i) = total over running creatives, per campaign."""
-    big = np.where(run, 1.0, 0.0)
-    hi_f = np.where(np.isfinite(hi), hi, np.where(run, total[:, None], 0.0) + lo)
-    a = np.min(np.where(run, lo - t, np.inf), axis=1)
-    b = np.max(np.where(run, hi_f - t, -np.inf), axis=1)
-    a = np.where(np.isfinite(a), a, 0.0)
-    b = np.where(np.isfinite(b), b, 0.0)
-    for _ in range(100):
-        mid = 0.5 * (a + b)
-        s = (np.clip(t + mid[:, None], lo, hi_f) * big).sum(axis=1)
-        below = s < total
-        a = np.where(below, mid, a)
-        b = np.where(below, b, mid)
-    return 0.5 * (a + b)
+def _solve_lambda(t: np.ndarray, lo: np.ndarray, hi: np.ndarray, run: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Lambda with sum_i clip(t_i + lambda, lo_i, hi_i) = total over running creatives, per campaign.
+
+    The sum is piecewise linear and non-decreasing in lambda with breakpoints lo_i - t_i and hi_i - t_i, so
+    it is evaluated at every breakpoint and interpolated linearly between the two that bracket the total:
+    exact, O(n_creatives^2) per campaign, no iteration.
+    """
+    w = run.astype(np.float64)
+    hi_f = np.where(np.isfinite(hi), hi, lo + total[:, None])
+    bp = np.concatenate([np.where(run, lo - t, np.nan), np.where(run, hi_f - t, np.nan)], axis=1)  # (R, 2n)
+    bp = np.sort(bp, axis=1)  # NaNs last
+    bp_f = np.where(np.isnan(bp), np.nanmax(np.where(np.isnan(bp), -np.inf, bp), axis=1, keepdims=True), bp)
+    bp_f = np.where(np.isfinite(bp_f), bp_f, 0.0)
+    sums = (np.clip(t[:, None, :] + bp_f[:, :, None], lo[:, None, :], hi_f[:, None, :]) * w[:, None, :]).sum(-1)
+    k = (sums < total[:, None] - 1e-12).sum(axis=1)  # breakpoints strictly below the total
+    k_hi = np.minimum(k, bp.shape[1] - 1)
+    k_lo = np.maximum(k - 1, 0)
+    rows = np.arange(t.shape[0])
+    x0, x1 = bp_f[rows, k_lo], bp_f[rows, k_hi]
+    s0, s1 = sums[rows, k_lo], sums[rows, k_hi]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(s1 > s0, (total - s0) / (s1 - s0), 1.0)
+    return x0 + np.clip(frac, 0.0, 1.0) * (x1 - x0)
 
 
 def _round(b: np.ndarray, lo: np.ndarray, hi: np.ndarray, run: np.ndarray, total: np.ndarray, res: float) -> np.ndarray:
@@ -250,7 +258,7 @@ def apply_guardrails(
 
     room = np.where(run, hi, 0.0).sum(axis=1)
     spend = np.minimum(remaining, room)
-    lam = _bisect_lambda(target_budget, lo, hi, run, spend)
+    lam = _solve_lambda(target_budget, lo, hi, run, spend)
     b = np.where(run, np.clip(target_budget + lam[:, None], lo, hi), 0.0)
     if s.resolution:
         b = _round(b, lo, hi, run, np.floor(spend / s.resolution + 1e-7) * s.resolution, s.resolution)
