@@ -379,11 +379,7 @@ def reallocate(
     totals = daily.totals() if daily.n_days else None
     mean = post.mean()
     ci = post.interval(0.9)
-    cpa_mean = cpa_lo = cpa_hi = np.full(n, np.nan)
-    if post.cpa_draws is not None and post.cpa_draws.size:
-        with np.errstate(invalid="ignore", over="ignore"):
-            cpa_mean = post.cpa_draws.mean(axis=0)
-            cpa_lo, cpa_hi = np.quantile(post.cpa_draws, [0.05, 0.95], axis=0)
+    cpa_mean, cpa_lo, cpa_hi = post.cpa_summary(0.9)
     days_live = daily.days_live() if daily.n_days else np.zeros(n, dtype=int)
     decisions = []
     for i, c in enumerate(plan.creatives):
@@ -428,7 +424,7 @@ def reallocate(
         phase=phase.phase,
         winner=winner_id,
         leader=leader_id,
-        value_remaining=phase.value_remaining if live_idx.size else None,
+        value_remaining=phase.value_remaining if live_idx.size and np.isfinite(phase.value_remaining) else None,
         data_first=None if not daily.n_days else daily.dates[0].astype(dt.date),
         data_last=None if not daily.n_days else daily.dates[-1].astype(dt.date),
         warnings=warnings,

@@ -63,7 +63,8 @@ class ConjugateModel:
     ) -> Posterior:
         """Posterior of `objective` for every creative.
 
-        Returns a Posterior with exact ScaledBeta marginals and `n_draws` joint draws.
+        Returns a Posterior with exact ScaledBeta marginals (of the objective and of conversions per currency
+        unit) and `n_draws` joint draws made on first use.
         """
         if isinstance(obs, DailyObservations):
             obs = obs.totals()
@@ -72,20 +73,22 @@ class ConjugateModel:
         a, b = self.rate_params(obs, spec.event)
         ipd = self.cost.impressions_per_dollar(obs)
         scale = ipd if spec.per_dollar else np.ones(obs.n_creatives)
-        rate_draws = rng.beta(a, b, size=(n_draws, obs.n_creatives))
-        draws = rate_draws * scale
-        if spec.event == "conversions":
-            conv_draws = rate_draws
-        else:
-            ca, cb = self.rate_params(obs, "conversions")
-            conv_draws = rng.beta(ca, cb, size=(n_draws, obs.n_creatives))
-        with np.errstate(divide="ignore"):
-            cpa_draws = 1.0 / (conv_draws * ipd)
+        ca, cb = self.rate_params(obs, "conversions")
+        n = obs.n_creatives
+
+        def sampler() -> tuple[np.ndarray, np.ndarray]:
+            # Drawn only when asked for (value remaining, Monte Carlo checks): every other answer is exact.
+            rate_draws = rng.beta(a, b, size=(n_draws, n))
+            conv_draws = rate_draws if spec.event == "conversions" else rng.beta(ca, cb, size=(n_draws, n))
+            with np.errstate(divide="ignore"):
+                cpa_draws = 1.0 / (conv_draws * ipd)
+            return rate_draws * scale, cpa_draws
+
         return Posterior(
             obs.creative_ids,
             objective,
-            draws,
             marginals=ScaledBeta(a, b, scale),
-            cpa_draws=cpa_draws,
             diagnostics={"model": "conjugate"},
+            cpa_marginals=ScaledBeta(ca, cb, ipd),
+            sampler=sampler,
         )

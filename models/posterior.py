@@ -7,13 +7,18 @@ and the probability of being best is integrated exactly instead of counted from 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 from scipy import special
 
-from models.prob_best import prob_best_mc, prob_best_scaled_beta
+from models.prob_best import prob_best_mc, prob_best_scaled_beta, scaled_beta_max
+
+# Up to this many creatives the exact answers come from composite Gauss-Legendre (`scaled_beta_max`), which
+# also gives E[max]; above it, from the reversed-hazard quadrature, which skips creatives that cannot win.
+SMALL = 32
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,6 @@ class ScaledBeta:
         return self.scale * special.betaincinv(self.alpha, self.beta, q)
 
 
-@dataclass(frozen=True, eq=False)
 class Posterior:
     """Posterior of the objective for each creative.
 
@@ -44,29 +48,70 @@ class Posterior:
     objective : str
         Name of the objective the draws are of (e.g. "conversions_per_dollar").
     draws : ndarray, shape (n_draws, n_creatives)
-        Joint posterior draws of the objective.
+        Joint posterior draws of the objective. A model with exact marginals may pass `sampler` instead: the
+        draws are then made on first use only (the conjugate decision needs none unless the stopping rule
+        has to compute the value remaining).
     marginals : ScaledBeta or None
-        Exact independent marginals when the model has them; enables exact probability of best.
+        Exact independent marginals when the model has them; enables exact probability of best, expected loss,
+        mean and intervals without draws.
     cpa_draws : ndarray, shape (n_draws, n_creatives) or None
         Draws of cost per conversion (currency), for display.
+    cpa_marginals : ScaledBeta or None
+        Exact marginals of conversions per currency unit (CPA = 1 / that), for exact CPA summaries.
     diagnostics : dict
         Model-specific facts (sampler, R-hat, ESS, divergences, timings, warnings).
+    sampler : callable returning (draws, cpa_draws), optional
     """
 
-    creative_ids: tuple[str, ...]
-    objective: str
-    draws: np.ndarray
-    marginals: ScaledBeta | None = None
-    cpa_draws: np.ndarray | None = None
-    diagnostics: dict = field(default_factory=dict)
+    def __init__(
+        self,
+        creative_ids: tuple[str, ...],
+        objective: str,
+        draws: np.ndarray | None = None,
+        marginals: ScaledBeta | None = None,
+        cpa_draws: np.ndarray | None = None,
+        diagnostics: dict | None = None,
+        *,
+        cpa_marginals: ScaledBeta | None = None,
+        sampler: Callable[[], tuple[np.ndarray, np.ndarray | None]] | None = None,
+    ) -> None:
+        self.creative_ids = tuple(creative_ids)
+        self.objective = objective
+        self.marginals = marginals
+        self.cpa_marginals = cpa_marginals
+        self.diagnostics = {} if diagnostics is None else diagnostics
+        if draws is None and sampler is None:
+            raise ValueError("a Posterior needs draws or a sampler")
+        self._sampler = sampler
+        self._draws: np.ndarray | None = None
+        self._cpa_draws = cpa_draws
+        if draws is not None:
+            self._draws = self._check(draws)
 
-    def __post_init__(self) -> None:
-        draws = np.asarray(self.draws, dtype=np.float64)
+    def _check(self, draws: np.ndarray) -> np.ndarray:
+        draws = np.asarray(draws, dtype=np.float64)
         if draws.ndim != 2 or draws.shape[1] != len(self.creative_ids):
-            raise ValueError(
-                f"draws must have shape (n_draws, {len(self.creative_ids)}), got {draws.shape}"
-            )
-        object.__setattr__(self, "draws", draws)
+            raise ValueError(f"draws must have shape (n_draws, {len(self.creative_ids)}), got {draws.shape}")
+        return draws
+
+    def _materialise(self) -> None:
+        draws, cpa = self._sampler()  # type: ignore[misc]
+        self._draws = self._check(draws)
+        if self._cpa_draws is None:
+            self._cpa_draws = cpa
+        self._sampler = None
+
+    @property
+    def draws(self) -> np.ndarray:
+        if self._draws is None:
+            self._materialise()
+        return self._draws  # type: ignore[return-value]
+
+    @property
+    def cpa_draws(self) -> np.ndarray | None:
+        if self._draws is None and self._sampler is not None:
+            self._materialise()
+        return self._cpa_draws
 
     @property
     def n_creatives(self) -> int:
@@ -75,14 +120,40 @@ class Posterior:
     def subset(self, index: np.ndarray | list[int]) -> Posterior:
         """The posterior of only the creatives at `index` (e.g. the live ones)."""
         index = np.asarray(index, dtype=int)
+
+        def sampler() -> tuple[np.ndarray, np.ndarray | None]:
+            cpa = self.cpa_draws
+            return self.draws[:, index], None if cpa is None else cpa[:, index]
+
         return Posterior(
             tuple(self.creative_ids[i] for i in index),
             self.objective,
-            self.draws[:, index],
+            None if self._draws is None else self._draws[:, index],
             None if self.marginals is None else self.marginals.subset(index),
-            None if self.cpa_draws is None else self.cpa_draws[:, index],
+            None if self._cpa_draws is None else self._cpa_draws[:, index],
             self.diagnostics,
+            cpa_marginals=None if self.cpa_marginals is None else self.cpa_marginals.subset(index),
+            sampler=None if self._draws is not None else sampler,
         )
+
+    def cpa_summary(self, prob: float = 0.9) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean and equal-tailed interval of the cost per conversion, each shape (n_creatives,); inf where
+        the posterior allows no conversions (mean with alpha <= 1)."""
+        lo_q, hi_q = (1.0 - prob) / 2.0, (1.0 + prob) / 2.0
+        m = self.cpa_marginals
+        if m is not None:
+            with np.errstate(divide="ignore"):
+                # CPA = 1 / (s B), B ~ Beta(a, b): E[1/B] = (a + b - 1) / (a - 1) for a > 1.
+                mean = np.where(m.alpha > 1, (m.alpha + m.beta - 1) / np.maximum(m.alpha - 1, 1e-300), np.inf)
+                mean = mean / m.scale
+                return mean, 1.0 / m.quantile(hi_q), 1.0 / m.quantile(lo_q)
+        cpa = self.cpa_draws
+        if cpa is None or not cpa.size:
+            nan = np.full(self.n_creatives, np.nan)
+            return nan, nan, nan
+        with np.errstate(invalid="ignore", over="ignore"):
+            lo, hi = np.quantile(cpa, [lo_q, hi_q], axis=0)
+            return cpa.mean(axis=0), lo, hi
 
     def mean(self) -> np.ndarray:
         """Posterior mean of the objective, shape (n_creatives,)."""
@@ -104,10 +175,18 @@ class Posterior:
         return np.quantile(self.draws, q, axis=0)
 
     @cached_property
+    def _exact(self) -> tuple[np.ndarray, float | None]:
+        """(probability of best, E[max] or None) from the scaled-Beta marginals."""
+        m = self.marginals
+        if m.alpha.size <= SMALL:  # type: ignore[union-attr]
+            p, e_max = scaled_beta_max(m.alpha, m.beta, m.scale)  # type: ignore[union-attr]
+            return p, float(e_max)
+        return prob_best_scaled_beta(m.alpha, m.beta, m.scale), None  # type: ignore[union-attr]
+
+    @cached_property
     def _prob_best(self) -> np.ndarray:
         if self.marginals is not None:
-            m = self.marginals
-            return prob_best_scaled_beta(m.alpha, m.beta, m.scale)
+            return self._exact[0]
         return prob_best_mc(self.draws)
 
     def prob_best(self, method: str = "auto") -> np.ndarray:
@@ -132,6 +211,8 @@ class Posterior:
 
     def expected_loss(self) -> np.ndarray:
         """E[max_j X_j - X_i]: what choosing creative i forgoes on average, shape (n_creatives,)."""
+        if self.marginals is not None and self.n_creatives and self._exact[1] is not None:
+            return np.maximum(self._exact[1] - self.marginals.mean(), 0.0)
         best = self.draws.max(axis=1, keepdims=True)
         return (best - self.draws).mean(axis=0)
 

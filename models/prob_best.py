@@ -114,3 +114,65 @@ def prob_best_scaled_beta(
     shares = np.clip(shares, 0.0, None)
     out[contenders] = shares / shares.sum()
     return out
+
+
+def scaled_beta_max(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    scale: np.ndarray | None = None,
+    levels: int = 12,
+    nodes: int = 4,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probability of being best and E[max] for independent scaled Betas, by composite Gauss-Legendre.
+
+    Used for small campaigns (the common 3 to 5 creatives, and simulated batches of them), where it is about
+    ten times cheaper than `prob_best_scaled_beta` at the same accuracy.
+
+    Method: P(i best) = int f_i(x) prod_{j != i} F_j(x) dx over [floor, top] (the largest lower and upper
+    1e-10 tails). The interval is cut into panels at `levels` quantiles of every creative (evenly spaced in
+    logit), so each panel is narrow wherever any creative's distribution changes fast, and each panel gets a
+    `nodes`-point Gauss-Legendre rule. E[max] = int x sum_i f_i prod_{j != i} F_j dx on the same nodes, so the
+    expected loss E[max] - E[X_i] comes at no extra cost. Measured against the reference quadrature at 600
+    points per creative: max error ~1e-5 (homogeneous, small-count and prior-vs-huge-count campaigns).
+
+    Parameters
+    ----------
+    alpha, beta, scale : ndarray, shape (n_creatives,) or (n_campaigns, n_creatives)
+
+    Returns
+    -------
+    prob_best : same shape as alpha, rows sum to 1
+    e_max : shape () or (n_campaigns,)
+    """
+    a = np.asarray(alpha, dtype=np.float64)
+    single = a.ndim == 1
+    a = np.atleast_2d(a)
+    b = np.broadcast_to(np.asarray(beta, dtype=np.float64), a.shape)
+    s = np.ones_like(a) if scale is None else np.broadcast_to(np.asarray(scale, dtype=np.float64), a.shape)
+    n_camp, n = a.shape
+    if n == 1:
+        p, e = np.ones_like(a), (s * a / (a + b))[:, 0]
+        return (p[0], e[0]) if single else (p, e)
+    lv = special.expit(np.linspace(special.logit(1e-10), -special.logit(1e-10), levels))
+    qs = special.betaincinv(a[:, :, None], b[:, :, None], lv) * s[:, :, None]  # (R, n, L)
+    floor = qs[:, :, 0].max(axis=1, keepdims=True)
+    top = qs[:, :, -1].max(axis=1, keepdims=True)
+    edges = np.sort(np.clip(qs.reshape(n_camp, -1), floor, top), axis=1)  # floor and top are among them
+    x0, w0 = np.polynomial.legendre.leggauss(nodes)
+    left, right = edges[:, :-1, None], edges[:, 1:, None]
+    x = (0.5 * (left + right) + 0.5 * (right - left) * x0).reshape(n_camp, -1)  # (R, m)
+    w = (0.5 * (right - left) * w0).reshape(n_camp, -1)
+    u = np.clip(x[:, None, :] / s[:, :, None], 0.0, 1.0)  # (R, n, m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_cdf = np.log(special.betainc(a[:, :, None], b[:, :, None], u))
+        log_pdf = (
+            special.xlogy(a[:, :, None] - 1.0, u)
+            + special.xlog1py(b[:, :, None] - 1.0, -u)
+            - (special.betaln(a, b) + np.log(s))[:, :, None]
+        )
+        others = log_cdf.sum(axis=1, keepdims=True) - log_cdf
+        dens = np.exp(np.where(np.isfinite(log_cdf), log_pdf + others, -np.inf))  # (R, n, m)
+    mass = (dens * w[:, None, :]).sum(axis=2)
+    e_max = (dens.sum(axis=1) * x * w).sum(axis=1) / mass.sum(axis=1)
+    p = mass / mass.sum(axis=1, keepdims=True)
+    return (p[0], e_max[0]) if single else (p, e_max)
