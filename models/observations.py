@@ -32,7 +32,7 @@ def _check(ids: tuple[str, ...], name: str, arr: np.ndarray) -> None:
         idx = np.argwhere(bad)[0]
         creative = ids[idx[-1]]
         raise ObservationError(
-            f"creative {creative!r}: {name} = {arr[tuple(idx)]!r} is not a finite non-negative number"
+            f"creative {creative!r}: {name} = {float(arr[tuple(idx)])!r} is not a finite non-negative number"
         )
 
 

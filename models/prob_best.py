@@ -1,6 +1,6 @@
 """Probability that each creative is the best one.
 
-`prob_best_scaled_beta` integrates exactly (numerically, to ~1e-6) when every creative's objective is an
+`prob_best_scaled_beta` integrates exactly (numerically, to ~1e-5 with the default grid, converging with points_per_creative) when every creative's objective is an
 independent scaled Beta, X_i = s_i * Beta(a_i, b_i). `prob_best_mc` counts argmax over joint posterior
 draws and serves every other posterior.
 
@@ -20,6 +20,8 @@ import numpy as np
 from scipy import special
 
 TAIL = 1e-12
+PRUNE_ABOVE = 8  # contenders above which the region of the maximum is found first
+GRID_POINTS = 2048  # quantile points in all, at most (before midpoints) when contenders are many
 
 
 def prob_best_mc(draws: np.ndarray) -> np.ndarray:
@@ -64,7 +66,8 @@ def prob_best_scaled_beta(
 
     Returns
     -------
-    ndarray, shape (n_creatives,), non-negative, sums to 1 within 1e-12.
+    ndarray, shape (n_creatives,), non-negative, sums to 1 within 1e-12; within 1e-4 of the integral
+    (typically 1e-5) with the default grid.
     """
     alpha = np.asarray(alpha, dtype=np.float64)
     beta = np.asarray(beta, dtype=np.float64)
@@ -83,24 +86,50 @@ def prob_best_scaled_beta(
     if contenders.size == 1:
         out[contenders[0]] = 1.0
         return out
-    a, b, s = alpha[contenders], beta[contenders], scale[contenders]
     lo, hi = floor, hi_q[contenders].max()
-    levels = special.expit(np.linspace(-27.0, 27.0, points_per_creative))
-    # Grid in units of x: each contender's quantiles, mapped through its scale.
-    q = (special.betaincinv(a[:, None], b[:, None], levels[None, :]) * s[:, None]).ravel()
+    if contenders.size > PRUNE_ABOVE:
+        # Many contenders: the maximum lives only where G = prod_j F_j is not negligible. A coarse scan finds
+        # the point below which G < 1e-13; creatives whose upper tail lies below it cannot win either.
+        a, b, s = alpha[contenders], beta[contenders], scale[contenders]
+        xc = np.linspace(lo, hi, 257)
+        with np.errstate(divide="ignore"):
+            log_g = np.log(special.betainc(a[:, None], b[:, None], np.clip(xc / s[:, None], 0, 1))).sum(0)
+        first = int(np.argmax(log_g > np.log(1e-13)))
+        lo = xc[max(first - 1, 0)]
+        contenders = contenders[hi_q[contenders] > lo]
+        if contenders.size == 1:
+            out[contenders[0]] = 1.0
+            return out
+    a, b, s = alpha[contenders], beta[contenders], scale[contenders]
+    # Each contender's quantile points are spread evenly in logit over the part of its distribution above
+    # `lo` (below it the maximum has no mass); with many contenders each brings fewer points, the grid
+    # being dense already.
+    k = int(min(points_per_creative, max(16, GRID_POINTS // contenders.size)))
+    with np.errstate(divide="ignore"):
+        start = special.logit(np.clip(special.betainc(a, b, np.clip(lo / s, 0, 1)), 1e-12, 1 - 1e-9))
+    logits = start[:, None] + (27.0 - start[:, None]) * np.linspace(0.0, 1.0, k)[None, :]
+    q = (special.betaincinv(a[:, None], b[:, None], special.expit(logits)) * s[:, None]).ravel()
+    # Just above each contender's upper tail its reversed hazard drops to 0: a point there keeps that
+    # step from being smeared over a whole grid interval (it matters for bounded supports, b <= 1).
+    ends = hi_q[contenders] * (1.0 + 1e-9)
+    q = np.concatenate((q, ends))
     q = q[(q > lo) & (q < hi)]
     x = np.unique(np.concatenate(([lo, hi], q)))
     # Midpoints refine the grid where the quantile points are sparse.
     x = np.sort(np.concatenate((x, 0.5 * (x[1:] + x[:-1]))))
     u = np.clip(x[None, :] / s[:, None], 0.0, 1.0)  # (m, n_grid)
     cdf = special.betainc(a[:, None], b[:, None], u)
-    logpdf = (
-        special.xlogy(a[:, None] - 1.0, u)
-        + special.xlog1py(b[:, None] - 1.0, -u)
-        - special.betaln(a, b)[:, None]
-        - np.log(s)[:, None]
-    )
     with np.errstate(divide="ignore", invalid="ignore"):
+        # The density is 0 outside the open support (x >= s_i included: a Beta with b <= 1 must not keep
+        # its value at u = 1 beyond the scale).
+        logpdf = np.where(
+            (u > 0) & (u < 1),
+            special.xlogy(a[:, None] - 1.0, u)
+            + special.xlog1py(b[:, None] - 1.0, -u)
+            - special.betaln(a, b)[:, None]
+            - np.log(s)[:, None],
+            -np.inf,
+        )
         log_hazard = np.where(cdf > 0, logpdf - np.log(cdf), -np.inf)
         top = log_hazard.max(axis=0)
         top = np.where(np.isfinite(top), top, 0.0)
@@ -165,10 +194,12 @@ def scaled_beta_max(
     u = np.clip(x[:, None, :] / s[:, :, None], 0.0, 1.0)  # (R, n, m)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_cdf = np.log(special.betainc(a[:, :, None], b[:, :, None], u))
-        log_pdf = (
+        log_pdf = np.where(
+            (u > 0) & (u < 1),
             special.xlogy(a[:, :, None] - 1.0, u)
             + special.xlog1py(b[:, :, None] - 1.0, -u)
-            - (special.betaln(a, b) + np.log(s))[:, :, None]
+            - (special.betaln(a, b) + np.log(s))[:, :, None],
+            -np.inf,
         )
         others = log_cdf.sum(axis=1, keepdims=True) - log_cdf
         dens = np.exp(np.where(np.isfinite(log_cdf), log_pdf + others, -np.inf))  # (R, n, m)
