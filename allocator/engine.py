@@ -465,6 +465,8 @@ def _reason_text(
         return f"step limit: +{s.max_change:.0%} of {money(previous)} (target {money(target)})"
     if code == Reason.STEP_DOWN:
         return f"step limit: -{s.max_change:.0%} of {money(previous)} (target {money(target)})"
+    if code == Reason.RELEASED:
+        return f"raised from {money(previous)} despite the hold, so the whole budget is spent"
     if code == Reason.STEP_RELAXED:
         return f"above the +{s.max_change:.0%} step limit so the whole budget is spent"
     if winner is not None:

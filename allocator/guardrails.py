@@ -7,7 +7,9 @@ The rules, strongest first
 --------------------------
 1. Not live (paused in the plan, authorization ending before the period ends): budget 0.
 2. The total daily budget is never exceeded, and is spent exactly whenever rules 3-4 allow it.
-3. Held (too soon since the last change, or in the learning phase): the previous budget, unchanged.
+3. Held (too soon since the last change, or in the learning phase): the previous budget, unchanged, unless
+   no other creative can take what must be spent (say the only free one expired): then the strongest held
+   creative is raised.
 4. A running creative is at or above `min_budget` (the $20 ad-group minimum) or paused, and at or below
    `max_budget`.
 5. Step limits: within `max_change` (50%) of the previous budget. A running creative may be paused only when
@@ -53,6 +55,7 @@ class Reason(IntEnum):
     PAUSED_CONFLICT = 8  # paused: floors of the creatives before it use the whole budget
     NOT_LIVE = 9  # paused in the plan or authorization expired
     STEP_RELAXED = 10  # above the step limit, to spend the total
+    RELEASED = 11  # a held budget raised, to spend the total
 
 
 @dataclass(frozen=True)
@@ -133,11 +136,18 @@ def _round(b: np.ndarray, lo: np.ndarray, hi: np.ndarray, run: np.ndarray, total
 
     # Units short: one more to the largest remainders; units over (bounds rounded inwards): one fewer from
     # the smallest remainders that can spare it.
-    up = run & (base + 1 <= hi_u)
-    add = (ranks(np.where(up, -frac, np.inf)) < missing[:, None]) & up
-    down = run & (base - 1 >= lo_u)
-    sub = (ranks(np.where(down, frac, np.inf)) < -missing[:, None]) & down
-    return (base + add - sub) * res
+    # Repeat while units remain: a creative at its bound cannot take its remainder, so another takes it.
+    for _ in range(b.shape[1] + 1):
+        if not np.any(missing != 0):
+            break
+        up = run & (base + 1 <= hi_u)
+        add = (ranks(np.where(up, -frac, np.inf)) < missing[:, None]) & up
+        down = run & (base - 1 >= lo_u)
+        sub = (ranks(np.where(down, frac, np.inf)) < -missing[:, None]) & down
+        base = base + add - sub
+        frac = units - base
+        missing = missing - add.sum(axis=1) + sub.sum(axis=1)
+    return base * res
 
 
 def apply_guardrails(
@@ -223,7 +233,9 @@ def apply_guardrails(
     may_pause = free & (~was_running | (step_lo < s.min_budget))
     target_budget = t * total[:, None]
     run = free.copy()
-    paused = may_pause & (target_budget < 0.5 * lo)
+    # With an exploration floor every live creative keeps running (rule 6): only without one (or after a
+    # winner) does a target nearer 0 than the lower bound pause a creative.
+    paused = may_pause & (target_budget < 0.5 * lo) & (floor_share <= 0)
     run &= ~paused
     reasons[paused] = Reason.PAUSED_TARGET
 
@@ -255,6 +267,28 @@ def apply_guardrails(
     relax = (room < remaining - 1e-9)[:, None] & run & (hi_reason == Reason.STEP_UP)
     hi = np.where(relax, cap, hi)
     hi_reason = np.where(relax, Reason.STEP_RELAXED, hi_reason)
+    # Still short (every other creative held, or expired): release held creatives, strongest first; they
+    # only go up from their budget (rule 2 over rule 3).
+    released = np.zeros_like(run)
+    for _ in range(n):
+        room = np.where(run, hi, 0.0).sum(axis=1)
+        need = np.where(run, lo, 0.0).sum(axis=1)
+        new_lo = np.maximum(budgets, s.min_budget)
+        can = held & ~released & (need[:, None] + new_lo <= remaining[:, None] + budgets + 1e-9)
+        short = (room < remaining - 1e-9) & can.any(axis=1)
+        if not short.any():
+            break
+        rows = np.flatnonzero(short)
+        best = np.argmax(np.where(can, t, -np.inf), axis=1)[rows]
+        released[rows, best] = True
+        run[rows, best] = True
+        remaining[rows] += budgets[rows, best]
+        lo[rows, best] = new_lo[rows, best]
+        hi[rows, best] = np.maximum(cap, budgets[rows, best])
+        hi_reason[rows, best] = Reason.RELEASED
+        budgets[rows, best] = 0.0
+    held &= ~released
+    reasons = np.where(released, Reason.RELEASED, reasons)
 
     room = np.where(run, hi, 0.0).sum(axis=1)
     spend = np.minimum(remaining, room)
@@ -264,8 +298,8 @@ def apply_guardrails(
         b = _round(b, lo, hi, run, np.floor(spend / s.resolution + 1e-7) * s.resolution, s.resolution)
     tol = 1e-6 if s.resolution is None else 0.5 * s.resolution
     # The binding bound names the reason (a budget at a bound was pushed there by it or held by it).
-    at_lo = run & (b <= lo + tol) & (target_budget < b + tol)
-    at_hi = run & np.isfinite(hi) & (b >= hi - tol) & ~at_lo
+    at_lo = run & ~released & (b <= lo + tol) & (target_budget < b + tol)
+    at_hi = run & ~released & np.isfinite(hi) & (b >= hi - tol) & ~at_lo
     reasons = np.where(at_lo, lo_reason, reasons)
     reasons = np.where(at_hi, np.where(relax, Reason.STEP_RELAXED, hi_reason), reasons)
     reasons = np.where(relax & run & (b > step_hi + tol), Reason.STEP_RELAXED, reasons)

@@ -158,8 +158,11 @@ def test_invariants(case):
     if s.max_budget is not None:
         assert ((b[running] <= s.max_budget + TOL) | hd[running]).all()
     # Held creatives keep their budget unless released to respect the total.
-    kept = hd & (r != Reason.PAUSED_CONFLICT)
+    kept = hd & (r != Reason.PAUSED_CONFLICT) & (r != Reason.RELEASED)
     assert np.allclose(b[kept], prev[kept])
+    # Released only to spend the total, and then only upwards.
+    rel = r == Reason.RELEASED
+    assert (hd[rel]).all() and (b[rel] >= prev[rel] - CENT).all()
     # Step limits hold unless relaxed to spend the total, capped, paused near the minimum, or forced by floors.
     was = (prev > 0) & lv & ~hd & running
     up_ok = b <= prev * (1 + s.max_change) + CENT
@@ -172,3 +175,25 @@ def test_invariants(case):
     # A running creative is paused only where its step-down floor reaches below the minimum (or by conflict).
     stopped = (prev > 0) & lv & ~hd & ~running
     assert ((prev * (1 - s.max_change) <= s.min_budget) | (r == Reason.PAUSED_CONFLICT))[stopped].all()
+
+
+def test_exploration_floor_keeps_every_live_creative_running():
+    # Greedy on day 0 puts everything on one creative: the 5% floor ($25) keeps the other four exploring.
+    b, r, _ = run([1.0, 0, 0, 0, 0], [0] * 5, exploration_floor=0.05)
+    assert b.tolist() == [400.0, 25.0, 25.0, 25.0, 25.0]
+    assert (r[1:] == Reason.FLOOR).all()
+
+
+def test_rounding_passes_remainders_past_a_creative_at_its_bound():
+    # Three creatives at a 100.005 step cap cannot take their half cents; the fourth takes them all.
+    b, _, unspent = run([0.3, 0.3, 0.3, 0.1], [66.67, 66.67, 66.67, 0], total=400.0, exploration_floor=0.0)
+    assert unspent == 0 and b.sum() == pytest.approx(400.0)
+
+
+def test_held_creatives_released_when_nothing_else_can_spend():
+    # Every live creative is held and one expired: the strongest held one takes the expired budget.
+    b, r, unspent = run([0.7, 0.2, 0.1, 0.0], [112.5, 20, 20, 47.5], live=[True, True, True, False],
+                        held=[True, True, True, False], total=200.0)
+    assert unspent == 0 and b.sum() == pytest.approx(200.0)
+    assert b[0] == 160.0 and r[0] == Reason.RELEASED
+    assert b[1] == 20.0 and b[2] == 20.0 and (r[1:3] == Reason.HELD).all()
