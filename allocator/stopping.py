@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from models.posterior import Posterior
 
 PHASES = ("explore", "optimize", "winner")
@@ -20,7 +22,7 @@ class PhaseDecision:
     winner: int | None  # index into the posterior's creatives
     leader: int | None
     leader_prob_best: float
-    value_remaining: float
+    value_remaining: float  # NaN where not needed (before min_days, or the leader below prob_best)
 
 
 def decide_phase(
@@ -30,9 +32,58 @@ def decide_phase(
         return PhaseDecision("explore", None, None, 0.0, float("inf"))
     leader = post.leader()
     p = float(post.prob_best()[leader])
+    if day < min_days or p < prob_best:
+        # The value remaining needs joint draws; it is computed only where it can decide something.
+        return PhaseDecision("explore" if day < min_days else "optimize", None, leader, p, float("nan"))
     vr = post.value_remaining(0.95)
-    if day < min_days:
-        return PhaseDecision("explore", None, leader, p, vr)
     if p >= prob_best and vr < value_remaining:
         return PhaseDecision("winner", leader, leader, p, vr)
     return PhaseDecision("optimize", None, leader, p, vr)
+
+
+# ---------------------------------------------------------------------- batched (simulator)
+PHASE_EXPLORE, PHASE_OPTIMIZE, PHASE_WINNER = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class BatchPhaseDecision:
+    """`decide_phase` for a batch of campaigns; arrays of shape (n_campaigns,).
+
+    phase : int8 codes, index into PHASES (0 explore, 1 optimize, 2 winner)
+    winner, leader : creative index, -1 where none
+    """
+
+    phase: np.ndarray
+    winner: np.ndarray
+    leader: np.ndarray
+    leader_prob_best: np.ndarray
+    value_remaining: np.ndarray
+
+
+def decide_phase_batch(
+    post, day: int | np.ndarray, min_days: int, prob_best: float, value_remaining: float
+) -> BatchPhaseDecision:
+    """The rule of `decide_phase`, row by row, for a batched posterior (e.g. `models.batch.BatchPosterior`).
+
+    `post` needs `leader()` -> (n_campaigns,) with -1 for a campaign without live creatives,
+    `prob_best()` -> (n_campaigns, n_creatives) and `value_remaining(0.95, rows=mask)` -> (n_campaigns,),
+    computed only for the campaigns in `mask` (past min_days with the leader at or above `prob_best`); the
+    returned value_remaining is inf elsewhere.
+    `day` is an int or an array of shape (n_campaigns,).
+    """
+    leader = np.asarray(post.leader())
+    n_camp = leader.shape[0]
+    has = leader >= 0
+    p_all = np.asarray(post.prob_best())
+    p = np.where(has, p_all[np.arange(n_camp), np.maximum(leader, 0)], 0.0)
+    day = np.broadcast_to(np.asarray(day), (n_camp,))
+    # The value remaining matters only where everything else already allows a winner.
+    candidates = has & (day >= min_days) & (p >= prob_best)
+    vr = np.full(n_camp, np.inf)
+    if candidates.any():
+        vr = np.where(candidates, np.asarray(post.value_remaining(0.95, rows=candidates), dtype=np.float64), vr)
+    won = candidates & (vr < value_remaining)
+    phase = np.where(~has | (day < min_days), PHASE_EXPLORE, np.where(won, PHASE_WINNER, PHASE_OPTIMIZE))
+    return BatchPhaseDecision(
+        phase.astype(np.int8), np.where(won, leader, -1), leader, p, vr
+    )

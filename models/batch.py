@@ -1,0 +1,196 @@
+"""Batched conjugate posteriors: many campaigns at once, for the simulator.
+
+`BatchPosterior` holds independent scaled-Beta marginals X_ck = scale_ck * Beta(alpha_ck, beta_ck) for
+n_campaigns campaigns of n_creatives creatives each, and answers the questions a `Posterior` answers
+(`prob_best`, `mean`, `quantile`, `leader`, `value_remaining`), each as an array with the campaigns on the
+first axis. The policies of `allocator.policies` and `allocator.stopping.decide_phase_batch` accept it
+unchanged. Creatives that are not live (not arrived, authorization expired, padding) are masked: they have
+probability of best 0 and mean and quantiles of -inf, so no policy can pick them.
+
+Method (measured, see benchmarks/bench_simulate.py)
+---------------------------------------------------
+The probability of being best is counted from `n_draws` joint Monte Carlo draws per campaign (256 by
+default), not integrated. The exact quadrature of `models.prob_best` needs on the order of 10^3 incomplete-
+Beta evaluations per campaign (~0.4 us each), about 0.4 ms per campaign and day; the Monte Carlo estimate
+costs 2 float32 Gamma draws per creative and draw (~20-50 ns each, see `standard_gamma` for the cheaper
+large-shape path), about 0.05 ms for 5 creatives and 256 draws, and it is unbiased: E[share] is exactly the probability of best, so Thompson sampling by these
+shares has exactly the expected allocation of Thompson sampling by exact shares (only extra noise, a
+standard error of at most 0.5 / sqrt(n_draws) = 0.03 per share per day). The same draws give the value
+remaining of the stopping rule. Beta draws are G_a / (G_a + G_b) with independent float32 Gamma draws,
+which is the definition of the Beta distribution (float32 keeps 7 significant digits, ample for an
+argmax and a 95th percentile).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from scipy import special
+
+DEFAULT_DRAWS = 256
+
+
+@dataclass(frozen=True, eq=False)
+class BatchPosterior:
+    """Independent scaled-Beta posteriors of the objective for a batch of campaigns.
+
+    Parameters
+    ----------
+    alpha, beta : ndarray, shape (n_campaigns, n_creatives), all > 0
+        Beta parameters of each creative's rate.
+    scale : ndarray, shape (n_campaigns, n_creatives), all > 0
+        Objective = scale * rate (impressions per currency unit for conversions_per_dollar, 1 for a rate).
+    live : ndarray of bool, shape (n_campaigns, n_creatives)
+        Creatives that may be chosen; the others are excluded from every answer.
+    n_draws : int
+        Monte Carlo draws per campaign for `prob_best` and `value_remaining`.
+    rng : numpy Generator
+    """
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    scale: np.ndarray
+    live: np.ndarray
+    n_draws: int = DEFAULT_DRAWS
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+
+    def __post_init__(self) -> None:
+        a = np.atleast_2d(np.asarray(self.alpha, dtype=np.float64))
+        b = np.broadcast_to(np.asarray(self.beta, dtype=np.float64), a.shape)
+        s = np.broadcast_to(np.asarray(self.scale, dtype=np.float64), a.shape)
+        live = np.broadcast_to(np.asarray(self.live, dtype=bool), a.shape)
+        if np.any(live & ~((a > 0) & (b > 0) & (s > 0))):
+            raise ValueError("alpha, beta and scale of live creatives must be > 0")
+        object.__setattr__(self, "alpha", a)
+        object.__setattr__(self, "beta", b)
+        object.__setattr__(self, "scale", s)
+        object.__setattr__(self, "live", live)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.alpha.shape  # type: ignore[return-value]
+
+    @property
+    def n_creatives(self) -> int:
+        return self.alpha.shape[1]
+
+    # ------------------------------------------------------------------ draws
+    @cached_property
+    def draws(self) -> np.ndarray:
+        """Joint draws of the objective, shape (n_campaigns, n_draws, n_creatives), float32; -inf where not live."""
+        ga = standard_gamma(np.where(self.live, self.alpha, 1.0), self.n_draws, self.rng)
+        gb = standard_gamma(np.where(self.live, self.beta, 1.0), self.n_draws, self.rng)
+        x = ga / (ga + gb) * self.scale.astype(np.float32)[:, None, :]
+        return np.where(self.live[:, None, :], x, np.float32(-np.inf))
+
+    # ------------------------------------------------------------------ answers
+    def mean(self) -> np.ndarray:
+        """Posterior mean of the objective, shape (n_campaigns, n_creatives); -inf where not live."""
+        m = self.scale * self.alpha / (self.alpha + self.beta)
+        return np.where(self.live, m, -np.inf)
+
+    def quantile(self, q: float | np.ndarray) -> np.ndarray:
+        """Posterior quantile q (a scalar or shape (n_campaigns, 1)), shape (n_campaigns, n_creatives)."""
+        x = self.scale * special.betaincinv(self.alpha, self.beta, q)
+        return np.where(self.live, x, -np.inf)
+
+    @cached_property
+    def _prob_best(self) -> np.ndarray:
+        n_camp, n = self.shape
+        n_live = self.live.sum(axis=1)
+        winners = np.argmax(self.draws, axis=2)  # (n_campaigns, n_draws)
+        counts = np.zeros((n_camp, n))
+        np.add.at(counts, (np.repeat(np.arange(n_camp), self.n_draws), winners.ravel()), 1.0)
+        p = counts / self.n_draws
+        # One live creative is best for sure; none: all zeros.
+        p = np.where((n_live == 1)[:, None], self.live.astype(np.float64), p)
+        return np.where((n_live == 0)[:, None], 0.0, p)
+
+    def prob_best(self) -> np.ndarray:
+        """Probability that each creative has the highest objective, shape (n_campaigns, n_creatives).
+
+        Rows sum to 1 (0 for a campaign with no live creative).
+        """
+        return self._prob_best
+
+    def leader(self) -> np.ndarray:
+        """Index of the creative most likely to be best (ties: higher mean), shape (n_campaigns,); -1 if none live."""
+        p = np.where(self.live, self.prob_best(), -1.0)
+        order = np.lexsort((self.mean(), p), axis=-1)
+        lead = order[:, -1]
+        return np.where(self.live.any(axis=1), lead, -1)
+
+    def value_remaining(self, q: float = 0.95, rows: np.ndarray | None = None) -> np.ndarray:
+        """Quantile q of (max_j X_j - X_leader) / X_leader over draws, shape (n_campaigns,); 0 with <= 1 live.
+
+        rows : bool array (n_campaigns,), optional
+            Compute only these campaigns (the others are NaN): the stopping rule needs it only where the
+            leader's probability of best already passes its threshold.
+        """
+        n_camp = self.shape[0]
+        idx = np.arange(n_camp) if rows is None else np.flatnonzero(rows)
+        out = np.full(n_camp, np.nan)
+        if idx.size:
+            lead = np.maximum(self.leader()[idx], 0)
+            d = self.draws[idx]
+            x_lead = d[np.arange(idx.size), :, lead].astype(np.float64)  # (n_rows, n_draws)
+            best = d.max(axis=2).astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(x_lead > 0, (best - x_lead) / x_lead, np.inf)
+            out[idx] = np.quantile(ratio, q, axis=1)
+        return np.where(self.live.sum(axis=1) <= 1, 0.0, out)
+
+    def expected_loss(self) -> np.ndarray:
+        """E[max_j X_j - X_i], shape (n_campaigns, n_creatives); inf where not live."""
+        d = self.draws.astype(np.float64)
+        best = d.max(axis=2, keepdims=True)
+        with np.errstate(invalid="ignore"):
+            loss = (best - d).mean(axis=1)
+        return np.where(self.live, loss, np.inf)
+
+
+WILSON_HILFERTY_MIN = 30.0
+
+
+def standard_gamma(shape: np.ndarray, n_draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Draws of Gamma(shape, 1), shape (n_campaigns, n_draws, n_creatives), float32.
+
+    Shapes below 30 are drawn exactly (numpy's Marsaglia-Tsang); larger ones by the Wilson-Hilferty cube of
+    a normal draw, shape * (1 - c + z sqrt(c))^3 with c = 1 / (9 shape), whose CDF is within 2e-4 of the
+    Gamma's at shape 30 (5e-5 at 100, 5e-6 at 1,000), far below the Monte Carlo error, at a quarter of the cost. The
+    Beta's second parameter (prior beta + impressions - conversions) is always in that range with money.
+    """
+    shape = np.asarray(shape, dtype=np.float64)
+    n_camp, n = shape.shape
+    out = np.empty((n_camp, n, n_draws), dtype=np.float32)  # filled per creative, returned transposed
+    big = shape >= WILSON_HILFERTY_MIN
+    if big.any():
+        s = shape[big].astype(np.float32)[:, None]
+        c = 1.0 / (9.0 * s)
+        z = rng.standard_normal((s.shape[0], n_draws), dtype=np.float32)
+        z *= np.sqrt(c)
+        z += 1.0 - c
+        out[big] = s * (z * z * z)
+    small = ~big
+    if small.any():
+        s = shape[small].astype(np.float32)[:, None]
+        out[small] = rng.standard_gamma(s, size=(s.shape[0], n_draws), dtype=np.float32)
+    return out.transpose(0, 2, 1)
+
+
+def batch_posterior(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    scale: np.ndarray | float = 1.0,
+    live: np.ndarray | None = None,
+    n_draws: int = DEFAULT_DRAWS,
+    rng: np.random.Generator | None = None,
+) -> BatchPosterior:
+    """Convenience constructor: every creative live unless `live` says otherwise."""
+    alpha = np.atleast_2d(np.asarray(alpha, dtype=np.float64))
+    live = np.ones(alpha.shape, dtype=bool) if live is None else live
+    rng = np.random.default_rng() if rng is None else rng
+    return BatchPosterior(alpha, beta, np.broadcast_to(np.asarray(scale, dtype=np.float64), alpha.shape), live,
+                          n_draws, rng)

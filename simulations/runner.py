@@ -1,0 +1,419 @@
+"""The study runner: every policy, every replicate, one day at a time.
+
+Each simulated day mirrors `allocator.engine.reallocate`, batched over replicates (arrays of shape
+(n_replicates, n_creatives)): the conjugate posterior of the reported data (`models.batch.BatchPosterior`),
+the stopping rule (`allocator.stopping.decide_phase_batch`), the policy's target over the live creatives
+(`allocator.policies`), holds for the days between changes and the learning phase, and the platform
+guardrails (`allocator.guardrails.apply_guardrails`). Then the world delivers impressions and conversions.
+There is no Python loop over impressions, draws or replicates; only over days (and past campaigns).
+
+Reproducibility: replicates are cut into fixed chunks of `study.chunk_size`; chunk c draws its world from
+SeedSequence(seed, spawn_key=(c, 0, campaign)) (the same world for every policy: common random numbers) and
+its outcomes from SeedSequence(seed, spawn_key=(c, 1, crc32(policy), campaign)). Results therefore depend on
+the seed and the chunk size only, not on how many workers run the chunks, nor where.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from allocator.guardrails import GuardrailSettings, apply_guardrails
+from allocator.policies import POLICIES, PolicyContext
+from allocator.stopping import PHASE_WINNER, decide_phase_batch
+from models.batch import BatchPosterior
+from simulations.history import PastCampaign
+from simulations.study import Study
+from simulations.world import CampaignWorld, Dynamics, build_worlds, dynamics, study_prior
+
+# Per-replicate figures of one policy (arrays of shape (n_replicates,)), and per-day series (n_replicates, T).
+SCALARS = ("conversions", "spend", "regret", "units", "units_on_best", "correct", "declared", "decision_day")
+SERIES = ("regret_t", "units_t", "units_on_best_t", "prob_best_t")
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """Everything a worker needs to run chunks: the validated study and the parsed history (if any)."""
+
+    study: Study
+    history: list[PastCampaign] | None = None
+
+    @property
+    def replicates(self) -> int:
+        return self.study.study.replicates
+
+    @property
+    def chunk_size(self) -> int:
+        return self.study.study.chunk_size
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.replicates // self.chunk_size)
+
+    def with_overrides(self, replicates: int | None = None, seed: int | None = None) -> StudySpec:
+        s = self.study.study
+        upd = {}
+        if replicates is not None:
+            upd["replicates"] = replicates
+        if seed is not None:
+            upd["seed"] = seed
+        if not upd:
+            return self
+        return replace(self, study=self.study.model_copy(update={"study": s.model_copy(update=upd)}))
+
+
+# ------------------------------------------------------------------------------ settings
+@dataclass(frozen=True)
+class Holds:
+    min_days_between_changes: int = 0
+    hold_learning: bool = False
+    learning_days: int = 0
+    learning_conversions: int = 0
+
+
+def guardrails_for(study: Study, volume: float) -> tuple[GuardrailSettings, Holds]:
+    """The plan's guardrails for a simulated campaign. Unit-cost mode without [guardrails]: none at all (no
+    minimum, floor, step limit or hold: the textbook Bernoulli bandit), budgets in whole impressions."""
+    g = study.guardrails
+    unit = study.world.unit_cost
+    if g is None and unit:
+        return GuardrailSettings(total=volume, min_budget=0.0, max_budget=None, max_change=1e12,
+                                 exploration_floor=0.0, resolution=1.0), Holds()
+    if g is None:
+        from allocator.plan import Guardrails
+
+        g = Guardrails()
+    settings = GuardrailSettings(total=volume, min_budget=g.min_budget, max_budget=g.max_budget,
+                                 max_change=g.max_change, exploration_floor=g.exploration_floor,
+                                 resolution=1.0 if unit else 0.01)
+    holds = Holds(g.min_days_between_changes, g.hold_learning, g.learning_days, g.learning_conversions)
+    return settings, holds
+
+
+def _one_hot(index: np.ndarray, n: int) -> np.ndarray:
+    return (np.arange(n) == np.asarray(index)[:, None]).astype(np.float64)
+
+
+# ------------------------------------------------------------------------------ one campaign
+def simulate_campaign(
+    world: CampaignWorld,
+    dyn: Dynamics,
+    study: Study,
+    policy: str,
+    rng: np.random.Generator,
+    record: bool = False,
+) -> dict[str, np.ndarray]:
+    """Run `policy` on `world` for the study's periods.
+
+    Returns per-replicate arrays SCALARS (n_replicates,) and SERIES (n_replicates, periods); with `record`,
+    also "budgets", "previous", "live", "held", "winner_phase", "reasons", "target", "impressions",
+    "conversions", "reported", "cpm", "rate" per day, shape (periods, n_replicates, n_creatives) (for tests).
+    """
+    n_rep, k = world.shape
+    periods = study.study.periods
+    prior = study_prior(study)
+    dec = study.decision
+    settings, holds = guardrails_for(study, world.volume)
+    n_draws = study.study.posterior_draws
+    unit = world.unit_cost
+    w_cpm = prior.cpm_weight
+    rows = np.arange(n_rep)
+
+    imps_obs = np.zeros((n_rep, k))
+    conv_obs = np.zeros((n_rep, k))
+    spend_obs = np.zeros((n_rep, k))
+    window = 0 if dyn.delay_pmf is None else dyn.delay_pmf.size
+    pending = np.zeros((max(window, 1), n_rep, k))
+    prev = np.zeros((n_rep, k))
+    last_change = np.full((n_rep, k), -(10**9))
+    first_live = np.full((n_rep, k), -1)
+    days_live = np.zeros((n_rep, k))
+    cum_imps = np.zeros((n_rep, k))
+    days_data = np.zeros(n_rep, dtype=int)
+
+    out = {name: np.zeros(n_rep) for name in SCALARS}
+    out["decision_day"] = np.full(n_rep, np.nan)
+    out["declared"] = np.zeros(n_rep)
+    series = {name: np.zeros((n_rep, periods)) for name in SERIES}
+    declared_correct = np.zeros(n_rep)
+    rec: dict[str, list] = {}
+    oracle = policy == "oracle"
+    fn = None if oracle or policy == "thompson_per_impression" else POLICIES[policy]
+    best = np.zeros(n_rep, dtype=int)
+
+    for t in range(periods):
+        present = np.broadcast_to(world.present(t), (n_rep, k))
+        mult = dyn.rate_multiplier(t, days_live, cum_imps)
+        rate = world.rates * mult
+        value = rate if unit else rate * 1000.0 / (world.cpm * dyn.cpm_multiplier(t))
+        value = np.where(present, value, -np.inf)
+        best = np.argmax(value, axis=1)
+        best_value = value[rows, best]
+        any_live = present.any(axis=1)
+
+        if oracle:
+            target = _one_hot(best, k)
+            won = any_live.copy()
+        else:
+            alpha = prior.alpha + conv_obs
+            beta = prior.beta + imps_obs - conv_obs
+            scale = 1.0 if unit else (w_cpm + imps_obs) / (w_cpm * prior.cpm / 1000.0 + spend_obs)
+            post = BatchPosterior(alpha, beta, np.broadcast_to(scale, (n_rep, k)), present, n_draws, rng)
+            phase = decide_phase_batch(post, days_data, dec.min_days, dec.prob_best, dec.value_remaining)
+            won = phase.phase == PHASE_WINNER
+            if policy == "thompson_per_impression":
+                per_imp = BatchPosterior(alpha, beta, np.broadcast_to(scale, (n_rep, k)), present,
+                                         max(int(world.volume), 1), rng)
+                shares = per_imp.prob_best()
+            else:
+                shares = fn(post, PolicyContext(day=days_data, min_days=dec.min_days))
+            shares = np.where(present, np.nan_to_num(np.asarray(shares, dtype=np.float64), nan=0.0), 0.0)
+            target = np.where(won[:, None], _one_hot(np.maximum(phase.winner, 0), k), shares)
+            series["prob_best_t"][:, t] = post.prob_best()[rows, best]
+            newly = won & (out["declared"] == 0)
+            out["decision_day"] = np.where(newly, t, out["decision_day"])
+            declared_correct = np.where(newly, (phase.winner == best).astype(float), declared_correct)
+            out["declared"] = np.where(newly, 1.0, out["declared"])
+
+        age = np.where(first_live >= 0, t - first_live, 0)
+        held = present & (prev > 0) & (t - last_change < holds.min_days_between_changes)
+        if holds.hold_learning:
+            held |= (present & (prev > 0) & (age > 0) & (age < holds.learning_days)
+                     & (conv_obs < holds.learning_conversions))
+        decision = apply_guardrails(target, prev, present, held, settings, winner_phase=won)
+        budgets = decision.budgets
+
+        # --- delivery
+        if unit:
+            imps = np.rint(budgets)
+            spend = np.zeros_like(imps) if world.spend_cpm is None else imps * world.spend_cpm / 1000.0
+            cpm_today = None
+        else:
+            cpm_today = dyn.cpm_today(world.cpm, budgets, t, rng)
+            imps = rng.poisson(budgets / cpm_today * 1000.0).astype(np.float64)
+            spend = budgets
+        conv = rng.binomial(imps.astype(np.int64), np.clip(rate, 0.0, 1.0)).astype(np.float64)
+        if window:
+            split = rng.multinomial(conv.astype(np.int64), dyn.delay_pmf)  # (n_rep, k, window)
+            for d in range(window):
+                pending[(t + d) % window] += split[:, :, d]
+            reported = pending[t % window].copy()
+            pending[t % window] = 0.0
+        else:
+            reported = conv
+        conv_obs += reported
+        imps_obs += imps
+        spend_obs += spend
+
+        # --- metrics (regret in expected conversions: units x (best value - value))
+        gap = np.where(present, best_value[:, None] - value, 0.0)
+        series["regret_t"][:, t] = (budgets * gap).sum(axis=1)
+        series["units_t"][:, t] = budgets.sum(axis=1)
+        series["units_on_best_t"][:, t] = budgets[rows, best]
+        out["conversions"] += conv.sum(axis=1)
+        out["spend"] += spend.sum(axis=1)
+        if oracle:
+            series["prob_best_t"][:, t] = np.nan
+
+        if record:
+            for name, arr in (("budgets", budgets), ("previous", prev), ("live", present), ("held", held),
+                              ("winner_phase", np.broadcast_to(won[:, None], (n_rep, k))),
+                              ("impressions", imps), ("conversions", conv), ("reported", reported),
+                              ("reasons", decision.reasons), ("target", target),
+                              ("cpm", cpm_today if cpm_today is not None else np.full((n_rep, k), np.nan)),
+                              ("rate", rate)):
+                rec.setdefault(name, []).append(np.array(arr))
+
+        # --- state for tomorrow
+        changed = np.abs(budgets - prev) > 1e-9
+        last_change = np.where(changed, t, last_change)
+        started = (imps > 0) & (first_live < 0)
+        first_live = np.where(started, t, first_live)
+        days_live += imps > 0
+        cum_imps += imps
+        days_data += (imps > 0).any(axis=1)
+        prev = budgets
+
+    out["regret"] = series["regret_t"].sum(axis=1)
+    out["units"] = series["units_t"].sum(axis=1)
+    out["units_on_best"] = series["units_on_best_t"].sum(axis=1)
+    if oracle:
+        out["correct"] = np.full(n_rep, np.nan)
+        out["declared"] = np.full(n_rep, np.nan)
+    else:
+        # The final leader: the posterior after the last day, over the creatives live in the last period.
+        present = np.broadcast_to(world.present(periods - 1), (n_rep, k))
+        scale = 1.0 if unit else (w_cpm + imps_obs) / (w_cpm * prior.cpm / 1000.0 + spend_obs)
+        post = BatchPosterior(prior.alpha + conv_obs, prior.beta + imps_obs - conv_obs,
+                              np.broadcast_to(scale, (n_rep, k)), present, n_draws, rng)
+        final_correct = (post.leader() == best).astype(float)
+        out["correct"] = np.where(out["declared"] > 0, declared_correct, final_correct)
+    out.update(series)
+    if record:
+        out.update({name: np.stack(v) for name, v in rec.items()})
+    return out
+
+
+# ------------------------------------------------------------------------------ chunks
+def chunk_bounds(spec: StudySpec, chunk: int) -> tuple[int, int]:
+    lo = chunk * spec.chunk_size
+    return lo, min(lo + spec.chunk_size, spec.replicates)
+
+
+def _policy_key(name: str) -> int:
+    return zlib.crc32(name.encode())
+
+
+def run_chunk(spec: StudySpec, chunk: int) -> dict[str, dict[str, np.ndarray]]:
+    """Run every policy of the study on replicates of chunk `chunk`; metrics summed over campaigns.
+
+    Returns {policy: {name: array}} with SCALARS of shape (n,) and SERIES of shape (n, periods), n the
+    chunk's replicates. "correct" is the share of campaigns whose declared winner (else final leader) is the
+    true best; "declared" the share of campaigns with a winner; "decision_day" the mean over those.
+    """
+    study = spec.study
+    lo, hi = chunk_bounds(spec, chunk)
+    n_rep = hi - lo
+    seed = study.study.seed
+    dyn = dynamics(study)
+    world_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(chunk, 0)))
+    worlds = build_worlds(study, spec.history, n_rep, world_rng)
+    results: dict[str, dict[str, np.ndarray]] = {}
+    for policy in study.study.policies:
+        runs = []
+        for c, world in enumerate(worlds):
+            ss = np.random.SeedSequence(seed, spawn_key=(chunk, 1, _policy_key(policy), c))
+            runs.append(simulate_campaign(world, dyn, study, policy, np.random.default_rng(ss)))
+        results[policy] = _combine(runs)
+    return results
+
+
+def _combine(runs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    if len(runs) == 1:
+        return {k: v for k, v in runs[0].items() if k in SCALARS or k in SERIES}
+    out: dict[str, np.ndarray] = {}
+    for name in ("conversions", "spend", "regret", "units", "units_on_best", "regret_t", "units_t",
+                 "units_on_best_t"):
+        out[name] = np.sum([r[name] for r in runs], axis=0)
+    with np.errstate(invalid="ignore"), _quiet():
+        for name in ("correct", "declared", "decision_day", "prob_best_t"):
+            out[name] = np.nanmean([r[name] for r in runs], axis=0)
+    return out
+
+
+class _quiet:
+    def __enter__(self):
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        self._w.__exit__(*exc)
+
+
+# ------------------------------------------------------------------------------ the study
+@dataclass
+class StudyResult:
+    """All replicates of every policy: {policy: {name: array}} with SCALARS (replicates,) and SERIES
+    (replicates, periods), replicates in order."""
+
+    name: str
+    replicates: int
+    periods: int
+    unit_cost: bool
+    policies: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    cpu_seconds: float = 0.0  # CPU time of the chunks, summed over the processes that ran them
+
+
+def _timed_chunk(spec: StudySpec, chunk: int) -> tuple[dict[str, dict[str, np.ndarray]], float]:
+    import time
+
+    t0 = time.process_time()
+    out = run_chunk(spec, chunk)
+    return out, time.process_time() - t0
+
+
+def _merge(spec: StudySpec, timed: list[tuple[dict[str, dict[str, np.ndarray]], float]]) -> StudyResult:
+    s = spec.study.study
+    parts = [p for p, _ in timed]
+    res = StudyResult(s.name, spec.replicates, s.periods, spec.study.world.unit_cost,
+                      cpu_seconds=float(sum(c for _, c in timed)))
+    for policy in s.policies:
+        res.policies[policy] = {
+            name: np.concatenate([p[policy][name] for p in parts], axis=0) for name in parts[0][policy]
+        }
+    return res
+
+
+def run_study(
+    spec: StudySpec,
+    workers: int = 1,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> StudyResult:
+    """Run all chunks: in this process (workers=1), in a local process pool (workers > 1), or on a Dask
+    distributed cluster at `scheduler` (dask.distributed is imported only then). The numbers are the same
+    in every case. `progress(done, total)` is called after each chunk."""
+    n = spec.n_chunks
+    parts: list[dict | None] = [None] * n
+    done = 0
+
+    def tick() -> None:
+        if progress is not None:
+            progress(done, n)
+
+    if scheduler is not None:
+        try:
+            from dask.distributed import Client, as_completed
+        except ImportError:
+            from models.errors import SparkBanditError
+
+            raise SparkBanditError(
+                "--scheduler needs dask.distributed; install it with: pip install 'sparkbandit[dask]'"
+            ) from None
+
+        with Client(scheduler, set_as_default=False, timeout="20s") as client:
+            spec_f = client.scatter(spec, broadcast=True)
+            futures = {client.submit(_timed_chunk, spec_f, c, pure=False): c for c in range(n)}
+            for fut in as_completed(futures, loop=client.loop):
+                parts[futures[fut]] = fut.result()
+                done += 1
+                tick()
+    elif workers > 1 and n > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed as cf_completed
+
+        # forkserver, not fork: the caller may have threads (a progress bar, a Dask client), and forking a
+        # multi-threaded process can deadlock. The server imports the simulator once; workers fork from it.
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["simulations.runner"])
+        else:
+            ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx) as pool:
+            futures = {pool.submit(_timed_chunk, spec, c): c for c in range(n)}
+            for fut in cf_completed(futures):
+                parts[futures[fut]] = fut.result()
+                done += 1
+                tick()
+    else:
+        for c in range(n):
+            parts[c] = _timed_chunk(spec, c)
+            done += 1
+            tick()
+    return _merge(spec, parts)  # type: ignore[arg-type]
+
+
+def load_spec(path) -> StudySpec:
+    """Read a study file (and its history CSV, if any) into a StudySpec."""
+    from simulations.history import read_history
+    from simulations.study import load_study
+
+    loaded = load_study(path)
+    hp = loaded.history_path
+    return StudySpec(loaded.study, None if hp is None else read_history(hp))

@@ -1,0 +1,85 @@
+"""models.batch: the batched posterior agrees with the single-campaign Posterior."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from allocator.stopping import PHASE_EXPLORE, PHASE_OPTIMIZE, PHASE_WINNER, decide_phase, decide_phase_batch
+from models.batch import BatchPosterior, batch_posterior, standard_gamma
+from models.posterior import Posterior, ScaledBeta
+from models.prob_best import prob_best_scaled_beta
+
+A = np.array([[3.0, 5.0, 8.0, 4.0], [40.0, 55.0, 61.0, 20.0]])
+B = np.array([[20000.0, 21000.0, 19000.0, 30000.0], [150000.0, 160000.0, 150000.0, 90000.0]])
+S = np.array([[150.0, 160.0, 140.0, 170.0], [180.0, 160.0, 170.0, 150.0]])
+
+
+def test_prob_best_matches_exact_within_monte_carlo_error():
+    n_draws = 20000
+    post = batch_posterior(A, B, S, n_draws=n_draws, rng=np.random.default_rng(1))
+    p = post.prob_best()
+    for row in range(A.shape[0]):
+        exact = prob_best_scaled_beta(A[row], B[row], S[row])
+        se = np.sqrt(exact * (1 - exact) / n_draws) + 1e-9
+        assert np.all(np.abs(p[row] - exact) < 4 * se + 1e-4), (p[row], exact)
+    assert np.allclose(p.sum(axis=1), 1.0)
+
+
+def test_mean_and_quantile_are_exact():
+    post = batch_posterior(A, B, S)
+    single = Posterior(tuple("abcd"), "x", np.zeros((1, 4)), marginals=ScaledBeta(A[1], B[1], S[1]))
+    assert np.allclose(post.mean()[1], single.mean())
+    assert np.allclose(post.quantile(0.9)[1], single.quantile(0.9))
+    q = np.array([[0.5], [0.9]])
+    assert np.allclose(post.quantile(q)[1], single.quantile(0.9))
+
+
+def test_creatives_not_live_are_excluded():
+    live = np.array([[True, False, True, False], [False, False, True, False]])
+    post = batch_posterior(A, B, S, live=live, n_draws=512, rng=np.random.default_rng(2))
+    p = post.prob_best()
+    assert np.all(p[~live] == 0)
+    assert p[1].tolist() == [0.0, 0.0, 1.0, 0.0]  # the only live creative is best for sure
+    assert np.all(np.isneginf(post.mean()[~live]))
+    assert post.leader()[1] == 2
+    assert post.value_remaining()[1] == 0.0
+    none = batch_posterior(A[:1], B[:1], S[:1], live=np.zeros((1, 4), bool))
+    assert none.prob_best().sum() == 0 and none.leader()[0] == -1
+
+
+def test_value_remaining_close_to_posterior():
+    rng = np.random.default_rng(3)
+    post = batch_posterior(A, B, S, n_draws=100_000, rng=rng)
+    for row in range(2):
+        m = ScaledBeta(A[row], B[row], S[row])
+        draws = rng.beta(A[row], B[row], size=(100_000, 4)) * S[row]
+        single = Posterior(tuple("abcd"), "x", draws, marginals=m)
+        assert post.leader()[row] == single.leader()
+        assert post.value_remaining()[row] == pytest.approx(single.value_remaining(), rel=0.05)
+
+
+@pytest.mark.parametrize("shape", [0.7, 3.0, 29.0, 31.0, 400.0, 2e5])
+def test_standard_gamma_distribution(shape):
+    draws = standard_gamma(np.full((4, 1), shape), 5000, np.random.default_rng(4)).ravel()
+    assert stats.kstest(draws, stats.gamma(shape).cdf).pvalue > 1e-3
+
+
+def test_decide_phase_batch_matches_decide_phase():
+    # Row 0: a clear winner; row 1: a close race; day below min_days in row 2.
+    a = np.array([[200.0, 20.0, 25.0], [50.0, 52.0, 49.0], [200.0, 20.0, 25.0]])
+    b = np.array([[1e6, 1e6, 1e6], [1e6, 1e6, 1e6], [1e6, 1e6, 1e6]])
+    s = np.ones_like(a)
+    post = BatchPosterior(a, b, s, np.ones_like(a, bool), 4000, np.random.default_rng(5))
+    day = np.array([10, 10, 3])
+    got = decide_phase_batch(post, day, 7, 0.95, 0.01)
+    assert got.phase.tolist() == [PHASE_WINNER, PHASE_OPTIMIZE, PHASE_EXPLORE]
+    assert got.winner.tolist() == [0, -1, -1]
+    for row in range(3):
+        rng = np.random.default_rng(6)
+        single = Posterior(tuple("abc"), "x", rng.beta(a[row], b[row], size=(4000, 3)),
+                           marginals=ScaledBeta(a[row], b[row], s[row]))
+        ref = decide_phase(single, int(day[row]), 7, 0.95, 0.01)
+        assert ("explore", "optimize", "winner")[got.phase[row]] == ref.phase
+        assert got.leader[row] == ref.leader
