@@ -1,0 +1,457 @@
+"""The daily routine over the ledger: decide from it, say where the campaign stands, and report.
+
+- `reallocate_from_ledger`: results and budget history from the ledger -> `engine.reallocate` -> the decision
+  recorded (one transaction; re-deciding a date supersedes that date's decision).
+- `campaign_status`: phase, winner, budgets in force and the warnings a person should act on today.
+- `write_report`: PNG plots and an offline index.html.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from allocator.engine import Allocation, History, build_model, conjugate_model, learning_state, reallocate
+from allocator.ledger import BUSY_TIMEOUT, DecisionRecord, Ledger
+from allocator.plan import LoadedPlan
+from models.errors import LedgerError
+from models.observations import DailyObservations
+
+STATUS_AUTH_DAYS = 7  # status warns a week ahead: time enough to ask the creator for a new code
+
+
+def decision_rng(seed: int, date: dt.date) -> np.random.Generator:
+    """The generator of the decision for `date`: re-deciding a date repeats it; each day draws afresh."""
+    return np.random.default_rng([seed, date.toordinal()])
+
+
+def _no_data(loaded: LoadedPlan) -> LedgerError:
+    return LedgerError(
+        f"ledger {loaded.ledger_path} has no results for campaign {loaded.plan.campaign.name!r}; import an "
+        f"export first (sparkbandit ingest --plan {loaded.path} FILE...) or give --date"
+    )
+
+
+def reallocate_from_ledger(
+    loaded: LoadedPlan,
+    date: dt.date | None = None,
+    dry_run: bool = False,
+    *,
+    busy_timeout: float = BUSY_TIMEOUT,
+) -> Allocation:
+    """Decide the budgets for `date` from the ledger's results and decisions, and record the decision.
+
+    Parameters
+    ----------
+    loaded : LoadedPlan
+    date : datetime.date, optional
+        The day the budgets apply to; default the day after the last day with results.
+    dry_run : bool
+        Decide but record nothing (the ledger is not created either).
+
+    The previous budgets and last-change dates come from the decisions in force before `date` (see
+    `Ledger.history`), so step limits, days between changes and learning-phase holds carry over days.
+    Reading, deciding and recording happen in one write transaction: a concurrent ingest cannot slip in
+    between, and a run killed mid-way records nothing.
+    """
+    plan = loaded.plan
+    path = loaded.ledger_path
+    if not path.exists() and (dry_run or date is None):
+        if date is None:
+            raise _no_data(loaded)
+        return _decide(loaded, DailyObservations.empty(plan.creative_ids), date, History.from_plan(plan), [], False)
+    with Ledger.open(path, busy_timeout=busy_timeout) as ledger:
+        scope = ledger.read() if dry_run else ledger.write()
+        with scope:
+            daily = ledger.daily(plan)
+            if date is None:
+                if not daily.n_days:
+                    raise _no_data(loaded)
+                date = daily.dates[-1].astype(dt.date) + dt.timedelta(days=1)
+            history = ledger.history(plan, date)
+            notes = []
+            earlier = [d for d in ledger.decisions(plan) if d.date == date]
+            if earlier:
+                notes.append(
+                    f"{'would replace' if dry_run else 'replaces'} the decision for {date.isoformat()} made at "
+                    f"{earlier[-1].decided_at} (run {earlier[-1].run_id[:8]}), which the ledger keeps as superseded"
+                )
+            alloc = _decide(loaded, daily, date, history, notes, recorded=not dry_run)
+            alloc.warnings.extend(notes)
+            if not dry_run:
+                ledger.record_decision(loaded, alloc, run_id=alloc.diagnostics["ledger"]["run_id"])
+    return alloc
+
+
+def _decide(
+    loaded: LoadedPlan, daily: DailyObservations, date: dt.date, history: History, notes: list[str], recorded: bool
+) -> Allocation:
+    import uuid
+
+    plan = loaded.plan
+    fit_path = None
+    if plan.campaign.model == "hierarchical":
+        fit_path = loaded.path.with_name(loaded.path.stem + ".fit.nc")  # as `sparkbandit reallocate --data`
+    alloc = reallocate(
+        plan, daily, date, history=history, rng=decision_rng(plan.campaign.seed, date), model=build_model(plan),
+        fit_path=fit_path,
+    )
+    last = alloc.data_last
+    yesterday = date - dt.timedelta(days=1)
+    if last is None:
+        alloc.warnings.append(f"no results before {date.isoformat()}: budgets follow the prior and the guardrails")
+    elif last < yesterday:
+        gap = (yesterday - last).days
+        alloc.warnings.append(
+            f"results end {last.isoformat()}, {gap} day{'s' if gap != 1 else ''} before {yesterday.isoformat()}; "
+            "ingest the latest export before deciding"
+        )
+    alloc.diagnostics["ledger"] = {"path": str(loaded.ledger_path), "run_id": uuid.uuid4().hex, "notes": notes,
+                                 "recorded": recorded}
+    return alloc
+
+
+# ---------------------------------------------------------------------- status
+@dataclass(frozen=True)
+class CampaignStatus:
+    campaign: str
+    date: dt.date
+    ledger: str
+    currency: str
+    phase: str | None
+    winner: str | None
+    leader: str | None
+    data_first: dt.date | None
+    data_last: dt.date | None
+    last_decision: DecisionRecord | None
+    budgets: list[dict]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        d = self.last_decision
+        return {
+            "campaign": self.campaign,
+            "date": self.date.isoformat(),
+            "ledger": self.ledger,
+            "currency": self.currency,
+            "phase": self.phase,
+            "winner": self.winner,
+            "leader": self.leader,
+            "data_range": [
+                None if self.data_first is None else self.data_first.isoformat(),
+                None if self.data_last is None else self.data_last.isoformat(),
+            ],
+            "last_decision": None
+            if d is None
+            else {"run_id": d.run_id, "date": d.date.isoformat(), "decided_at": d.decided_at},
+            "budgets": self.budgets,
+            "warnings": list(self.warnings),
+        }
+
+
+def campaign_status(loaded: LoadedPlan, today: dt.date | None = None) -> CampaignStatus:
+    """Where the campaign stands on `today` (default: the UTC date), from the plan and the ledger.
+
+    Warnings: authorizations ending within a week (or ended), creatives in the learning phase, no results
+    for yesterday, results restated or added since the last decision, no decision yet.
+    """
+    plan = loaded.plan
+    today = today or dt.datetime.now(dt.UTC).date()
+    with Ledger.open(loaded.ledger_path, create=False) as ledger, ledger.read():
+        daily = ledger.daily(plan)
+        last = ledger.latest_decision(plan)
+        changed = ledger.changed_since(plan, last.import_mark) if last is not None else None
+    warnings: list[str] = []
+    labels = {c.id: c.label for c in plan.creatives}
+    for c in plan.creatives:
+        if c.status != "active" or c.auth_expires is None:
+            continue
+        days = (c.auth_expires - today).days
+        if days <= 0:
+            warnings.append(
+                f"{c.label}: Spark authorization ended {c.auth_expires.isoformat()}; it gets no budget "
+                "(ask the creator for a new code and add it to the plan)"
+            )
+        elif days <= STATUS_AUTH_DAYS:
+            warnings.append(
+                f"{c.label}: Spark authorization ends {c.auth_expires.isoformat()} (in {days} day"
+                f"{'s' if days != 1 else ''}); ask the creator to renew it"
+            )
+    g = plan.guardrails
+    if daily.n_days:
+        age, conv, _ = learning_state(plan, daily.upto(np.datetime64(today, "D") - np.timedelta64(1, "D")), today)
+        for i, c in enumerate(plan.creatives):
+            expired = c.auth_expires is not None and c.auth_expires <= today
+            if c.status == "active" and not expired and 0 < age[i] < g.learning_days and conv[i] < g.learning_conversions:
+                held = "; its budget is held" if g.hold_learning else ""
+                warnings.append(
+                    f"{c.label}: learning phase (day {age[i]} of {g.learning_days}, {conv[i]:.0f} of "
+                    f"{g.learning_conversions} conversions){held}"
+                )
+    yesterday = today - dt.timedelta(days=1)
+    data_first = daily.dates[0].astype(dt.date) if daily.n_days else None
+    data_last = daily.dates[-1].astype(dt.date) if daily.n_days else None
+    if data_last is None:
+        warnings.append(f"no results in the ledger; import an export (sparkbandit ingest --plan {loaded.path} FILE)")
+    elif data_last < yesterday:
+        warnings.append(
+            f"no results for yesterday ({yesterday.isoformat()}): the ledger ends {data_last.isoformat()}; "
+            "ingest today's export"
+        )
+    if last is None:
+        warnings.append(f"no decision recorded yet; run sparkbandit reallocate --plan {loaded.path}")
+    elif changed is not None:
+        if changed.restated_rows:
+            warnings.append(
+                f"{changed.restated_rows} result{'s' if changed.restated_rows != 1 else ''} restated since the "
+                f"last decision ({last.date.isoformat()}), days {changed.restated_first} to "
+                f"{changed.restated_last}; re-run reallocate to use them"
+            )
+        if changed.new_rows and data_last is not None and last.date <= data_last:
+            warnings.append(
+                f"results through {data_last.isoformat()} are newer than the last decision "
+                f"({last.date.isoformat()}); run sparkbandit reallocate --plan {loaded.path}"
+            )
+    budgets = []
+    if last is not None:
+        for c in last.allocation.get("creatives", []):
+            budgets.append(
+                {
+                    "id": c["id"],
+                    "name": labels.get(c["id"], c.get("name", c["id"])),
+                    "status": c["status"],
+                    "budget": c["budget"],
+                    "prob_best": c["prob_best"],
+                    "reason": c["reason"],
+                }
+            )
+    return CampaignStatus(
+        campaign=plan.campaign.name,
+        date=today,
+        ledger=str(loaded.ledger_path),
+        currency=plan.campaign.currency,
+        phase=None if last is None else last.phase,
+        winner=None if last is None else last.winner,
+        leader=None if last is None else last.allocation.get("leader"),
+        data_first=data_first,
+        data_last=data_last,
+        last_decision=last,
+        budgets=budgets,
+        warnings=warnings,
+    )
+
+
+# ---------------------------------------------------------------------- history
+def decision_history(loaded: LoadedPlan, include_superseded: bool = False) -> list[DecisionRecord]:
+    """The campaign's decisions by date, from the ledger."""
+    with Ledger.open(loaded.ledger_path, create=False) as ledger:
+        return ledger.decisions(loaded.plan, include_superseded=include_superseded)
+
+
+def series(loaded: LoadedPlan, decisions: list[DecisionRecord]) -> tuple[list[dt.date], np.ndarray, np.ndarray]:
+    """Decision dates and, per plan creative, budget and probability best (NaN where unknown).
+
+    Returns dates (n_decisions,), budgets and prob_best of shape (n_decisions, n_creatives).
+    """
+    ids = loaded.plan.creative_ids
+    index = {cid: j for j, cid in enumerate(ids)}
+    budgets = np.full((len(decisions), len(ids)), np.nan)
+    prob = np.full((len(decisions), len(ids)), np.nan)
+    for k, d in enumerate(decisions):
+        for c in d.allocation.get("creatives", []):
+            j = index.get(c["id"])
+            if j is None:
+                continue
+            budgets[k, j] = c["budget"]
+            prob[k, j] = np.nan if c["prob_best"] is None else c["prob_best"]
+    return [d.date for d in decisions], budgets, prob
+
+
+# ---------------------------------------------------------------------- report
+@dataclass(frozen=True)
+class Report:
+    out: Path
+    index: Path
+    images: tuple[Path, ...]
+
+
+def write_report(loaded: LoadedPlan, out: str | Path, today: dt.date | None = None) -> Report:
+    """Write prob_best.png, budgets.png, cpa_posterior.png and index.html into `out`.
+
+    The page needs no network: images by relative path, inline CSS, no scripts.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from allocator.cli import write_atomic
+
+    plan = loaded.plan
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LedgerError(f"cannot create report folder {out} ({e.strerror}); check the path") from None
+    status = campaign_status(loaded, today)
+    with Ledger.open(loaded.ledger_path, create=False) as ledger, ledger.read():
+        decisions = ledger.decisions(plan)
+        daily = ledger.daily(plan)
+    dates, budgets, prob = series(loaded, decisions)
+    labels = [c.label for c in plan.creatives]
+    cur = plan.campaign.currency
+    images = []
+
+    def save(fig, name: str) -> None:
+        path = out / name
+        tmp = out / f".{name}.tmp.png"
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        tmp.replace(path)
+        images.append(path)
+
+    # probability best over time
+    fig, ax = plt.subplots(figsize=(8, 4))
+    if dates:
+        for j, label in enumerate(labels):
+            ax.plot(dates, prob[:, j], marker="o", ms=3, label=label)
+        ax.axhline(plan.decision.prob_best, color="grey", ls="--", lw=1, label=f"winner at {plan.decision.prob_best:.0%}")
+        ax.legend(fontsize=8, loc="upper left", ncols=2)
+        fig.autofmt_xdate()
+    else:
+        ax.text(0.5, 0.5, "no decisions yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("probability best")
+    ax.set_title(f"{plan.campaign.name}: probability each creative is best")
+    save(fig, "prob_best.png")
+
+    # budget per creative over time
+    fig, ax = plt.subplots(figsize=(8, 4))
+    if dates:
+        for j, label in enumerate(labels):
+            ax.step(dates, budgets[:, j], where="post", marker="o", ms=3, label=label)
+        ax.axhline(plan.guardrails.min_budget, color="grey", ls=":", lw=1, label="ad-group minimum")
+        ax.legend(fontsize=8, loc="upper left", ncols=2)
+        fig.autofmt_xdate()
+    else:
+        ax.text(0.5, 0.5, "no decisions yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylabel(f"daily budget ({cur})")
+    ax.set_title(f"{plan.campaign.name}: budget per creative")
+    save(fig, "budgets.png")
+
+    # current posterior of each creative's CPA (conjugate model: exact and fast)
+    post = conjugate_model(plan).fit(
+        daily, plan.campaign.objective, n_draws=plan.decision.draws, rng=np.random.default_rng(plan.campaign.seed)
+    )
+    cpa = post.cpa_draws
+    fig, ax = plt.subplots(figsize=(8, 4))
+    cpa_rows = []
+    if cpa is not None and np.isfinite(cpa).any():
+        finite = np.where(np.isfinite(cpa), cpa, np.nan)
+        has_data = daily.conversions.sum(axis=0) > 0 if daily.n_days else np.zeros(len(labels), bool)
+        ref = finite[:, has_data] if has_data.any() else finite
+        lo, hi = np.nanquantile(ref, 0.005), np.nanquantile(ref, 0.995)
+        bins = np.linspace(lo, hi, 60)
+        for j, label in enumerate(labels):
+            ax.hist(finite[:, j], bins=bins, histtype="step", density=True, lw=1.5, label=label)
+            q = np.nanquantile(finite[:, j], [0.05, 0.5, 0.95])
+            cpa_rows.append((label, float(np.nanmean(finite[:, j])), *map(float, q)))
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no results yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel(f"cost per conversion ({cur})")
+    ax.set_yticks([])
+    ax.set_title(f"{plan.campaign.name}: posterior CPA per creative (conjugate model)")
+    save(fig, "cpa_posterior.png")
+
+    page = _html(loaded, status, decisions, cpa_rows)
+    index = out / "index.html"
+    write_atomic(index, page)
+    return Report(out, index, tuple(images))
+
+
+_CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1000px;color:#222}
+h1{font-size:1.5em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.85em} th,td{border:1px solid #ddd;padding:3px 7px;text-align:right}
+th{background:#f4f4f4} td.l,th.l{text-align:left} tr.win td{background:#eef8ee}
+.warn{background:#fff6e0;border-left:4px solid #e0a000;padding:4px 10px;margin:3px 0}
+img{max-width:100%;border:1px solid #eee;margin:6px 0} .muted{color:#777;font-size:.85em}
+"""
+
+
+def _money(x: float | None, cur: str) -> str:
+    if x is None or not np.isfinite(x):
+        return "-"
+    return f"${x:,.2f}" if cur == "USD" else f"{x:,.2f} {cur}"
+
+
+def _html(loaded: LoadedPlan, status: CampaignStatus, decisions: list[DecisionRecord], cpa_rows: list) -> str:
+    e = html.escape
+    plan = loaded.plan
+    cur = plan.campaign.currency
+    labels = [c.label for c in plan.creatives]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{e(plan.campaign.name)}: sparkbandit report</title><style>{_CSS}</style></head><body>",
+        f"<h1>{e(plan.campaign.name)}</h1>",
+        f"<p class='muted'>Report for {status.date.isoformat()}, written {e(dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC'))} "
+        f"from {e(str(loaded.ledger_path.name))}. Daily budget {_money(plan.campaign.daily_budget, cur)}, "
+        f"model {e(plan.campaign.model)}, policy {e(plan.campaign.policy)}.</p>",
+        "<h2>Status</h2>",
+        f"<p>Phase: <b>{e(status.phase or 'no decision yet')}</b>. Winner: <b>{e(_label(plan, status.winner) or 'none yet')}</b>. "
+        f"Leader: {e(_label(plan, status.leader) or '-')}. Results: "
+        f"{status.data_first or '-'} to {status.data_last or '-'}.</p>",
+    ]
+    parts += [f"<div class='warn'>{e(w)}</div>" for w in status.warnings]
+    parts += [
+        "<h2>Probability best</h2><img src='prob_best.png' alt='probability best per creative over time'>",
+        "<h2>Budgets</h2><img src='budgets.png' alt='budget per creative over time'>",
+        "<h2>Cost per conversion now</h2><img src='cpa_posterior.png' alt='posterior CPA per creative'>",
+    ]
+    if cpa_rows:
+        parts.append("<table><tr><th class='l'>creative</th><th>mean CPA</th><th>5%</th><th>median</th><th>95%</th></tr>")
+        for label, mean, lo, med, hi in cpa_rows:
+            parts.append(
+                f"<tr><td class='l'>{e(label)}</td><td>{_money(mean, cur)}</td><td>{_money(lo, cur)}</td>"
+                f"<td>{_money(med, cur)}</td><td>{_money(hi, cur)}</td></tr>"
+            )
+        parts.append("</table>")
+    parts.append("<h2>Decisions</h2>")
+    if not decisions:
+        parts.append("<p>No decisions recorded yet.</p>")
+    else:
+        head = "".join(f"<th>{e(label)}<br><span class='muted'>budget / P(best)</span></th>" for label in labels)
+        parts.append(f"<table><tr><th class='l'>date</th><th class='l'>phase</th><th class='l'>winner</th>{head}</tr>")
+        ids = plan.creative_ids
+        for d in reversed(decisions):
+            by_id = {c["id"]: c for c in d.allocation.get("creatives", [])}
+            cells = []
+            for cid in ids:
+                c = by_id.get(cid)
+                if c is None:
+                    cells.append("<td>-</td>")
+                    continue
+                p = "-" if c["prob_best"] is None else f"{c['prob_best']:.0%}"
+                cells.append(f"<td title='{e(c['reason'])}'>{_money(c['budget'], cur)} / {p}</td>")
+            cls = " class='win'" if d.winner else ""
+            parts.append(
+                f"<tr{cls}><td class='l'>{d.date.isoformat()}</td><td class='l'>{e(d.phase)}</td>"
+                f"<td class='l'>{e(_label(plan, d.winner) or '')}</td>{''.join(cells)}</tr>"
+            )
+        parts.append("</table>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _label(plan, creative_id: str | None) -> str | None:
+    if creative_id is None:
+        return None
+    for c in plan.creatives:
+        if c.id == creative_id:
+            return c.label
+    return creative_id
