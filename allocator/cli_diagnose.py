@@ -1,0 +1,28 @@
+"""`sparkbandit diagnose`: ArviZ's summary of the latest hierarchical fit saved beside the plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from allocator.cli import fail, fit_file, run_guarded
+
+
+@click.command(epilog="Examples:\n\n  sparkbandit diagnose --plan plan.toml")
+@click.option("--plan", "plan_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Campaign plan (TOML) whose latest fit to summarise.")
+def diagnose(plan_path: Path) -> None:
+    """Print ArviZ's summary (mean, sd, interval, ESS, R-hat) of the latest hierarchical fit."""
+    from allocator.plan import load_plan
+
+    loaded = run_guarded(load_plan, plan_path)
+    path = fit_file(loaded)
+    if not path.exists():
+        fail(
+            f"{path}: no saved fit; run `sparkbandit reallocate --plan {plan_path}` with "
+            'model = "hierarchical" first'
+        )
+    from models.hierarchical import diagnose_summary  # imports arviz
+
+    click.echo(run_guarded(diagnose_summary, path))
