@@ -269,7 +269,7 @@ def reallocate(
     ids = plan.creative_ids
     if daily.creative_ids != ids:
         raise ValueError("daily observations must be over the plan's creatives in plan order")
-    if daily.n_days:
+    if daily.n_days and daily.dates[-1] >= np.datetime64(date, "D"):
         daily = daily.upto(np.datetime64(date, "D") - np.timedelta64(1, "D"))
     history = History.from_plan(plan) if history is None else history
     rng = np.random.default_rng(camp.seed) if rng is None else rng

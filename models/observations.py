@@ -158,8 +158,12 @@ class DailyObservations:
         return cls(tuple(creative_ids), np.array([], dtype="datetime64[D]"), z, z, z, z)
 
     def totals(self) -> Observations:
-        """Sum over days."""
-        return Observations(self.creative_ids, *(getattr(self, name).sum(axis=0) for name in FIELDS))
+        """Sum over days (computed once: the arrays are read-only)."""
+        cached = self.__dict__.get("_totals")
+        if cached is None:
+            cached = Observations(self.creative_ids, *(getattr(self, name).sum(axis=0) for name in FIELDS))
+            object.__setattr__(self, "_totals", cached)
+        return cached
 
     def days_live(self) -> np.ndarray:
         """Days with impressions > 0 per creative, shape (n_creatives,), int."""

@@ -217,10 +217,18 @@ class Posterior:
         return (best - self.draws).mean(axis=0)
 
     def value_remaining(self, q: float = 0.95) -> float:
-        """Quantile q of (max_j X_j - X_leader) / X_leader over draws (Google's 'value remaining')."""
+        """Quantile q of (max_j X_j - X_leader) / X_leader (Google's 'value remaining').
+
+        The value remaining V is >= 0 and V = 0 exactly when the leader is best, so P(V <= 0) is the
+        leader's probability of being best: when that is at least q (known exactly from the marginals) the
+        quantile is exactly 0 and no draws are needed. Otherwise it is counted from the joint draws.
+        """
         if self.n_creatives <= 1:
             return 0.0
-        lead = self.draws[:, self.leader()]
+        leader = self.leader()
+        if self.marginals is not None and self.prob_best()[leader] >= q:
+            return 0.0
+        lead = self.draws[:, leader]
         best = self.draws.max(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(lead > 0, (best - lead) / lead, np.inf)
