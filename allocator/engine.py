@@ -20,7 +20,8 @@ from allocator.stopping import PhaseDecision, decide_phase
 from models.conjugate import BetaPrior, ConjugateModel
 from models.cost import CostModel
 from models.observations import DailyObservations
-from models.posterior import Posterior
+from models.posterior import SMALL, Posterior
+from models.prob_best import scaled_beta_max
 
 AUTH_WARNING_DAYS = 3
 
@@ -265,6 +266,62 @@ def reallocate(
     fit_path : Path, optional
         Where a sampling model saves its fit.
     """
+    steps = _steps(plan, daily, date, history, rng, model, fit_path)
+    next(steps)
+    target, previous, live, held, settings, winner = next(steps)
+    out: Budgets = apply_guardrails(
+        target[None, :], previous[None, :], live[None, :], held[None, :], settings, winner_phase=np.array([winner])
+    )
+    return _finish(steps, (out.budgets[0], out.reasons[0], out.unspent[0]))
+
+
+def reallocate_many(
+    jobs: list[tuple[CampaignPlan, DailyObservations, dt.date, History | None]],
+) -> list[Allocation]:
+    """`reallocate` for many campaigns in one pass, with identical results.
+
+    The per-campaign logic runs as in `reallocate`; the numeric core is batched across campaigns: the exact
+    probability of best and expected loss of every conjugate posterior (`scaled_beta_max` on a stacked
+    (n_campaigns, n_creatives) array per creative count) and the guardrails (`apply_guardrails` per group of
+    campaigns with the same rules and creative count). Each campaign uses its plan's seed, as `reallocate`.
+    """
+    gens = [_steps(plan, daily, date, history, None, None, None) for plan, daily, date, history in jobs]
+    posts: list[Posterior] = [next(g) for g in gens]
+    by_size: dict[int, list[int]] = {}
+    for k, post in enumerate(posts):
+        if post.marginals is not None and 1 < post.n_creatives <= SMALL:
+            by_size.setdefault(post.n_creatives, []).append(k)
+    for members in by_size.values():
+        m = [posts[k].marginals for k in members]
+        p, e_max = scaled_beta_max(
+            np.stack([x.alpha for x in m]), np.stack([x.beta for x in m]), np.stack([x.scale for x in m])
+        )
+        for row, k in enumerate(members):
+            posts[k].set_exact(p[row], float(e_max[row]))
+    args = [next(g) for g in gens]
+    groups: dict[tuple, list[int]] = {}
+    for k, (target, _, _, _, settings, _) in enumerate(args):
+        groups.setdefault((settings, target.size), []).append(k)
+    results: list[tuple] = [()] * len(gens)
+    for (settings, _), members in groups.items():
+        stack = [np.stack([args[k][j] for k in members]) for j in range(4)]
+        out = apply_guardrails(*stack, settings, winner_phase=np.array([args[k][5] for k in members]))
+        for row, k in enumerate(members):
+            results[k] = (out.budgets[row], out.reasons[row], out.unspent[row])
+    return [_finish(g, r) for g, r in zip(gens, results)]
+
+
+def _finish(steps, budgets: tuple) -> Allocation:
+    try:
+        steps.send(budgets)
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("the decision steps did not finish")  # pragma: no cover
+
+
+def _steps(plan, daily, date, history, rng, model, fit_path):
+    """The decision as a generator: yields the live creatives' posterior (for batched exact answers), then
+    the guardrail inputs, receives (budgets, reason codes, unspent) and returns the Allocation."""
     camp, g = plan.campaign, plan.guardrails
     ids = plan.creative_ids
     if daily.creative_ids != ids:
@@ -305,6 +362,7 @@ def reallocate(
     days = int((daily.impressions.sum(axis=1) > 0).sum()) if daily.n_days else 0
     live_idx = np.flatnonzero(live)
     live_post = post.subset(live_idx)
+    yield live_post  # a batch driver may fill in its exact answers here, for many campaigns at once
     phase: PhaseDecision = decide_phase(
         live_post, days, plan.decision.min_days, plan.decision.prob_best, plan.decision.value_remaining
     )
@@ -359,18 +417,10 @@ def reallocate(
         )
 
     settings = guardrail_settings(plan)
-    out: Budgets = apply_guardrails(
-        target[None, :],
-        history.previous[None, :],
-        live[None, :],
-        held[None, :],
-        settings,
-        winner_phase=np.array([phase.winner is not None]),
-    )
-    budgets, codes = out.budgets[0], out.reasons[0]
-    if out.unspent[0] > 0:
+    budgets, codes, unspent = yield (target, history.previous, live, held, settings, phase.winner is not None)
+    if unspent > 0:
         warnings.append(
-            f"{_fmt_money(float(out.unspent[0]), camp.currency)} of the daily budget cannot be spent within "
+            f"{_fmt_money(float(unspent), camp.currency)} of the daily budget cannot be spent within "
             "max_budget and the live creatives; raise guardrails.max_budget or add creatives"
         )
 

@@ -183,6 +183,10 @@ class Posterior:
             return p, float(e_max)
         return prob_best_scaled_beta(m.alpha, m.beta, m.scale), None  # type: ignore[union-attr]
 
+    def set_exact(self, prob_best: np.ndarray, e_max: float) -> None:
+        """Provide the exact probability of best and E[max] computed elsewhere (a batch of campaigns)."""
+        self.__dict__["_exact"] = (np.asarray(prob_best, dtype=np.float64), float(e_max))
+
     @cached_property
     def _prob_best(self) -> np.ndarray:
         if self.marginals is not None:

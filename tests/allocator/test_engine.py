@@ -130,3 +130,22 @@ def test_every_policy_spends_total(policy):
     alloc = reallocate(plan, make_daily(plan, [1e-4, 1.5e-4, 2e-4, 2.5e-4, 3e-4]), D0 + dt.timedelta(10))
     assert sum(c.budget for c in alloc.creatives) == pytest.approx(500.0)
     assert all(c.budget == 0 or c.budget >= 20 for c in alloc.creatives)
+
+
+def test_reallocate_many_equals_reallocate_one_by_one():
+    from allocator.engine import reallocate_many
+
+    jobs = []
+    for k in range(12):
+        creatives = [{"id": f"c{i}", "budget": 100.0} for i in range(5 if k % 3 else 4)]
+        if k % 4 == 0:
+            creatives[0]["auth_expires"] = D0 + dt.timedelta(10)
+        plan = make_plan(creatives=creatives, campaign={"seed": k, "daily_budget": 100.0 * len(creatives)},
+                         guardrails={"max_change": 0.5 + 0.1 * (k % 2)})
+        rates = np.linspace(1e-4, 1e-4 + 5e-5 * (k % 5), len(creatives))
+        jobs.append((plan, make_daily(plan, rates, seed=k, imps=15000.0 * (1 + k % 3)), D0 + dt.timedelta(10), None))
+    many = reallocate_many(jobs)
+    for (plan, daily, date, hist), got in zip(jobs, many):
+        one = reallocate(plan, daily, date, history=hist)
+        assert got.to_json() == one.to_json()
+    assert {a.phase for a in many} >= {"optimize"}
