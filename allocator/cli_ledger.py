@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from allocator.cli import fail, run_guarded
+from allocator.engine import money
 
 PLAN_OPTION = click.option(
     "--plan", "plan_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Campaign plan (TOML)."
@@ -29,12 +30,6 @@ def _console():
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=False)
-
-
-def _money(x: float | None, currency: str) -> str:
-    if x is None:
-        return "-"
-    return f"${x:,.2f}" if currency == "USD" else f"{x:,.2f} {currency}"
 
 
 # ---------------------------------------------------------------------------- ingest
@@ -131,7 +126,7 @@ def history(plan_path: Path, include_superseded: bool, last: int | None, as_json
                 cells.append("-")
             else:
                 p = "" if got["prob_best"] is None else f" ({got['prob_best']:.0%})"
-                cells.append(_money(got["budget"], cur) + p)
+                cells.append(money(got["budget"], cur) + p)
         winner = next((c.label for c in plan.creatives if c.id == d.winner), d.winner or "")
         row = [d.date.isoformat(), d.phase, winner, *cells]
         if include_superseded:
@@ -177,7 +172,7 @@ def status(plan_path: Path, date_: dt.datetime | None, as_json: bool) -> None:
         click.echo(f"  phase:    {st.phase}; winner: {winner or 'none yet'}; leader: {leader or '-'}")
         for b in st.budgets:
             p = "" if b["prob_best"] is None else f", P(best) {b['prob_best']:.0%}"
-            click.echo(f"    {b['name']}: {_money(b['budget'], cur)} ({b['status']}{p})")
+            click.echo(f"    {b['name']}: {money(b['budget'], cur)} ({b['status']}{p})")
     for w in st.warnings:
         click.echo(f"warning: {w}")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from allocator.engine import Allocation, History, build_model, conjugate_model, learning_state, reallocate
+from allocator.engine import Allocation, History, build_model, conjugate_model, learning_state, money, reallocate
 from allocator.ledger import BUSY_TIMEOUT, DecisionRecord, Ledger
 from allocator.plan import LoadedPlan
 from models.errors import LedgerError
@@ -384,12 +384,6 @@ img{max-width:100%;border:1px solid #eee;margin:6px 0} .muted{color:#777;font-si
 """
 
 
-def _money(x: float | None, cur: str) -> str:
-    if x is None or not np.isfinite(x):
-        return "-"
-    return f"${x:,.2f}" if cur == "USD" else f"{x:,.2f} {cur}"
-
-
 def _html(loaded: LoadedPlan, status: CampaignStatus, decisions: list[DecisionRecord], cpa_rows: list) -> str:
     e = html.escape
     plan = loaded.plan
@@ -400,7 +394,7 @@ def _html(loaded: LoadedPlan, status: CampaignStatus, decisions: list[DecisionRe
         f"<title>{e(plan.campaign.name)}: sparkbandit report</title><style>{_CSS}</style></head><body>",
         f"<h1>{e(plan.campaign.name)}</h1>",
         f"<p class='muted'>Report for {status.date.isoformat()}, written {e(dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC'))} "
-        f"from {e(str(loaded.ledger_path.name))}. Daily budget {_money(plan.campaign.daily_budget, cur)}, "
+        f"from {e(str(loaded.ledger_path.name))}. Daily budget {money(plan.campaign.daily_budget, cur)}, "
         f"model {e(plan.campaign.model)}, policy {e(plan.campaign.policy)}.</p>",
         "<h2>Status</h2>",
         f"<p>Phase: <b>{e(status.phase or 'no decision yet')}</b>. Winner: <b>{e(_label(plan, status.winner) or 'none yet')}</b>. "
@@ -417,8 +411,8 @@ def _html(loaded: LoadedPlan, status: CampaignStatus, decisions: list[DecisionRe
         parts.append("<table><tr><th class='l'>creative</th><th>mean CPA</th><th>5%</th><th>median</th><th>95%</th></tr>")
         for label, mean, lo, med, hi in cpa_rows:
             parts.append(
-                f"<tr><td class='l'>{e(label)}</td><td>{_money(mean, cur)}</td><td>{_money(lo, cur)}</td>"
-                f"<td>{_money(med, cur)}</td><td>{_money(hi, cur)}</td></tr>"
+                f"<tr><td class='l'>{e(label)}</td><td>{money(mean, cur)}</td><td>{money(lo, cur)}</td>"
+                f"<td>{money(med, cur)}</td><td>{money(hi, cur)}</td></tr>"
             )
         parts.append("</table>")
     parts.append("<h2>Decisions</h2>")
@@ -437,7 +431,7 @@ def _html(loaded: LoadedPlan, status: CampaignStatus, decisions: list[DecisionRe
                     cells.append("<td>-</td>")
                     continue
                 p = "-" if c["prob_best"] is None else f"{c['prob_best']:.0%}"
-                cells.append(f"<td title='{e(c['reason'])}'>{_money(c['budget'], cur)} / {p}</td>")
+                cells.append(f"<td title='{e(c['reason'])}'>{money(c['budget'], cur)} / {p}</td>")
             cls = " class='win'" if d.winner else ""
             parts.append(
                 f"<tr{cls}><td class='l'>{d.date.isoformat()}</td><td class='l'>{e(d.phase)}</td>"

@@ -212,7 +212,10 @@ def build_model(plan: CampaignPlan, progressbar: bool = False):
     )
 
 
-def _fmt_money(x: float, currency: str) -> str:
+def money(x: float | None, currency: str) -> str:
+    """An amount as the CLI, reports and reasons show it: "$1,234.50" in USD, "1,234.50 EUR" otherwise."""
+    if x is None or not np.isfinite(x):
+        return "-"
     return f"${x:,.2f}" if currency == "USD" else f"{x:,.2f} {currency}"
 
 
@@ -420,7 +423,7 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
     budgets, codes, unspent = yield (target, history.previous, live, held, settings, phase.winner is not None)
     if unspent > 0:
         warnings.append(
-            f"{_fmt_money(float(unspent), camp.currency)} of the daily budget cannot be spent within "
+            f"{money(float(unspent), camp.currency)} of the daily budget cannot be spent within "
             "max_budget and the live creatives; raise guardrails.max_budget or add creatives"
         )
 
@@ -495,32 +498,34 @@ def _reason_text(
     held: str,
     winner: str | None,
 ) -> str:
-    money = lambda x: _fmt_money(x, cur)  # noqa: E731
+    def fmt(x: float) -> str:
+        return money(x, cur)
+
     target = share * s.total
     if code == Reason.NOT_LIVE:
         return not_live
     if code == Reason.HELD:
         return held
     if code == Reason.PAUSED_TARGET:
-        return f"paused: target {money(target)} is nearer 0 than the {money(s.min_budget)} minimum"
+        return f"paused: target {fmt(target)} is nearer 0 than the {fmt(s.min_budget)} minimum"
     if code == Reason.PAUSED_CONFLICT:
         return "paused: the minimums of stronger creatives use the whole budget"
     if code == Reason.FLOOR:
-        return f"raised to the exploration floor ({s.exploration_floor:.0%} of the budget; target {money(target)})"
+        return f"raised to the exploration floor ({s.exploration_floor:.0%} of the budget; target {fmt(target)})"
     if code == Reason.MINIMUM:
-        return f"raised to the {money(s.min_budget)} ad-group minimum (target {money(target)})"
+        return f"raised to the {fmt(s.min_budget)} ad-group minimum (target {fmt(target)})"
     if code == Reason.CAP:
-        return f"capped at max_budget {money(s.max_budget or 0)} (target {money(target)})"
+        return f"capped at max_budget {fmt(s.max_budget or 0)} (target {fmt(target)})"
     if code == Reason.STEP_UP:
-        return f"step limit: +{s.max_change:.0%} of {money(previous)} (target {money(target)})"
+        return f"step limit: +{s.max_change:.0%} of {fmt(previous)} (target {fmt(target)})"
     if code == Reason.STEP_DOWN:
-        return f"step limit: -{s.max_change:.0%} of {money(previous)} (target {money(target)})"
+        return f"step limit: -{s.max_change:.0%} of {fmt(previous)} (target {fmt(target)})"
     if code == Reason.RELEASED:
-        return f"raised from {money(previous)} despite the hold, so the whole budget is spent"
+        return f"raised from {fmt(previous)} despite the hold, so the whole budget is spent"
     if code == Reason.STEP_RELAXED:
         return f"above the +{s.max_change:.0%} step limit so the whole budget is spent"
     if winner is not None:
         return "winner: budget moves to it" if c.id == winner else "winner declared elsewhere: stepping down"
     if abs(budget - target) <= max(0.01, 0.005 * s.total):
         return f"policy target ({share:.1%})"
-    return f"policy target ({share:.1%}, {money(target)}), rebalanced to spend the budget within the limits"
+    return f"policy target ({share:.1%}, {fmt(target)}), rebalanced to spend the budget within the limits"

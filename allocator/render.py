@@ -7,13 +7,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from allocator.engine import Allocation
-
-
-def money(x: float | None, currency: str) -> str:
-    if x is None:
-        return "-"
-    return f"${x:,.2f}" if currency == "USD" else f"{x:,.2f} {currency}"
+from allocator.engine import Allocation, money
 
 
 def print_allocation(alloc: Allocation, console: Console | None = None) -> None:
