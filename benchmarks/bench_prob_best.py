@@ -15,32 +15,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.posterior import Posterior, ScaledBeta  # noqa: E402
 from models.prob_best import prob_best_mc, prob_best_scaled_beta  # noqa: E402
+from tests.models.test_prob_best import fine_grid_reference  # noqa: E402
 
 
-def reference(alpha, beta, scale, n_grid=40_000):
+def reference(alpha, beta, scale):
+    """The tests' independent Simpson-rule reference, and how many creatives can win."""
     lo_q = special.betaincinv(alpha, beta, 1e-13) * scale
     hi_q = special.betaincinv(alpha, beta, 1 - 1e-13) * scale
-    keep = np.flatnonzero(hi_q > lo_q.max())
-    a, b, s = alpha[keep], beta[keep], scale[keep]
-    x = np.linspace(lo_q.max(), hi_q[keep].max(), n_grid + 1)
-    w = np.full(x.size, 2.0)
-    w[1::2], w[0], w[-1] = 4.0, 1.0, 1.0
-    w *= (x[1] - x[0]) / 3.0
-    out = np.zeros(keep.size)
-    for chunk in np.array_split(np.arange(x.size), max(1, keep.size // 4)):
-        d = stats.beta(a[:, None], b[:, None], scale=s[:, None])
-        logcdf = d.logcdf(x[chunk][None, :])
-        integrand = np.exp(d.logpdf(x[chunk][None, :]) - logcdf + logcdf.sum(axis=0))
-        out += np.nan_to_num(integrand) @ w[chunk]
-    full = np.zeros(alpha.size)
-    full[keep] = out
-    return full, keep.size
+    return fine_grid_reference(alpha, beta, scale), int((hi_q > lo_q.max()).sum())
 
 
 def portfolio(n, sd, seed=7):
