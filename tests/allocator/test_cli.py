@@ -170,3 +170,28 @@ def test_bad_data_conversions_above_impressions(runner, tmp_path):
 def test_missing_plan_file(runner, tmp_path):
     line = bad(runner, ["reallocate", "--plan", str(tmp_path / "nope.toml")], tmp_path)
     assert line == f"error: {tmp_path / 'nope.toml'}: file not found; check the path"
+
+
+def test_diagnose_without_a_fit(runner, tmp_path):
+    plan = copy_example(tmp_path)
+    res = runner.invoke(main, ["diagnose", "--plan", str(plan)])
+    assert res.exit_code == 2
+    assert res.output.strip() == (
+        f"error: {tmp_path / 'plan.fit.nc'}: no saved fit; run `sparkbandit reallocate --plan {plan}` with "
+        'model = "hierarchical" first'
+    )
+
+
+@pytest.mark.slow
+def test_hierarchical_reallocate_then_diagnose(runner, tmp_path):
+    plan = copy_example(tmp_path)
+    plan.write_text(plan.read_text().replace('model = "conjugate"', 'model = "hierarchical"'))
+    res = runner.invoke(main, ["reallocate", "--plan", str(plan), "--json"])
+    assert res.exit_code == 0, res.output
+    js = json.loads(res.output[res.output.index("{"):])
+    assert js["diagnostics"]["model"] in ("hierarchical", "conjugate")
+    assert "max_rhat" in js["diagnostics"] and "divergences" in js["diagnostics"]
+    assert (tmp_path / "plan.fit.nc").exists()
+    res = runner.invoke(main, ["diagnose", "--plan", str(plan)])
+    assert res.exit_code == 0, res.output
+    assert "organic_coef" in res.output and "r_hat" in res.output
