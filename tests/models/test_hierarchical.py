@@ -14,10 +14,13 @@ import pytest
 
 from models.errors import ModelError
 from models.hierarchical import (
+    _SAMPLERS,
     DEFAULT_DELAY_CDF,
     HierarchicalModel,
     _design,
     _exposure,
+    _retry_draws,
+    gate_stats,
     diagnose_summary,
     prior_predictive_rates,
     simulate_campaign,
@@ -129,7 +132,73 @@ def test_objectives_from_rate_draws():
     np.testing.assert_allclose(clicks.mean(), expected, rtol=0.02)
 
 
+def test_retry_draws_scale_with_the_ess_shortfall():
+    stats = lambda ess: {"min_ess_bulk": ess}  # noqa: E731
+    assert _retry_draws(2000, stats(500.0), 400.0) == 2000  # ESS was not the problem
+    assert _retry_draws(2000, stats(390.0), 400.0) == 4000  # at least 2x
+    assert _retry_draws(2000, stats(200.0), 400.0) == 6000  # 1.5 x (400 / 200)
+    assert _retry_draws(2000, stats(50.0), 400.0) == 8000  # at most 4x
+    assert _retry_draws(2000, stats(0.0), 400.0) == 8000  # a NaN ESS is reported as 0
+
+
+def _tree(creative_sd, rate, diverging):
+    import xarray as xr
+
+    post = xr.Dataset(
+        {
+            "intercept_mean": (("chain", "draw"), np.random.default_rng(0).normal(size=rate.shape[:2])),
+            "creative_sd": (("chain", "draw"), creative_sd),
+            "rate": (("chain", "draw", "creative"), rate),
+        }
+    )
+    stats = xr.Dataset({"diverging": (("chain", "draw"), diverging)})
+    return xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+
+
+def test_gate_checks_ess_of_every_summary_variable_and_names_the_worst():
+    rng = np.random.default_rng(1)
+    iid = rng.normal(size=(2, 1000))
+    walk = np.cumsum(rng.normal(size=(2, 1000)), axis=1)  # a random walk: tiny ESS, large R-hat
+    rate = rng.normal(size=(2, 1000, 3))
+    st = gate_stats(_tree(walk, rate, np.zeros((2, 1000), bool)))
+    assert st["min_ess_var"] == "creative_sd" and st["min_ess_bulk"] < 50
+    assert st["max_rhat_var"] == "creative_sd" and st["max_rhat"] > 1.01
+    assert st["divergences"] == 0
+    div = np.zeros((2, 1000), bool)
+    div[0, :3] = True
+    st = gate_stats(_tree(iid, rate, div))
+    assert st["min_ess_bulk"] > 1000 and st["max_rhat"] < 1.01 and st["divergences"] == 3
+    # a constant variable has a NaN R-hat: counted as the worst possible, not skipped
+    st = gate_stats(_tree(np.ones((2, 1000)), rate, div))
+    assert st["max_rhat"] == np.inf and st["max_rhat_var"] == "creative_sd"
+    stuck = np.ones((2, 1000))
+    stuck[1] = 2.0  # each chain stuck at its own value
+    st = gate_stats(_tree(stuck, rate, div))
+    assert st["min_ess_var"] == "creative_sd" and st["min_ess_bulk"] < 3 and st["max_rhat"] > 100
+
+
 # ------------------------------------------------------------------------------------------ sampling
+def test_reused_compiled_model_gives_the_fresh_compile_draws():
+    """`reuse_compiled`: the second campaign's fit (data swapped into the compiled model, another number of
+    cells) equals a fit of it by a freshly compiled model with the same seed, draw for draw."""
+    rng = np.random.default_rng(21)
+    first = simulate_campaign(rng, n_creatives=4, n_days=12)
+    second = simulate_campaign(rng, n_creatives=4, n_days=20)
+    model = small(reuse_compiled=True, organic_rate=second.organic_rate)
+    _SAMPLERS.clear()
+    model.fit(first.daily, "conversion_rate", 500, np.random.default_rng(1))
+    reused = model.fit(second.daily, "conversion_rate", 500, np.random.default_rng(2))
+    assert reused.diagnostics["compile_reused"] is True
+    _SAMPLERS.clear()
+    fresh = model.fit(second.daily, "conversion_rate", 500, np.random.default_rng(2))
+    assert fresh.diagnostics["compile_reused"] is False
+    np.testing.assert_array_equal(reused.draws, fresh.draws)
+    # and the data really were swapped: a fit to the first campaign differs
+    assert not np.allclose(reused.mean(), model.fit(first.daily, "conversion_rate", 500, np.random.default_rng(2)).mean())
+    _SAMPLERS.clear()
+
+
+
 @pytest.fixture(scope="module")
 def portfolio(tmp_path_factory):
     """Ten simulated 5-creative campaigns with a positive organic effect, fitted once."""
