@@ -205,6 +205,7 @@ def build_model(plan: CampaignPlan, progressbar: bool = False):
         min_ess=m.min_ess,
         compile_dir=m.compile_dir,
         progressbar=progressbar,
+        prior={"organic_mu": m.organic_mean, "organic_sd": m.organic_sd},
         prior_cpm=p.cpm,
         prior_cpm_weight=p.cpm_weight,
         conjugate_alpha=p.alpha,

@@ -71,16 +71,20 @@ class ModelSettings(Strict):
     """Settings of the hierarchical model (ignored by the conjugate model)."""
 
     sampler: Literal["nutpie", "pymc"] = "nutpie"
-    draws: int = Field(default=1000, ge=10)
+    draws: int = Field(default=2000, ge=10)
     tune: int = Field(default=1000, ge=10)
     chains: int = Field(default=2, ge=1)
-    target_accept: float = Field(default=0.95, gt=0, lt=1)
+    target_accept: float = Field(default=0.99, gt=0, lt=1)
     fatigue: Literal["none", "days", "impressions"] = "none"
     delay_cdf: list[float] | None = None
     on_failure: Literal["fallback", "stop"] = "fallback"
     max_rhat: float = Field(default=1.01, gt=1)
     min_ess: float = Field(default=400.0, gt=0)
     compile_dir: str | None = None
+    # prior of the organic coefficient (logit change per sd of log engagement rate); the default N(0, 0.5)
+    # lets the campaign's own data decide; past campaigns' fit (`sparkbandit diagnose`) can inform it
+    organic_mean: float = Field(default=0.0, ge=-5, le=5)
+    organic_sd: float = Field(default=0.5, gt=0, le=5)
 
     @model_validator(mode="after")
     def _cdf(self) -> ModelSettings:

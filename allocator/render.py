@@ -58,14 +58,25 @@ def print_allocation(alloc: Allocation, console: Console | None = None) -> None:
     console.print(f"{line}; {data}")
     diag = alloc.diagnostics
     if diag.get("model") == "hierarchical" or "max_rhat" in diag:
-        console.print(
-            "diagnostics: "
-            + ", ".join(
-                f"{k}={diag[k]:.3g}" if isinstance(diag[k], float) else f"{k}={diag[k]}"
-                for k in ("sampler", "max_rhat", "min_ess_bulk", "divergences", "sampling_seconds", "gate")
-                if k in diag
-            )
-        )
+        console.print(f"diagnostics: {diagnostics_line(diag)}")
     for w in alloc.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
     sys.stdout.flush()
+
+
+def diagnostics_line(diag: dict) -> str:
+    """The hierarchical fit's diagnostics in one line, e.g. ``nutpie, gate passed, max R-hat 1.004 (rate),
+    min bulk ESS 612 (creative_sd), 0 divergences, 8.1 s``."""
+    parts = [str(diag.get("sampler", "?")), f"gate {diag.get('gate', '?')}"]
+    if diag.get("fallback"):
+        parts[-1] += " (conjugate fallback)"
+    if "max_rhat" in diag:
+        parts.append(f"max R-hat {diag['max_rhat']:.3f}" + (f" ({diag['max_rhat_var']})" if "max_rhat_var" in diag else ""))
+    if "min_ess_bulk" in diag:
+        var = f" ({diag['min_ess_var']})" if "min_ess_var" in diag else ""
+        parts.append(f"min bulk ESS {diag['min_ess_bulk']:.0f}{var}")
+    if "divergences" in diag:
+        parts.append(f"{diag['divergences']} divergences")
+    if "sampling_seconds" in diag:
+        parts.append(f"{diag['sampling_seconds']:.1f} s")
+    return ", ".join(parts)

@@ -149,3 +149,20 @@ def test_reallocate_many_equals_reallocate_one_by_one():
         one = reallocate(plan, daily, date, history=hist)
         assert got.to_json() == one.to_json()
     assert {a.phase for a in many} >= {"optimize"}
+
+
+def test_hierarchical_plan_settings_reach_the_model():
+    from allocator.engine import build_model
+
+    plan = make_plan(
+        campaign={"model": "hierarchical"},
+        model={"draws": 3000, "target_accept": 0.97, "organic_mean": 0.4, "organic_sd": 0.2, "on_failure": "stop"},
+    )
+    m = build_model(plan)
+    assert (m.draws, m.tune, m.chains, m.target_accept, m.on_failure) == (3000, 1000, 2, 0.97, "stop")
+    assert m.prior == {"organic_mu": 0.4, "organic_sd": 0.2}
+    assert m.reuse_compiled is False  # one fit per process: constants compile faster
+    defaults = build_model(make_plan(campaign={"model": "hierarchical"}))
+    assert (defaults.draws, defaults.target_accept, defaults.min_ess, defaults.max_rhat) == (2000, 0.99, 400.0, 1.01)
+    with pytest.raises(ValueError, match="organic_sd"):
+        make_plan(campaign={"model": "hierarchical"}, model={"organic_sd": 0.0})
