@@ -39,7 +39,7 @@ def child(args: argparse.Namespace) -> None:
     model = HierarchicalModel(
         sampler=args.sampler,
         draws=args.draws,
-        tune=args.draws,
+        tune=args.tune,
         chains=2,
         compile_dir=args.compile_dir,
         on_failure="fallback",
@@ -107,7 +107,8 @@ def main() -> None:
     ap.add_argument("--samplers", default="nutpie,pymc")
     ap.add_argument("--creatives", type=int, default=5)
     ap.add_argument("--days", type=int, default=30)
-    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--draws", type=int, default=2000)
+    ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--compile-dir", default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--min-ess", type=float, default=400.0)

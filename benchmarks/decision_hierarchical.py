@@ -45,15 +45,15 @@ def main() -> None:
     ap.add_argument("--impressions", type=float, default=3000.0, help="impressions per creative and day")
     ap.add_argument("--organic-coef", type=float, default=0.5)
     ap.add_argument("--creative-sd", type=float, default=0.4)
-    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--draws", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     gate = {}
     if args.quick:
         args.worlds, args.draws = 6, 200
-        gate = {"min_ess": 100.0, "max_rhat": 1.05}  # 200 draws cannot reach the default gate
+        gate = {"min_ess": 100.0, "max_rhat": 1.05, "tune": 200}  # 200 draws cannot reach the default gate
     rng = np.random.default_rng(args.seed)
-    hier = HierarchicalModel(draws=args.draws, tune=args.draws, chains=2, **gate)
+    hier = HierarchicalModel(draws=args.draws, reuse_compiled=True, **gate)  # compiled once, data swapped
     conj = ConjugateModel()
     rows: dict[str, dict[str, list]] = {m: {"best": [], "regret": [], "lost": []} for m in ("conjugate", "hierarchical")}
     fallbacks = 0
