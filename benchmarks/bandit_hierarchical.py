@@ -12,7 +12,8 @@ creative).
 Reported per model, with standard errors over worlds:
 - conversions: true (not yet reported ones included) conversions over the horizon, and the share of what
   the oracle (all impressions on the best creative) expects;
-- P(best): how often its leader at the end is the truly best creative.
+- P(best): how often its leader at the end is the truly best creative;
+- fallbacks: daily hierarchical fits that failed the gate and used the conjugate posterior.
 
 Models: ``conjugate`` (the engine's default: Beta(1, 5000), no delay correction, no organic signal),
 ``hierarchical`` (the default priors: organic coefficient ~ N(0, 0.5), learned from the campaign itself)
@@ -69,6 +70,7 @@ def play(model, world: dict, days: int, per_day: int, crn: np.random.Generator, 
     # common random numbers: the u's of each (day, creative) are the same for every model
     u_conv, u_lag = world["u_conv"], world["u_lag"]
     post = None
+    fallbacks = 0
     for t in range(days):
         daily = DailyObservations(
             ids,
@@ -84,6 +86,7 @@ def play(model, world: dict, days: int, per_day: int, crn: np.random.Generator, 
                 post = replace(model, organic_rate=organic).fit(daily, "conversion_rate", n_draws, crn)
             else:
                 post = model.fit(daily, "conversion_rate", n_draws, crn)
+        fallbacks += bool(post.diagnostics.get("fallback"))
         share = np.maximum(post.prob_best(), FLOOR)
         share /= share.sum()
         n = np.floor(share * per_day).astype(np.int64)
@@ -99,9 +102,10 @@ def play(model, world: dict, days: int, per_day: int, crn: np.random.Generator, 
             lag_counts[t, c] = np.bincount(np.minimum(lags, LAGS.size - 1), minlength=LAGS.size)
     return {
         "conversions": float(lag_counts.sum()),
+        "by_day": lag_counts.sum(axis=(1, 2)).astype(float),
         "expected": float((imps * rate).sum()),
         "leader": post.leader() if post is not None else -1,
-        "fallback": bool(post.diagnostics.get("fallback")) if post is not None else False,
+        "fallbacks": fallbacks,
     }
 
 
@@ -141,7 +145,7 @@ def main() -> None:
         "hierarchical+prior": replace(hier, prior={"organic_mu": args.organic_coef, "organic_sd": 0.2}),
     }
     rng = np.random.default_rng(args.seed)
-    res = {name: {"conv": [], "exp": [], "best": [], "fallback": 0} for name in models}
+    res = {name: {"conv": [], "exp": [], "best": [], "fallback": 0, "by_day": []} for name in models}
     oracle = []
     t0 = time.perf_counter()
     for w in range(args.worlds):
@@ -153,7 +157,8 @@ def main() -> None:
             res[name]["conv"].append(out["conversions"])
             res[name]["exp"].append(out["expected"])
             res[name]["best"].append(out["leader"] == best)
-            res[name]["fallback"] += out["fallback"]
+            res[name]["fallback"] += out["fallbacks"]
+            res[name]["by_day"].append(out["by_day"])
         print(f"  world {w + 1:3d}/{args.worlds}  {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     n = args.worlds
     oracle = np.asarray(oracle)
@@ -179,6 +184,12 @@ def main() -> None:
             f"paired {name} - conjugate: {d.mean():+.2f} +- {d.std(ddof=1) / np.sqrt(n):.2f} conversions a campaign "
             f"({e.mean():+.4f} +- {e.std(ddof=1) / np.sqrt(n):.4f} of the oracle's expected)"
         )
+        # where the gain comes from: paired differences over the first and the second half of the horizon
+        by_day = np.asarray(res[name]["by_day"]) - np.asarray(res["conjugate"]["by_day"])
+        half = args.days // 2
+        for label, part in ((f"days 1-{half}", by_day[:, :half]), (f"days {half + 1}-{args.days}", by_day[:, half:])):
+            tot = part.sum(axis=1)
+            print(f"    {label}: {tot.mean():+.2f} +- {tot.std(ddof=1) / np.sqrt(n):.2f}")
     print(f"{time.perf_counter() - t0:.0f} s")
 
 
