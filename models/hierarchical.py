@@ -71,8 +71,8 @@ Compile cache: ``compile_dir`` sets PyTensor's ``base_compiledir`` (numba's cach
 must be set before PyTensor is first imported in the process (PyTensor reads it once); if PyTensor is
 already loaded with another directory, a warning is recorded and the existing one is used. Most of a
 small fit's time is nutpie compiling its logp and expansion into numba C callbacks, which numba cannot
-cache ("dynamic globals"); the cache keeps PyTensor's own pieces (measured at 5 x 30: 12.7 s cold,
-8.0 s warm in a new process). Within one process, ``reuse_compiled=True`` keeps compiled models and swaps new
+cache ("dynamic globals"); the cache keeps the rest (measured at 5 x 30 in a new process: 12.9 s with
+empty caches, 9.0 s warm; `benchmarks/bench_hierarchical.py`). Within one process, ``reuse_compiled=True`` keeps compiled models and swaps new
 data into them (nutpie's ``with_data``) for later fits of the same structure: ~0.2-0.7 s a fit, for
 studies and simulations that fit many campaigns.
 

@@ -92,6 +92,8 @@ def test_bad_settings_raise_model_error():
         HierarchicalModel(fatigue="weeks")
     with pytest.raises(ModelError, match="delay_cdf"):
         HierarchicalModel(delay_cdf=(0.5, 0.4, 1.0))
+    with pytest.raises(ModelError, match=r"prior: unknown keys \['organic_mean'\]"):
+        HierarchicalModel(prior={"organic_mean": 0.5})
 
 
 def test_prior_predictive_numpy_mass_in_domain_range():
@@ -178,6 +180,27 @@ def test_gate_checks_ess_of_every_summary_variable_and_names_the_worst():
 
 
 # ------------------------------------------------------------------------------------------ sampling
+def test_launch_day_posterior_follows_an_informed_organic_prior():
+    """No results yet (zero cells): the posterior is the prior, and with organic_coef ~ N(0.5, 0.1) the
+    creatives rank by organic engagement, each sd of log engagement worth exp(0.5) ~ 1.65x in odds."""
+    from models.observations import DailyObservations
+
+    z = np.zeros((0, 3))
+    daily = DailyObservations(("lo", "mid", "hi"), np.array([], dtype="datetime64[D]"), z, z, z, z)
+    organic = np.array([0.02, 0.05, 0.125])  # equal steps in log: x = -1.22, 0, +1.22
+    model = small(organic_rate=organic, prior={"organic_mu": 0.5, "organic_sd": 0.1}, draws=1000)
+    post = model.fit(daily, "conversion_rate", 4000, np.random.default_rng(3))
+    assert post.diagnostics["gate"] in ("passed", "retried")
+    med = np.median(post.draws, axis=0)
+    assert med[0] < med[1] < med[2]
+    x = np.log(organic) - np.log(organic).mean()
+    x /= np.log(organic).std()
+    # medians of the rates are invlogit of the median logits, rates ~1e-4: the log ratio is ~0.5 x dx
+    np.testing.assert_allclose(np.log(med[2] / med[0]), 0.5 * (x[2] - x[0]), rtol=0.15)
+    pb = post.prob_best()
+    assert pb[2] > pb[1] > pb[0]
+
+
 def test_reused_compiled_model_gives_the_fresh_compile_draws():
     """`reuse_compiled`: the second campaign's fit (data swapped into the compiled model, another number of
     cells) equals a fit of it by a freshly compiled model with the same seed, draw for draw."""
