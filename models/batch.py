@@ -32,8 +32,68 @@ from scipy import special
 DEFAULT_DRAWS = 256
 
 
+class _DrawAnswers:
+    """The answers computed from joint draws (`draws`, shape (n_campaigns, n_draws, n_creatives), -inf where
+    not live), shared by `BatchPosterior` and `DrawsBatchPosterior`. Needs ``live``, ``n_draws``, ``shape``,
+    ``draws`` and ``mean()``."""
+
+    @cached_property
+    def _prob_best(self) -> np.ndarray:
+        n_camp, n = self.shape
+        n_live = self.live.sum(axis=1)
+        winners = np.argmax(self.draws, axis=2)  # (n_campaigns, n_draws)
+        counts = np.zeros((n_camp, n))
+        np.add.at(counts, (np.repeat(np.arange(n_camp), self.n_draws), winners.ravel()), 1.0)
+        p = counts / self.n_draws
+        # One live creative is best for sure; none: all zeros.
+        p = np.where((n_live == 1)[:, None], self.live.astype(np.float64), p)
+        return np.where((n_live == 0)[:, None], 0.0, p)
+
+    def prob_best(self) -> np.ndarray:
+        """Probability that each creative has the highest objective, shape (n_campaigns, n_creatives).
+
+        Rows sum to 1 (0 for a campaign with no live creative).
+        """
+        return self._prob_best
+
+    def leader(self) -> np.ndarray:
+        """Index of the creative most likely to be best (ties: higher mean), shape (n_campaigns,); -1 if none live."""
+        p = np.where(self.live, self.prob_best(), -1.0)
+        order = np.lexsort((self.mean(), p), axis=-1)
+        lead = order[:, -1]
+        return np.where(self.live.any(axis=1), lead, -1)
+
+    def value_remaining(self, q: float = 0.95, rows: np.ndarray | None = None) -> np.ndarray:
+        """Quantile q of (max_j X_j - X_leader) / X_leader over draws, shape (n_campaigns,); 0 with <= 1 live.
+
+        rows : bool array (n_campaigns,), optional
+            Compute only these campaigns (the others are NaN): the stopping rule needs it only where the
+            leader's probability of best already passes its threshold.
+        """
+        n_camp = self.shape[0]
+        idx = np.arange(n_camp) if rows is None else np.flatnonzero(rows)
+        out = np.full(n_camp, np.nan)
+        if idx.size:
+            lead = np.maximum(self.leader()[idx], 0)
+            d = self.draws[idx]
+            x_lead = d[np.arange(idx.size), :, lead].astype(np.float64)  # (n_rows, n_draws)
+            best = d.max(axis=2).astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(x_lead > 0, (best - x_lead) / x_lead, np.inf)
+            out[idx] = np.quantile(ratio, q, axis=1)
+        return np.where(self.live.sum(axis=1) <= 1, 0.0, out)
+
+    def expected_loss(self) -> np.ndarray:
+        """E[max_j X_j - X_i], shape (n_campaigns, n_creatives); inf where not live."""
+        d = self.draws.astype(np.float64)
+        best = d.max(axis=2, keepdims=True)
+        with np.errstate(invalid="ignore"):
+            loss = (best - d).mean(axis=1)
+        return np.where(self.live, loss, np.inf)
+
+
 @dataclass(frozen=True, eq=False)
-class BatchPosterior:
+class BatchPosterior(_DrawAnswers):
     """Independent scaled-Beta posteriors of the objective for a batch of campaigns.
 
     Parameters
@@ -96,59 +156,57 @@ class BatchPosterior:
         x = self.scale * special.betaincinv(self.alpha, self.beta, q)
         return np.where(self.live, x, -np.inf)
 
+
+@dataclass(frozen=True, eq=False)
+class DrawsBatchPosterior(_DrawAnswers):
+    """`BatchPosterior`'s answers from given joint draws (e.g. a hierarchical model's, one fit per campaign).
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n_campaigns, n_draws, n_creatives)
+        Joint posterior draws of the objective.
+    live : ndarray of bool, shape (n_campaigns, n_creatives)
+    """
+
+    samples: np.ndarray
+    live: np.ndarray
+
+    def __post_init__(self) -> None:
+        x = np.asarray(self.samples, dtype=np.float64)
+        if x.ndim != 3:
+            raise ValueError(f"samples must have shape (n_campaigns, n_draws, n_creatives), got {x.shape}")
+        live = np.broadcast_to(np.asarray(self.live, dtype=bool), (x.shape[0], x.shape[2]))
+        object.__setattr__(self, "samples", x)
+        object.__setattr__(self, "live", live)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.live.shape  # type: ignore[return-value]
+
+    @property
+    def n_creatives(self) -> int:
+        return self.shape[1]
+
+    @property
+    def n_draws(self) -> int:
+        return self.samples.shape[1]
+
     @cached_property
-    def _prob_best(self) -> np.ndarray:
-        n_camp, n = self.shape
-        n_live = self.live.sum(axis=1)
-        winners = np.argmax(self.draws, axis=2)  # (n_campaigns, n_draws)
-        counts = np.zeros((n_camp, n))
-        np.add.at(counts, (np.repeat(np.arange(n_camp), self.n_draws), winners.ravel()), 1.0)
-        p = counts / self.n_draws
-        # One live creative is best for sure; none: all zeros.
-        p = np.where((n_live == 1)[:, None], self.live.astype(np.float64), p)
-        return np.where((n_live == 0)[:, None], 0.0, p)
+    def draws(self) -> np.ndarray:
+        return np.where(self.live[:, None, :], self.samples, -np.inf)
 
-    def prob_best(self) -> np.ndarray:
-        """Probability that each creative has the highest objective, shape (n_campaigns, n_creatives).
+    def mean(self) -> np.ndarray:
+        return np.where(self.live, self.samples.mean(axis=1), -np.inf)
 
-        Rows sum to 1 (0 for a campaign with no live creative).
-        """
-        return self._prob_best
-
-    def leader(self) -> np.ndarray:
-        """Index of the creative most likely to be best (ties: higher mean), shape (n_campaigns,); -1 if none live."""
-        p = np.where(self.live, self.prob_best(), -1.0)
-        order = np.lexsort((self.mean(), p), axis=-1)
-        lead = order[:, -1]
-        return np.where(self.live.any(axis=1), lead, -1)
-
-    def value_remaining(self, q: float = 0.95, rows: np.ndarray | None = None) -> np.ndarray:
-        """Quantile q of (max_j X_j - X_leader) / X_leader over draws, shape (n_campaigns,); 0 with <= 1 live.
-
-        rows : bool array (n_campaigns,), optional
-            Compute only these campaigns (the others are NaN): the stopping rule needs it only where the
-            leader's probability of best already passes its threshold.
-        """
-        n_camp = self.shape[0]
-        idx = np.arange(n_camp) if rows is None else np.flatnonzero(rows)
-        out = np.full(n_camp, np.nan)
-        if idx.size:
-            lead = np.maximum(self.leader()[idx], 0)
-            d = self.draws[idx]
-            x_lead = d[np.arange(idx.size), :, lead].astype(np.float64)  # (n_rows, n_draws)
-            best = d.max(axis=2).astype(np.float64)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(x_lead > 0, (best - x_lead) / x_lead, np.inf)
-            out[idx] = np.quantile(ratio, q, axis=1)
-        return np.where(self.live.sum(axis=1) <= 1, 0.0, out)
-
-    def expected_loss(self) -> np.ndarray:
-        """E[max_j X_j - X_i], shape (n_campaigns, n_creatives); inf where not live."""
-        d = self.draws.astype(np.float64)
-        best = d.max(axis=2, keepdims=True)
-        with np.errstate(invalid="ignore"):
-            loss = (best - d).mean(axis=1)
-        return np.where(self.live, loss, np.inf)
+    def quantile(self, q: float | np.ndarray) -> np.ndarray:
+        """Posterior quantile q (a scalar or shape (n_campaigns, 1)), shape (n_campaigns, n_creatives)."""
+        q = np.asarray(q, dtype=np.float64)
+        if q.ndim == 0:
+            x = np.quantile(self.samples, float(q), axis=1)
+        else:
+            qs = np.broadcast_to(q.reshape(-1), (self.shape[0],))
+            x = np.stack([np.quantile(self.samples[i], qs[i], axis=0) for i in range(self.shape[0])])
+        return np.where(self.live, x, -np.inf)
 
 
 WILSON_HILFERTY_MIN = 30.0
