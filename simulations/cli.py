@@ -54,13 +54,24 @@ def print_summary(res, full: dict) -> None:
     console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(table)
     console.print("± one standard error over replicates; regret in expected conversions lost against the oracle")
+    fell_back = {p: s["model_fallbacks"] for p, s in full["policies"].items() if s.get("model_fallbacks")}
+    if fell_back:
+        console.print("hierarchical fits that failed the diagnostics gate and used the conjugate posterior: "
+                      + ", ".join(f"{p} {int(n)}" for p, n in fell_back.items()))
 
 
-def _run(study: Path, replicates: int | None, seed: int | None, workers: int, scheduler: str | None,
-         show_progress: bool):
+def _run(study: Path, replicates: int | None, seed: int | None, model: str | None, workers: int,
+         scheduler: str | None, show_progress: bool):
+    from pydantic import ValidationError
+
+    from allocator.plan import pydantic_error
     from simulations.runner import load_spec, run_study
+    from simulations.study import Study
 
-    spec = load_spec(study).with_overrides(replicates=replicates, seed=seed)
+    try:
+        spec = load_spec(study).with_overrides(replicates=replicates, seed=seed, model=model)
+    except ValidationError as e:
+        raise pydantic_error(str(study), e, Study) from None
     if not show_progress:
         return run_study(spec, workers=workers, scheduler=scheduler)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -76,21 +87,23 @@ def _run(study: Path, replicates: int | None, seed: int | None, workers: int, sc
 @click.argument("study", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--replicates", type=click.IntRange(min=1), help="Replicates (default: the study's).")
 @click.option("--seed", type=click.IntRange(min=0), help="Seed (default: the study's).")
+@click.option("--model", type=click.Choice(["conjugate", "hierarchical"]),
+              help="The posterior the policies decide on (default: the study's).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for results.csv, summary.json and the PNG plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Local processes running chunks of replicates.")
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://HOST:PORT) to run the chunks on.")
-def simulate(study: Path, replicates: int | None, seed: int | None, out: Path | None, as_json: bool,
-             workers: int, scheduler: str | None) -> None:
+def simulate(study: Path, replicates: int | None, seed: int | None, model: str | None, out: Path | None,
+             as_json: bool, workers: int, scheduler: str | None) -> None:
     """Simulate STUDY (TOML): every policy it lists, with the plan's guardrails and stopping rule, against
     the oracle. The numbers depend only on the seed, not on --workers or --scheduler."""
     from simulations.metrics import results_csv, summary
 
     show_progress = sys.stderr.isatty() and not as_json
     try:
-        res = run_guarded(_run, study, replicates, seed, workers, scheduler, show_progress)
+        res = run_guarded(_run, study, replicates, seed, model, workers, scheduler, show_progress)
     except OSError as e:  # e.g. a scheduler that cannot be reached
         fail(f"{scheduler or 'workers'}: {e}")
         return

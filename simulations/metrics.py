@@ -56,6 +56,7 @@ def policy_summary(res: StudyResult, policy: str) -> dict[str, float | None]:
         "declared_share": declared,
         "decision_day_mean": day,
         "decision_day_se": day_se,
+        "model_fallbacks": int(np.nansum(r["fallbacks"])) if "fallbacks" in r else 0,
     }
 
 

@@ -24,13 +24,14 @@ import numpy as np
 from allocator.guardrails import GuardrailSettings, apply_guardrails
 from allocator.policies import POLICIES, PolicyContext
 from allocator.stopping import PHASE_WINNER, decide_phase_batch
-from models.batch import BatchPosterior
+from models.batch import BatchPosterior, DrawsBatchPosterior
 from simulations.history import PastCampaign
 from simulations.study import Study
 from simulations.world import CampaignWorld, Dynamics, build_worlds, dynamics, study_prior
 
 # Per-replicate figures of one policy (arrays of shape (n_replicates,)), and per-day series (n_replicates, T).
-SCALARS = ("conversions", "spend", "regret", "units", "units_on_best", "correct", "declared", "decision_day")
+SCALARS = ("conversions", "spend", "regret", "units", "units_on_best", "correct", "declared", "decision_day",
+           "fallbacks")
 SERIES = ("regret_t", "units_t", "units_on_best_t", "prob_best_t")
 
 
@@ -53,16 +54,22 @@ class StudySpec:
     def n_chunks(self) -> int:
         return -(-self.replicates // self.chunk_size)
 
-    def with_overrides(self, replicates: int | None = None, seed: int | None = None) -> StudySpec:
+    def with_overrides(self, replicates: int | None = None, seed: int | None = None,
+                       model: str | None = None) -> StudySpec:
         s = self.study.study
-        upd = {}
+        upd: dict = {}
         if replicates is not None:
             upd["replicates"] = replicates
         if seed is not None:
             upd["seed"] = seed
+        if model is not None:
+            upd["model"] = model
         if not upd:
             return self
-        return replace(self, study=self.study.model_copy(update={"study": s.model_copy(update=upd)}))
+        # validated again (e.g. thompson_per_impression needs the conjugate model)
+        data = self.study.model_dump()
+        data["study"].update(upd)
+        return replace(self, study=type(self.study).model_validate(data))
 
 
 # ------------------------------------------------------------------------------ settings
@@ -98,6 +105,76 @@ def _one_hot(index: np.ndarray, n: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ one campaign
+class _HierarchicalFits:
+    """The hierarchical model's posterior for every replicate of one campaign, refitted each day.
+
+    Keeps the impressions, spend and conversions by day and report lag, so each day's fit sees what the
+    engine would: each past day's conversions reported so far. One fit per replicate and day (the compiled
+    model is reused: ~0.3 s a fit), so studies with it should be small. The model's attribution delay is the
+    study's ``[model] delay_cdf``, else the world's true delay.
+    """
+
+    def __init__(self, study: Study, world: CampaignWorld, dyn: Dynamics, periods: int) -> None:
+        from models.hierarchical import HierarchicalModel
+
+        m, prior = study.model, study_prior(study)
+        if m.delay_cdf is not None:
+            cdf = tuple(m.delay_cdf)
+        elif dyn.delay_pmf is not None:
+            # reported within `lag` days; F(0) > 0 is required, and F is 1 from the window's end
+            cdf = tuple(np.clip(np.cumsum(dyn.delay_pmf) / dyn.delay_pmf.sum(), 1e-3, 1.0)[:-1]) + (1.0,)
+        else:
+            cdf = (1.0,)
+        self.model = HierarchicalModel(
+            sampler=m.sampler, draws=m.draws, tune=m.tune, chains=m.chains, target_accept=m.target_accept,
+            fatigue=m.fatigue, delay_cdf=cdf, on_failure="fallback", max_rhat=m.max_rhat, min_ess=m.min_ess,
+            compile_dir=m.compile_dir, prior={"organic_mu": m.organic_mean, "organic_sd": m.organic_sd},
+            reuse_compiled=True, prior_cpm=prior.cpm, prior_cpm_weight=prior.cpm_weight,
+            conjugate_alpha=prior.alpha, conjugate_beta=prior.beta,
+        )
+        n_rep, k = world.shape
+        window = 1 if dyn.delay_pmf is None else dyn.delay_pmf.size
+        self.world = world
+        self.imps = np.zeros((periods, n_rep, k))
+        self.spend = np.zeros((periods, n_rep, k))
+        self.lagged = np.zeros((periods, n_rep, k, window))  # conversions of day d reported after lag days
+        self.dates = np.datetime64("2026-01-05", "D") + np.arange(periods)
+
+    def record(self, t: int, imps: np.ndarray, spend: np.ndarray, lagged: np.ndarray) -> None:
+        self.imps[t], self.spend[t], self.lagged[t] = imps, spend, lagged
+
+    def reported(self, t: int) -> np.ndarray:
+        """Conversions of days 0..t-1 reported by the end of day t-1, shape (t, n_replicates, n_creatives):
+        day d is t-1-d days old then, so its lags 0..t-1-d are in."""
+        window = self.lagged.shape[3]
+        age = (t - 1) - np.arange(t)
+        return np.cumsum(self.lagged[:t], axis=3)[np.arange(t), :, :, np.minimum(age, window - 1)]
+
+    def posterior(self, t: int, live: np.ndarray, scale: np.ndarray, n_draws: int,
+                  rng: np.random.Generator) -> tuple[DrawsBatchPosterior, np.ndarray]:
+        """The posterior of the objective before day t's delivery (data of days 0..t-1), and which
+        replicates' fits fell back to the conjugate model."""
+        import warnings
+
+        from models.observations import DailyObservations
+
+        n_rep, k = live.shape
+        reported = self.reported(t)
+        samples = np.empty((n_rep, n_draws, k))
+        fell_back = np.zeros(n_rep, dtype=bool)
+        organic = self.world.organic
+        for r in range(n_rep):
+            daily = DailyObservations(self.world.creative_ids, self.dates[:t], self.imps[:t, r],
+                                      np.zeros((t, k)), reported[:, r], self.spend[:t, r])
+            model = replace(self.model, organic_rate=None if organic is None else organic[r])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                post = model.fit(daily, "conversion_rate", n_draws, rng)
+            samples[r] = post.draws * scale[r]
+            fell_back[r] = bool(post.diagnostics.get("fallback"))
+        return DrawsBatchPosterior(samples, live), fell_back
+
+
 def simulate_campaign(
     world: CampaignWorld,
     dyn: Dynamics,
@@ -143,6 +220,7 @@ def simulate_campaign(
     oracle = policy == "oracle"
     fn = None if oracle or policy == "thompson_per_impression" else POLICIES[policy]
     best = np.zeros(n_rep, dtype=int)
+    hier = _HierarchicalFits(study, world, dyn, periods) if study.study.model == "hierarchical" and not oracle else None
 
     for t in range(periods):
         present = np.broadcast_to(world.present(t), (n_rep, k))
@@ -161,7 +239,11 @@ def simulate_campaign(
             alpha = prior.alpha + conv_obs
             beta = prior.beta + imps_obs - conv_obs
             scale = 1.0 if unit else (w_cpm + imps_obs) / (w_cpm * prior.cpm / 1000.0 + spend_obs)
-            post = BatchPosterior(alpha, beta, np.broadcast_to(scale, (n_rep, k)), present, n_draws, rng)
+            if hier is not None:
+                post, fell_back = hier.posterior(t, present, np.broadcast_to(scale, (n_rep, k)), n_draws, rng)
+                out["fallbacks"] += fell_back
+            else:
+                post = BatchPosterior(alpha, beta, np.broadcast_to(scale, (n_rep, k)), present, n_draws, rng)
             phase = decide_phase_batch(post, days_data, dec.min_days, dec.prob_best, dec.value_remaining)
             won = phase.phase == PHASE_WINNER
             if policy == "thompson_per_impression":
@@ -204,6 +286,8 @@ def simulate_campaign(
             pending[t % window] = 0.0
         else:
             reported = conv
+        if hier is not None:
+            hier.record(t, imps, spend, split if window else conv[:, :, None])
         conv_obs += reported
         imps_obs += imps
         spend_obs += spend
@@ -247,8 +331,12 @@ def simulate_campaign(
         # The final leader: the posterior after the last day, over the creatives live in the last period.
         present = np.broadcast_to(world.present(periods - 1), (n_rep, k))
         scale = 1.0 if unit else (w_cpm + imps_obs) / (w_cpm * prior.cpm / 1000.0 + spend_obs)
-        post = BatchPosterior(prior.alpha + conv_obs, prior.beta + imps_obs - conv_obs,
-                              np.broadcast_to(scale, (n_rep, k)), present, n_draws, rng)
+        if hier is not None:
+            post, fell_back = hier.posterior(periods, present, np.broadcast_to(scale, (n_rep, k)), n_draws, rng)
+            out["fallbacks"] += fell_back
+        else:
+            post = BatchPosterior(prior.alpha + conv_obs, prior.beta + imps_obs - conv_obs,
+                                  np.broadcast_to(scale, (n_rep, k)), present, n_draws, rng)
         final_correct = (post.leader() == best).astype(float)
         out["correct"] = np.where(out["declared"] > 0, declared_correct, final_correct)
     out.update(series)
@@ -296,7 +384,7 @@ def _combine(runs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         return {k: v for k, v in runs[0].items() if k in SCALARS or k in SERIES}
     out: dict[str, np.ndarray] = {}
     for name in ("conversions", "spend", "regret", "units", "units_on_best", "regret_t", "units_t",
-                 "units_on_best_t"):
+                 "units_on_best_t", "fallbacks"):
         out[name] = np.sum([r[name] for r in runs], axis=0)
     with np.errstate(invalid="ignore"), _quiet():
         for name in ("correct", "declared", "decision_day", "prob_best_t"):

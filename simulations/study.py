@@ -8,7 +8,9 @@ Schema (defaults in brackets)
 -----------------------------
 [study]     name, replicates [200], periods [30], seed [0], policies [thompson, uniform, oracle],
             posterior_draws [256] (Monte Carlo draws per campaign and day), chunk_size [250] (replicates per
-            chunk: part of the seed contract, results do not depend on the number of workers)
+            chunk: part of the seed contract, results do not depend on the number of workers),
+            model ["conjugate" | "hierarchical"]: the posterior the policies decide on (the hierarchical
+            one is fitted per replicate and day, ~0.3 s each: keep such studies small)
 [world]     volume, exactly one of: daily_budget (currency per day; CPMs needed) or impressions_per_period
             (unit-cost mode: the budget is impressions, there is no money). Creatives, exactly one of:
             conversion_rates = [...] (+ cpms = [...] with a budget), [[world.creatives]] (id,
@@ -20,7 +22,8 @@ Schema (defaults in brackets)
 [world.fatigue]      by ["days" | "impressions"], half_life (days or impressions)
 [world.seasonality]  weekday = [7 multipliers of the conversion rate, Monday first], cpm_weekday, start_weekday
 Each realism table is switched on by its presence and off with enabled = false.
-[prior], [guardrails], [decision]: the plan's sections (allocator.plan). Without [guardrails], unit-cost
+[prior], [guardrails], [decision], [model]: the plan's sections (allocator.plan); [model] is used with
+study.model = "hierarchical" (without a delay_cdf there, the model gets the world's true delay). Without [guardrails], unit-cost
 studies run with none (the textbook bandit) and money studies with the plan's defaults; without [prior],
 unit-cost studies use Beta(1, 1). [decision] draws is not used: the simulator counts posterior_draws.
 Policies: the allocator's six, "oracle" (knows the true values; regret 0 in a stationary world) and
@@ -35,7 +38,16 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from allocator.plan import Decision, Guardrails, Organic, Prior, Strict, pydantic_error, read_toml
+from allocator.plan import (
+    Decision,
+    Guardrails,
+    ModelSettings,
+    Organic,
+    Prior,
+    Strict,
+    pydantic_error,
+    read_toml,
+)
 from models.errors import PlanError
 
 SimPolicyName = Literal[
@@ -58,6 +70,7 @@ class StudySection(Strict):
     policies: list[SimPolicyName] = Field(default_factory=lambda: ["thompson", "uniform", "oracle"], min_length=1)
     posterior_draws: int = Field(default=256, ge=16, le=100_000)
     chunk_size: int = Field(default=250, ge=1, le=100_000)
+    model: Literal["conjugate", "hierarchical"] = "conjugate"
 
     @model_validator(mode="after")
     def _unique(self) -> StudySection:
@@ -224,6 +237,16 @@ class Study(Strict):
     prior: Prior | None = None
     guardrails: Guardrails | None = None
     decision: Decision = Decision()
+    model: ModelSettings = ModelSettings()
+
+    @model_validator(mode="after")
+    def _model(self) -> Study:
+        if self.study.model == "hierarchical" and "thompson_per_impression" in self.study.policies:
+            raise ValueError(
+                "study.policies: thompson_per_impression needs the conjugate model (one draw per impression); "
+                "remove it or use study.model = \"conjugate\""
+            )
+        return self
 
     @model_validator(mode="after")
     def _budget(self) -> Study:

@@ -89,3 +89,24 @@ def test_scheduler_option_runs_on_a_dask_cluster():
         remote = _run(*args, "--scheduler", cluster.scheduler_address)
     assert remote.exit_code == 0, remote.output
     assert json.loads(remote.output) == local
+
+
+def test_model_option_overrides_the_study_and_is_validated():
+    hier = STUDIES / "hierarchical.toml"
+    conj = json.loads(_run(str(hier), "--replicates", "2", "--model", "conjugate", "--json").output)
+    assert conj["replicates"] == 2
+    # the same worlds either way: the oracle's figures do not depend on the model
+    hier_run = json.loads(_run(str(hier), "--replicates", "2", "--json").output)
+    assert hier_run["policies"]["oracle"] == conj["policies"]["oracle"]
+    assert hier_run["policies"]["thompson"] != conj["policies"]["thompson"]
+
+
+def test_model_option_is_validated_like_the_file(tmp_path):
+    text = (STUDIES / "bernoulli.toml").read_text()
+    p = tmp_path / "per_impression.toml"
+    p.write_text(text.replace('policies = ["thompson", ', 'policies = ["thompson_per_impression", "thompson", '))
+    assert _run(str(p), "--replicates", "2", "--json").exit_code == 0
+    bad = _run(str(p), "--replicates", "2", "--model", "hierarchical")
+    assert bad.exit_code == 2
+    assert bad.output.strip().count("\n") == 0
+    assert bad.output.startswith(f"error: {p}: study.policies: thompson_per_impression needs the conjugate model")

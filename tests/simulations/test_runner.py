@@ -153,3 +153,41 @@ def test_each_simulated_day_is_the_engines_decision(policy):
             alloc = reallocate(plan, daily, start + dt.timedelta(days=t), History(b[-1].copy(), last))
             got = np.array([c.budget for c in alloc.creatives])
             assert np.allclose(got, r["budgets"][t, rep], atol=1e-9), (rep, t, got, r["budgets"][t, rep])
+
+
+# ------------------------------------------------------------------------------ the hierarchical model
+def test_hierarchical_fits_see_each_day_as_reported_so_far():
+    """Day d's conversions are in the data from lag 0 up to the age the day has when the engine decides."""
+    from simulations.runner import _HierarchicalFits
+    from simulations.world import build_worlds, dynamics
+
+    s = study(MONEY, study={"model": "hierarchical", "periods": 4}, world={"delay": {"window": 3}})
+    dyn = dynamics(s)
+    world = build_worlds(s, None, 2, np.random.default_rng(0))[0]
+    fits = _HierarchicalFits(s, world, dyn, 4)
+    # the model's delay CDF is the world's: cumulative pmf, 1 from the end of the window
+    np.testing.assert_allclose(fits.model.delay_cdf, tuple(np.cumsum(dyn.delay_pmf)[:-1]) + (1.0,), rtol=1e-12)
+    lagged = np.zeros((4, 2, 4, 3))
+    lagged[0, 0, 1] = [5, 3, 2]  # day 0: 5 reported the same day, 3 a day later, 2 two days later
+    lagged[2, 1, 3] = [1, 4, 0]
+    for t in range(4):
+        fits.record(t, np.ones((2, 4)), np.ones((2, 4)), lagged[t])
+    rep = fits.reported(1)  # deciding day 1: day 0 is 0 days old
+    assert rep.shape == (1, 2, 4) and rep[0, 0, 1] == 5
+    assert fits.reported(2)[0, 0, 1] == 8 and fits.reported(3)[0, 0, 1] == 10
+    assert fits.reported(3)[2, 1, 3] == 1 and fits.reported(4)[2, 1, 3] == 5
+    assert fits.reported(4).sum() == lagged.sum()  # by then days 0-2 are complete (day 3 had none)
+
+
+def test_hierarchical_study_runs_within_the_guardrails():
+    g = Guardrails()
+    s = study(MONEY, study={"model": "hierarchical", "periods": 3},
+              model={"draws": 200, "tune": 200, "min_ess": 20.0, "max_rhat": 1.2},
+              world={"delay": {"window": 7}})
+    r = run_one(s, "thompson", n_rep=2)
+    budgets = r["budgets"]  # (periods, n_rep, k)
+    assert np.all(budgets.sum(axis=2) <= 500.0 + 1e-9)
+    assert np.all((budgets == 0) | (budgets >= g.min_budget - 1e-9))
+    assert np.all(np.isfinite(r["prob_best_t"])) and np.all((r["prob_best_t"] >= 0) & (r["prob_best_t"] <= 1))
+    assert np.all(r["fallbacks"] >= 0) and r["fallbacks"].shape == (2,)
+    assert np.all(r["conversions"] >= 0) and np.all(np.isfinite(r["regret"]))

@@ -59,6 +59,11 @@ def test_a_good_study_loads(tmp_path):
         (OK.replace("impressions_per_period = 10", "history = 'nope.csv'").replace(
             "conversion_rates = [0.1, 0.2]", ""),
          "STUDY: world.history: file '{dir}/nope.csv' not found; give a path relative to the study file"),
+        (OK.replace('name = "x"', 'name = "x"\nmodel = "hierarchical"\npolicies = ["thompson_per_impression"]'),
+         "STUDY: study.policies: thompson_per_impression needs the conjugate model (one draw per impression); "
+         'remove it or use study.model = "conjugate"'),
+        (OK.replace('name = "x"', 'name = "x"\nmodel = "pooled"'),
+         "STUDY: study.model: 'pooled' is not valid (Input should be 'conjugate' or 'hierarchical'); correct the value"),
         ("[study\nname = 1", None),
     ],
 )
