@@ -61,7 +61,7 @@ def policy_summary(res: StudyResult, policy: str) -> dict[str, float | None]:
 
 
 JSON_KEYS = ("conversions_mean", "conversions_se", "regret_mean", "regret_se", "spend_mean", "cpa_mean",
-             "share_on_best", "p_correct_winner", "decision_day_mean")
+             "share_on_best", "p_correct_winner", "decision_day_mean", "model_fallbacks")
 
 
 def summary(res: StudyResult, full: bool = False) -> dict:

@@ -13,7 +13,7 @@ from allocator.cli import main
 
 STUDIES = Path(__file__).resolve().parents[2] / "configs" / "studies"
 KEYS = {"conversions_mean", "conversions_se", "regret_mean", "regret_se", "spend_mean", "cpa_mean",
-        "share_on_best", "p_correct_winner", "decision_day_mean"}
+        "share_on_best", "p_correct_winner", "decision_day_mean", "model_fallbacks"}
 
 
 def _run(*args: str):
