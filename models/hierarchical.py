@@ -518,8 +518,11 @@ def gate_stats(idata) -> dict:
 
     post = idata["posterior"]
     names = [v for v in SUMMARY_VARS if v in post.data_vars]
-    rhat = az.rhat(idata, var_names=names)
-    ess = az.ess(idata, var_names=names, method="bulk")
+    with warnings.catch_warnings():
+        # a constant variable divides 0 by 0 inside ArviZ; its NaN is handled below as the worst value
+        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+        rhat = az.rhat(idata, var_names=names)
+        ess = az.ess(idata, var_names=names, method="bulk")
     rhat_ds = getattr(rhat, "dataset", rhat)
     ess_ds = getattr(ess, "dataset", ess)
 
