@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from allocator.guardrails import Budgets, GuardrailSettings, Reason, apply_guardrails
-from allocator.plan import CampaignPlan, Creative
+from allocator.plan import CampaignPlan, Creative, ModelSettings, Prior
 from allocator.policies import PolicyContext, target_shares
 from allocator.stopping import PhaseDecision, decide_phase
 from models.conjugate import BetaPrior, ConjugateModel
@@ -188,11 +188,15 @@ def build_model(plan: CampaignPlan, progressbar: bool = False):
     `model = "hierarchical"`, and only when it fits."""
     if plan.campaign.model == "conjugate":
         return conjugate_model(plan)
+    return hierarchical_model(plan.model, plan.prior, organic_rate=organic_rates(plan), progressbar=progressbar)
+
+
+def hierarchical_model(m: ModelSettings, p: Prior, **overrides):
+    """The hierarchical model of a plan's (or a study's) `[model]` and `[prior]` sections; `overrides` are
+    further `HierarchicalModel` fields (organic_rate, progressbar, delay_cdf, reuse_compiled, ...)."""
     from models.hierarchical import HierarchicalModel  # light: pymc is imported inside fit()
 
-    m, p = plan.model, plan.prior
-    return HierarchicalModel(
-        organic_rate=organic_rates(plan),
+    settings = dict(
         sampler=m.sampler,
         draws=m.draws,
         tune=m.tune,
@@ -204,13 +208,13 @@ def build_model(plan: CampaignPlan, progressbar: bool = False):
         max_rhat=m.max_rhat,
         min_ess=m.min_ess,
         compile_dir=m.compile_dir,
-        progressbar=progressbar,
         prior={"organic_mu": m.organic_mean, "organic_sd": m.organic_sd},
         prior_cpm=p.cpm,
         prior_cpm_weight=p.cpm_weight,
         conjugate_alpha=p.alpha,
         conjugate_beta=p.beta,
     )
+    return HierarchicalModel(**{**settings, **overrides})
 
 
 def money(x: float | None, currency: str) -> str:

@@ -58,7 +58,6 @@ class StudySpec:
 
     def with_overrides(self, replicates: int | None = None, seed: int | None = None,
                        model: str | None = None) -> StudySpec:
-        s = self.study.study
         upd: dict = {}
         if replicates is not None:
             upd["replicates"] = replicates
@@ -117,9 +116,9 @@ class _HierarchicalFits:
     """
 
     def __init__(self, study: Study, world: CampaignWorld, dyn: Dynamics, periods: int) -> None:
-        from models.hierarchical import HierarchicalModel
+        from allocator.engine import hierarchical_model
 
-        m, prior = study.model, study_prior(study)
+        m = study.model
         if m.delay_cdf is not None:
             cdf = tuple(m.delay_cdf)
         elif dyn.delay_pmf is not None:
@@ -127,13 +126,8 @@ class _HierarchicalFits:
             cdf = tuple(np.clip(np.cumsum(dyn.delay_pmf) / dyn.delay_pmf.sum(), 1e-3, 1.0)[:-1]) + (1.0,)
         else:
             cdf = (1.0,)
-        self.model = HierarchicalModel(
-            sampler=m.sampler, draws=m.draws, tune=m.tune, chains=m.chains, target_accept=m.target_accept,
-            fatigue=m.fatigue, delay_cdf=cdf, on_failure="fallback", max_rhat=m.max_rhat, min_ess=m.min_ess,
-            compile_dir=m.compile_dir, prior={"organic_mu": m.organic_mean, "organic_sd": m.organic_sd},
-            reuse_compiled=True, prior_cpm=prior.cpm, prior_cpm_weight=prior.cpm_weight,
-            conjugate_alpha=prior.alpha, conjugate_beta=prior.beta,
-        )
+        self.model = hierarchical_model(m, study_prior(study), delay_cdf=cdf, on_failure="fallback",
+                                        reuse_compiled=True)
         n_rep, k = world.shape
         window = 1 if dyn.delay_pmf is None else dyn.delay_pmf.size
         self.world = world
