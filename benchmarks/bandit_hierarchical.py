@@ -45,18 +45,10 @@ sys.path.insert(0, str(ROOT))
 from models.conjugate import ConjugateModel  # noqa: E402
 from models.hierarchical import DEFAULT_DELAY_CDF, HierarchicalModel, standardise_organic  # noqa: E402
 from models.observations import DailyObservations  # noqa: E402
+from simulations.runner import reported_by  # noqa: E402
 
 FLOOR = 0.05
 LAGS = np.diff(np.concatenate([[0.0], DEFAULT_DELAY_CDF]))  # P(reported exactly `lag` days late)
-
-
-def observed(lag_counts: np.ndarray, today: int) -> np.ndarray:
-    """Conversions of days 0..today-1 reported by the end of day today-1: lag_counts (days, creatives, lags)."""
-    days = lag_counts.shape[0]
-    age = (today - 1) - np.arange(days)
-    reported = np.cumsum(lag_counts, axis=2)  # reported within `lag` days
-    idx = np.clip(age, 0, LAGS.size - 1)
-    return reported[np.arange(days), :, idx]
 
 
 def play(model, world: dict, days: int, per_day: int, crn: np.random.Generator, n_draws: int) -> dict:
@@ -77,7 +69,7 @@ def play(model, world: dict, days: int, per_day: int, crn: np.random.Generator, 
             start + np.arange(t),
             imps[:t],
             np.zeros((t, k)),
-            observed(lag_counts[:t], t).astype(float),
+            reported_by(lag_counts, t).astype(float),
             imps[:t] * 8.0 / 1000.0,
         )
         with warnings.catch_warnings():

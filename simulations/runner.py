@@ -106,6 +106,15 @@ def _one_hot(index: np.ndarray, n: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ one campaign
+def reported_by(lagged: np.ndarray, t: int) -> np.ndarray:
+    """Conversions of days 0..t-1 reported by the end of day t-1, from `lagged` (days, ..., lags): the
+    conversions of each day by report lag. Day d is t-1-d days old then, so its lags 0..t-1-d are in.
+    Returns shape (t, ...)."""
+    window = lagged.shape[-1]
+    age = (t - 1) - np.arange(t)
+    return np.cumsum(lagged[:t], axis=-1)[np.arange(t), ..., np.minimum(age, window - 1)]
+
+
 class _HierarchicalFits:
     """The hierarchical model's posterior for every replicate of one campaign, refitted each day.
 
@@ -140,11 +149,8 @@ class _HierarchicalFits:
         self.imps[t], self.spend[t], self.lagged[t] = imps, spend, lagged
 
     def reported(self, t: int) -> np.ndarray:
-        """Conversions of days 0..t-1 reported by the end of day t-1, shape (t, n_replicates, n_creatives):
-        day d is t-1-d days old then, so its lags 0..t-1-d are in."""
-        window = self.lagged.shape[3]
-        age = (t - 1) - np.arange(t)
-        return np.cumsum(self.lagged[:t], axis=3)[np.arange(t), :, :, np.minimum(age, window - 1)]
+        """Conversions of days 0..t-1 reported by the end of day t-1, shape (t, n_replicates, n_creatives)."""
+        return reported_by(self.lagged, t)
 
     def posterior(self, t: int, live: np.ndarray, scale: np.ndarray, n_draws: int,
                   rng: np.random.Generator) -> tuple[DrawsBatchPosterior, np.ndarray]:
