@@ -1,34 +1,47 @@
-"""Exact probability of being best vs Monte Carlo: time and max error.
+"""Exact probability of being best: this code against an earlier revision and Monte Carlo, in the same run.
 
-Usage:  python benchmarks/bench_prob_best.py
-Targets: 5 creatives <= 5 ms (median); 1,000 creatives <= 100 ms with max error <= 1e-4 vs a reference
-(Simpson's rule on a 40,001-point uniform grid over the creatives that can win).
+Usage:  python benchmarks/bench_prob_best.py [--before REV]
+  REV (default 9ed94fe, the code before issue 14's panel rules) is loaded from git as a module of its own, so
+  "before" and "after" are timed in one process on the same inputs.
+Targets (issue 14): 5 creatives <= 0.5 ms (the path the engine uses, `Posterior.prob_best("exact")`), 1,000
+contested creatives <= 20 ms, max error <= 1e-6. References: adaptive quadrature (5 creatives) and Simpson's
+rule on a 200,001-point grid over the creatives that can win (1,000 creatives).
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import importlib.util
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from scipy import special
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from models.posterior import Posterior, ScaledBeta  # noqa: E402
-from models.prob_best import prob_best_mc, prob_best_scaled_beta  # noqa: E402
-from tests.models.test_prob_best import fine_grid_reference  # noqa: E402
+from models.prob_best import prob_best_mc, prob_best_scaled_beta, scaled_beta_max  # noqa: E402
+from tests.support.prob_best_reference import fine_grid_reference, quad_prob_best  # noqa: E402
 
 
-def reference(alpha, beta, scale):
-    """The tests' independent Simpson-rule reference, and how many creatives can win."""
-    lo_q = special.betaincinv(alpha, beta, 1e-13) * scale
-    hi_q = special.betaincinv(alpha, beta, 1 - 1e-13) * scale
-    return fine_grid_reference(alpha, beta, scale), int((hi_q > lo_q.max()).sum())
+def load_revision(rev: str):
+    """models/prob_best.py as it was at `rev`, imported under another name."""
+    text = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:models/prob_best.py"], check=True, capture_output=True, text=True
+    ).stdout
+    path = Path(tempfile.mkdtemp()) / "prob_best_before.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("prob_best_before", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def portfolio(n, sd, seed=7):
@@ -41,6 +54,7 @@ def portfolio(n, sd, seed=7):
 
 def timed(fn, repeats):
     times = []
+    out = None
     for _ in range(repeats):
         t0 = time.perf_counter()
         out = fn()
@@ -48,39 +62,58 @@ def timed(fn, repeats):
     return out, float(np.median(times))
 
 
-def row(label, n, contenders, method, ms, err, target):
-    print(f"{label:<28} {n:>6} {contenders:>6} {method:<24} {ms:>10.2f} {err:>10.1e}  {target}")
+def row(label, n, method, ms, err, target):
+    print(f"{label:<26} {n:>5} {method:<38} {ms:>9.3f} {err:>9.1e}  {target}")
 
 
 def main() -> None:
-    print(f"bench_prob_best  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}  {platform.platform()}  "
-          f"python {platform.python_version()}  nproc {os.cpu_count()}")
-    print(f"{'case':<28} {'n':>6} {'contd':>6} {'method':<24} {'ms':>10} {'max err':>10}  target")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--before", default="9ed94fe")
+    args = parser.parse_args()
+    before = load_revision(args.before)
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    print(
+        f"bench_prob_best  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}  {platform.platform()}  "
+        f"python {platform.python_version()}  nproc {os.cpu_count()}  load {' '.join(load)}  before={args.before}"
+    )
+    print(f"{'case':<26} {'n':>5} {'method':<38} {'ms':>9} {'max err':>9}  target")
     rng = np.random.default_rng(1)
-    cases = [
-        ("5 creatives", np.array([31.0, 40, 35, 28, 38]), np.array([150e3, 160e3, 155e3, 149e3, 158e3]),
-         np.array([125.0, 118, 130, 122, 127]), 201, "<= 5 ms"),
-        ("1000, spread (sd 1.0)", *portfolio(1000, 1.0), 11, "<= 100 ms, err <= 1e-4"),
-        ("1000, contested (sd 0.5)", *portfolio(1000, 0.5), 1, "<= 100 ms, err <= 1e-4"),
-    ]
-    for label, a, b, s, reps, target in cases:
-        ref, contenders = reference(a, b, s)
-        p, t = timed(lambda: prob_best_scaled_beta(a, b, s), reps)
-        row(label, a.size, contenders, "prob_best_scaled_beta", t * 1e3, np.abs(p - ref).max(), target)
-        if a.size <= 32:
-            post = Posterior(tuple(map(str, range(a.size))), "x", np.zeros((1, a.size)),
-                             marginals=ScaledBeta(a, b, s))
-            p, t = timed(lambda: Posterior(post.creative_ids, "x", post.draws, post.marginals).prob_best("exact"), reps)
-            row(label, a.size, contenders, "Posterior.prob_best exact", t * 1e3, np.abs(p - ref).max(), target)
-        draws_t = []
-        errs = []
-        for _ in range(min(reps, 11)):
-            t0 = time.perf_counter()
-            d = rng.beta(a, b, size=(10_000, a.size)) * s
-            p = prob_best_mc(d)
-            draws_t.append(time.perf_counter() - t0)
-            errs.append(np.abs(p - ref).max())
-        row(label, a.size, contenders, "Monte Carlo 10,000 draws", np.median(draws_t) * 1e3, np.median(errs), "(median err)")
+    a5 = np.array([31.0, 40, 35, 28, 38])
+    b5 = np.array([150e3, 160e3, 155e3, 149e3, 158e3])
+    s5 = np.array([125.0, 118, 130, 122, 127])
+    ref5 = quad_prob_best(a5, b5, s5)
+    ids = tuple(map(str, range(5)))
+
+    def posterior_exact():
+        return Posterior(ids, "x", np.zeros((1, 5)), marginals=ScaledBeta(a5, b5, s5)).prob_best("exact")
+
+    p, t = timed(posterior_exact, 2001)
+    row("5 creatives", 5, "after: Posterior.prob_best exact", t * 1e3, np.abs(p - ref5).max(), "<= 0.5 ms")
+    p, t = timed(lambda: scaled_beta_max(a5, b5, s5)[0], 2001)
+    row("5 creatives", 5, "after: scaled_beta_max", t * 1e3, np.abs(p - ref5).max(), "")
+    p, t = timed(lambda: before.scaled_beta_max(a5, b5, s5)[0], 2001)
+    row("5 creatives", 5, "before: scaled_beta_max", t * 1e3, np.abs(p - ref5).max(), "")
+    p, t = timed(lambda: before.prob_best_scaled_beta(a5, b5, s5), 501)
+    row("5 creatives", 5, "before: prob_best_scaled_beta", t * 1e3, np.abs(p - ref5).max(), "")
+    p, t = timed(lambda: prob_best_mc(rng.beta(a5, b5, size=(10_000, 5)) * s5), 101)
+    row("5 creatives", 5, "Monte Carlo 10,000 draws", t * 1e3, np.abs(p - ref5).max(), "")
+
+    A, B, S = (np.tile(v, (2000, 1)) for v in (a5, b5, s5))
+    _, t = timed(lambda: scaled_beta_max(A, B, S), 5)
+    row("2,000 campaigns x 5", 5, "after: scaled_beta_max batched", t * 1e3, float("nan"), "(reallocate_many)")
+    _, t = timed(lambda: before.scaled_beta_max(A, B, S), 5)
+    row("2,000 campaigns x 5", 5, "before: scaled_beta_max batched", t * 1e3, float("nan"), "")
+
+    for label, sd, target in (("1000, spread (sd 1.0)", 1.0, ""), ("1000, contested (sd 0.5)", 0.5, "<= 20 ms")):
+        a, b, s = portfolio(1000, sd)
+        ref = fine_grid_reference(a, b, s, n_grid=200_000)
+        p, t = timed(lambda: prob_best_scaled_beta(a, b, s), 51)
+        row(label, 1000, "after: prob_best_scaled_beta", t * 1e3, np.abs(p - ref).max(), target)
+        p, t = timed(lambda: before.prob_best_scaled_beta(a, b, s), 21)
+        row(label, 1000, "before: prob_best_scaled_beta", t * 1e3, np.abs(p - ref).max(), "")
+        p, t = timed(lambda: prob_best_mc(rng.beta(a, b, size=(10_000, a.size)) * s), 5)
+        row(label, 1000, "Monte Carlo 10,000 draws", t * 1e3, np.abs(p - ref).max(), "")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from scipy import stats
 
 from models.posterior import Posterior, ScaledBeta
 from models.prob_best import prob_best_scaled_beta
-from tests.models.test_prob_best import quad_prob_best
+from tests.support.prob_best_reference import quad_prob_best
 
 ALPHA = np.array([11.0, 25.0, 18.0])
 BETA = np.array([40_000.0, 52_000.0, 47_000.0])
