@@ -120,18 +120,16 @@ def report_rows(plan: CampaignPlan, items: list[dict]) -> tuple[ResultRow, ...]:
                             "report this answer") from None
         values = {}
         for metric, name in METRICS.items():
-            where = f"ad {ad}, {day.isoformat()}, metric {metric!r}"
             raw = metrics.get(metric)
             try:
                 v = metric_value(raw)
             except ValueError:
-                raise DataError(REPORT_SOURCE, where, f"{raw!r} is not a number",
+                raise DataError(REPORT_SOURCE, f"ad {ad}, {day.isoformat()}, metric {metric!r}", f"{raw!r} is not a number",
                                 "report this answer; values should be numbers, strings of numbers, null or \"-\"") from None
-            if not math.isfinite(v) or v < 0:
-                raise DataError(REPORT_SOURCE, where, f"{raw!r} is not a finite non-negative number",
+            if not math.isfinite(v) or v < 0 or (name != "spend" and not v.is_integer()):
+                problem = "is not a whole number" if math.isfinite(v) and v >= 0 else "is not a finite non-negative number"
+                raise DataError(REPORT_SOURCE, f"ad {ad}, {day.isoformat()}, metric {metric!r}", f"{raw!r} {problem}",
                                 "report this answer")
-            if name != "spend" and not v.is_integer():
-                raise DataError(REPORT_SOURCE, where, f"{raw!r} is not a whole number", "report this answer")
             values[name] = v + 0.0
         for name in ("clicks", "conversions"):
             if values[name] > values["impressions"]:

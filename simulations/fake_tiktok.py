@@ -75,6 +75,7 @@ class FakeTikTok:
     # simulate_day: per (ad_id, day) the delays (days) of its conversions, for restatements
     _delays: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     _request = 0
+    _keys: tuple = ((), [])
 
     # ------------------------------------------------------------------ set-up
     def add_ad(self, ad_id: str, adgroup_id: str, name: str, *, budget: float = 50.0, **kw: float) -> FakeAd:
@@ -180,8 +181,12 @@ class FakeTikTok:
         if not 1 <= size <= 1000:
             raise _Refused("page_size must be between 1 and 1000")
         ads = {a.ad_id: a for a in self.ads}
-        keys = sorted(k for k in self.stats if start.isoformat() <= k[1] <= end.isoformat())
-        keys.sort(key=lambda k: (k[1], k[0]))
+        # the sorted keys of a range are cached while the set of stats keeps its size (pages of one report)
+        cache_key = (len(self.stats), start, end)
+        if self._keys[0] != cache_key:
+            lo, hi = start.isoformat(), end.isoformat()
+            self._keys = (cache_key, sorted((k for k in self.stats if lo <= k[1] <= hi), key=lambda k: (k[1], k[0])))
+        keys = self._keys[1]
         total_page = max(1, -(-len(keys) // size))
         rows = []
         for ad_id, d in keys[(page - 1) * size : page * size]:
