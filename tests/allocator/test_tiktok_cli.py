@@ -216,3 +216,41 @@ def test_token_absent_from_outputs_ledger_and_files(account, tmp_path):
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert loaded.ledger_path in files
     assert [p for p in files if TOKEN.encode() in p.read_bytes()] == []
+
+
+def test_plan_tiktok_section_errors(tmp_path):
+    loaded = write_plan(tmp_path)
+    text = loaded.path.read_text()
+    loaded.path.write_text(text.replace('time_zone = "UTC"', 'time_zone = "Europe/Londn"'))
+    r = run(["validate", loaded.path], {})
+    assert (r.exit_code, r.output) == (2, f"error: {loaded.path}: tiktok.time_zone: 'Europe/Londn' is not an IANA time "
+                                          "zone; write the account's zone as in Ads Manager, e.g. \"America/New_York\" "
+                                          "or \"UTC\"\n")
+    loaded.path.write_text(text.replace(f'advertiser_id = "{ADVERTISER}"', f"advertiser_id = {ADVERTISER}"))
+    r = run(["validate", loaded.path], {})
+    assert (r.exit_code, r.output) == (2, f"error: {loaded.path}: tiktok.advertiser_id: {ADVERTISER} is a TOML number, "
+                                          f"but ids must be strings; quote it: \"{ADVERTISER}\"\n")
+    loaded.path.write_text(text.replace("restate_days = 7", "restate_dayz = 7"))
+    r = run(["validate", loaded.path], {})
+    assert (r.exit_code, r.output) == (2, f"error: {loaded.path}: tiktok.restate_dayz: unknown key; did you mean "
+                                          "'restate_days'?\n")
+
+
+def test_init_usage_errors(tmp_path):
+    export = tmp_path / "export.csv"
+    export.write_text(EXPORT)
+    assert run(["init"], {}).output == "error: init: give either --from EXPORT or --from-api (with --advertiser-id)\n"
+    r = run(["init", "--from", export, "--from-api"], {})
+    assert (r.exit_code, r.output) == (2, "error: init: give either --from EXPORT or --from-api (with --advertiser-id)\n")
+    r = run(["init", "--from-api"], {})
+    assert (r.exit_code, r.output) == (2, "error: init --from-api: --advertiser-id is missing; give the ad account id\n")
+    r = run(["init", "--from", tmp_path / "none.csv"], {})
+    assert (r.exit_code, r.output) == (2, f"error: {tmp_path / 'none.csv'}: file not found; check the path\n")
+
+
+def test_sync_since_after_the_end(account):
+    loaded, fake, env = account
+    r = run(["sync", "--plan", loaded.path, "--date", "2026-11-11", "--since", "2026-11-11"], env)
+    assert (r.exit_code, r.output) == (2, "error: --since: 2026-11-11 is after the last day to read (2026-11-10); give "
+                                          "a day before --date\n")
+    assert not fake.calls
