@@ -176,12 +176,13 @@ def init(source: Path | None, from_api: bool, advertiser_id: str | None, time_zo
     else:
         if advertiser_id is None:
             fail("init --from-api: --advertiser-id is missing; give the ad account id")
-        from allocator.plan import TikTok
+        import zoneinfo
+
         from allocator.sync import today_in
 
         try:
-            TikTok(advertiser_id=advertiser_id, time_zone=time_zone)
-        except Exception:
+            zoneinfo.ZoneInfo(time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             fail(f"--time-zone: {time_zone!r} is not an IANA time zone; e.g. America/New_York or UTC")
         end = today_in(time_zone) - dt.timedelta(days=1)
         start = end - dt.timedelta(days=days - 1)

@@ -14,7 +14,15 @@ from allocator.plan import load_plan
 from allocator.pushes import pushes
 from allocator.sync import sync
 from models.errors import ApplyRefused, PlanError, TikTokAPIError
-from tests.support.tiktok import ADVERTISER, ad_id, adgroup_id, client, make_fake, stat, write_plan
+from tests.support.tiktok import (
+    ADVERTISER,
+    ad_id,
+    adgroup_id,
+    client,
+    make_fake,
+    stat,
+    write_plan,
+)
 
 DAY = dt.date(2026, 11, 11)
 MORNING = dt.datetime(2026, 11, 11, 8, 0, tzinfo=dt.UTC)

@@ -12,7 +12,15 @@ from click.testing import CliRunner
 
 from allocator.cli import main
 from allocator.plan import load_plan
-from tests.support.tiktok import ADVERTISER, TOKEN, ad_id, adgroup_id, make_fake, stat, write_plan
+from tests.support.tiktok import (
+    ADVERTISER,
+    TOKEN,
+    ad_id,
+    adgroup_id,
+    make_fake,
+    stat,
+    write_plan,
+)
 
 
 def run(args, env):
@@ -89,7 +97,7 @@ def test_partial_failure_exits_2_with_each_outcome(account):
 
 
 def test_40105_one_line_nothing_written(account):
-    loaded, fake, env = account
+    loaded, _, env = account
     r = run(["sync", "--plan", loaded.path, "--date", "2026-11-11"], {**env, "TIKTOK_ACCESS_TOKEN": "wrong-token"})
     assert r.exit_code == 2
     assert r.output == ("error: TikTok API report/integrated/get/: code 40105 (Access token is invalid or has been "
@@ -99,11 +107,11 @@ def test_40105_one_line_nothing_written(account):
 
 
 def test_no_token_and_network_error(account, tmp_path):
-    loaded, fake, env = account
+    loaded, _, env = account
     r = run(["sync", "--plan", loaded.path], {**env, "TIKTOK_ACCESS_TOKEN": None})
-    assert (r.exit_code, r.output) == (2, "error: no TikTok access token: set TIKTOK_ACCESS_TOKEN (or "
+    assert (r.exit_code, r.output) == (2, ("error: no TikTok access token: set TIKTOK_ACCESS_TOKEN (or "
                                           "TIKTOK_ACCESS_TOKEN_FILE to a file holding it); the token never goes in the "
-                                          "plan\n")
+                                          "plan\n"))
     tok = tmp_path / "token.txt"
     tok.write_text(TOKEN + "\n")
     r = run(["sync", "--plan", loaded.path, "--date", "2026-11-11"],
@@ -148,7 +156,7 @@ def test_init_from_export_writes_a_valid_commented_plan(tmp_path):
 
 
 def test_init_from_api(account, tmp_path):
-    loaded, fake, env = account
+    _, _, env = account
     out = tmp_path / "api.toml"
     r = run(["init", "--from-api", "--advertiser-id", ADVERTISER, "--days", "365", "--out", out], env)
     assert r.exit_code == 0, r.output
@@ -159,7 +167,7 @@ def test_init_from_api(account, tmp_path):
 
 
 def test_reallocate_adgroups_sheet(account, tmp_path):
-    loaded, fake, env = account
+    loaded, _, env = account
     run(["sync", "--plan", loaded.path, "--date", "2026-11-11"], env)
     out = tmp_path / "adgroups.csv"
     r = run(["reallocate", "--plan", loaded.path, "--out", out, "--format", "adgroups", "--json"], env)
@@ -174,9 +182,9 @@ def test_reallocate_adgroups_sheet(account, tmp_path):
     assert lines[1:] == expected
     loaded.path.write_text(loaded.path.read_text().replace(f'adgroup_id = "{adgroup_id(2)}"\n', ""))
     r = run(["reallocate", "--plan", loaded.path, "--out", tmp_path / "x.csv", "--format", "adgroups", "--dry-run"], env)
-    assert (r.exit_code, r.output) == (2, f"error: {loaded.path}: creatives[3].adgroup_id: missing; the ad-group sheet "
+    assert (r.exit_code, r.output) == (2, (f"error: {loaded.path}: creatives[3].adgroup_id: missing; the ad-group sheet "
                                           "needs every ad group; add the creative's ad group id, quoted (sparkbandit "
-                                          "init --from EXPORT lists them)\n")
+                                          "init --from EXPORT lists them)\n"))
     assert not (tmp_path / "x.csv").exists()
 
 
@@ -185,14 +193,14 @@ def test_plan_refuses_integer_ids_and_shared_ad_groups(tmp_path):
     text = loaded.path.read_text()
     loaded.path.write_text(text.replace(f'ad_id = "{ad_id(1)}"', f"ad_id = {ad_id(1)}"))
     r = run(["validate", loaded.path], {})
-    assert (r.exit_code, r.output) == (2, f"error: {loaded.path}: creatives[2].ad_id: {ad_id(1)} is a TOML number, "
-                                          f"but ids must be strings; quote it: \"{ad_id(1)}\"\n")
+    assert (r.exit_code, r.output) == (2, (f"error: {loaded.path}: creatives[2].ad_id: {ad_id(1)} is a TOML number, "
+                                          f"but ids must be strings; quote it: \"{ad_id(1)}\"\n"))
     loaded.path.write_text(text.replace(f'adgroup_id = "{adgroup_id(2)}"', f'adgroup_id = "{adgroup_id(0)}"'))
     r = run(["validate", loaded.path], {})
-    assert (r.exit_code, r.output) == (2, f"error: {loaded.path}: creatives[3].adgroup_id: '{adgroup_id(0)}' is also "
+    assert (r.exit_code, r.output) == (2, (f"error: {loaded.path}: creatives[3].adgroup_id: '{adgroup_id(0)}' is also "
                                           "the adgroup_id of creatives[1] ('Creative 0'); one creative = one Spark Ad "
                                           "in its own ad group (budgets are set per ad group); move it to an ad group "
-                                          "of its own\n")
+                                          "of its own\n"))
 
 
 def test_token_absent_from_outputs_ledger_and_files(account, tmp_path):
@@ -223,17 +231,17 @@ def test_plan_tiktok_section_errors(tmp_path):
     text = loaded.path.read_text()
     loaded.path.write_text(text.replace('time_zone = "UTC"', 'time_zone = "Europe/Londn"'))
     r = run(["validate", loaded.path], {})
-    assert (r.exit_code, r.output) == (2, f"error: {loaded.path}: tiktok.time_zone: 'Europe/Londn' is not an IANA time "
+    assert (r.exit_code, r.output) == (2, (f"error: {loaded.path}: tiktok.time_zone: 'Europe/Londn' is not an IANA time "
                                           "zone; write the account's zone as in Ads Manager, e.g. \"America/New_York\" "
-                                          "or \"UTC\"\n")
+                                          "or \"UTC\"\n"))
     loaded.path.write_text(text.replace(f'advertiser_id = "{ADVERTISER}"', f"advertiser_id = {ADVERTISER}"))
     r = run(["validate", loaded.path], {})
-    assert (r.exit_code, r.output) == (2, f"error: {loaded.path}: tiktok.advertiser_id: {ADVERTISER} is a TOML number, "
-                                          f"but ids must be strings; quote it: \"{ADVERTISER}\"\n")
+    assert (r.exit_code, r.output) == (2, (f"error: {loaded.path}: tiktok.advertiser_id: {ADVERTISER} is a TOML number, "
+                                          f"but ids must be strings; quote it: \"{ADVERTISER}\"\n"))
     loaded.path.write_text(text.replace("restate_days = 7", "restate_dayz = 7"))
     r = run(["validate", loaded.path], {})
-    assert (r.exit_code, r.output) == (2, f"error: {loaded.path}: tiktok.restate_dayz: unknown key; did you mean "
-                                          "'restate_days'?\n")
+    assert (r.exit_code, r.output) == (2, (f"error: {loaded.path}: tiktok.restate_dayz: unknown key; did you mean "
+                                          "'restate_days'?\n"))
 
 
 def test_init_usage_errors(tmp_path):
@@ -251,6 +259,6 @@ def test_init_usage_errors(tmp_path):
 def test_sync_since_after_the_end(account):
     loaded, fake, env = account
     r = run(["sync", "--plan", loaded.path, "--date", "2026-11-11", "--since", "2026-11-11"], env)
-    assert (r.exit_code, r.output) == (2, "error: --since: 2026-11-11 is after the last day to read (2026-11-10); give "
-                                          "a day before --date\n")
+    assert (r.exit_code, r.output) == (2, ("error: --since: 2026-11-11 is after the last day to read (2026-11-10); give "
+                                          "a day before --date\n"))
     assert not fake.calls

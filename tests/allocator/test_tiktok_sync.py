@@ -12,7 +12,15 @@ from allocator.pushes import authorizations
 from allocator.sync import sync, sync_window
 from allocator.tiktok_api import chunks, credentials_from_env, metric_value
 from models.errors import DataError, PlanError, TikTokAPIError
-from tests.support.tiktok import ADVERTISER, TOKEN, ad_id, client, make_fake, stat, write_plan
+from tests.support.tiktok import (
+    ADVERTISER,
+    TOKEN,
+    ad_id,
+    client,
+    make_fake,
+    stat,
+    write_plan,
+)
 
 DAY = dt.date(2026, 11, 11)
 
@@ -123,11 +131,11 @@ def test_retries_bounded_in_time():
 
 
 @pytest.mark.parametrize("code,fix", [
-    (40105, "the access token is invalid; set TIKTOK_ACCESS_TOKEN (or TIKTOK_ACCESS_TOKEN_FILE) to the app's "
-            "long-term token"),
+    (40105, ("the access token is invalid; set TIKTOK_ACCESS_TOKEN (or TIKTOK_ACCESS_TOKEN_FILE) to the app's "
+            "long-term token")),
     (40102, "the access token has expired; create a new one and set TIKTOK_ACCESS_TOKEN (or TIKTOK_ACCESS_TOKEN_FILE)"),
-    (40001, "the token has no permission for this advertiser; in the TikTok for Business developer portal grant the "
-            "app access to the advertiser (Ads Management and Reporting scopes), or check [tiktok] advertiser_id"),
+    (40001, ("the token has no permission for this advertiser; in the TikTok for Business developer portal grant the "
+            "app access to the advertiser (Ads Management and Reporting scopes), or check [tiktok] advertiser_id")),
     (40999, "see TikTok's message; fix the request and run again"),
 ])
 def test_refusals_are_one_line_with_the_fix(code, fix):
@@ -153,15 +161,14 @@ def test_network_error_and_timeout_are_one_line():
     def slow(request):
         raise httpx.ReadTimeout("timed out")
 
-    with TikTokClient(Credentials(TOKEN, "http://h/open_api/v1.3"), transport=httpx.MockTransport(refuse)) as c:
-        with pytest.raises(TikTokAPIError) as e:
-            c.adgroups(ADVERTISER, ["1"])
+    with (TikTokClient(Credentials(TOKEN, "http://h/open_api/v1.3"), transport=httpx.MockTransport(refuse)) as c,
+          pytest.raises(TikTokAPIError) as e):
+        c.adgroups(ADVERTISER, ["1"])
     assert str(e.value) == ("TikTok API adgroup/get/: cannot reach http://h/open_api/v1.3 (ConnectError: connection "
                             "refused); check the network connection and TIKTOK_API_BASE; nothing was written")
-    with TikTokClient(Credentials(TOKEN, "http://h/open_api/v1.3"), transport=httpx.MockTransport(slow),
-                      timeout=5) as c:
-        with pytest.raises(TikTokAPIError) as e:
-            c.adgroups(ADVERTISER, ["1"])
+    with (TikTokClient(Credentials(TOKEN, "http://h/open_api/v1.3"), transport=httpx.MockTransport(slow),
+                       timeout=5) as c, pytest.raises(TikTokAPIError) as e):
+        c.adgroups(ADVERTISER, ["1"])
     assert str(e.value) == ("TikTok API adgroup/get/: no answer within 5 s (timeout); check the network (or "
                             "TIKTOK_API_BASE) and run again; nothing was written")
 
@@ -202,8 +209,8 @@ def test_sync_stores_the_report_with_ingest_semantics(tmp_path):
         f"tiktok:{ADVERTISER}:2026-11-01..2026-11-10", "tiktok-api", 30, 0, 0)
     assert f.unknown == {"1899999999999999999": 1}
     assert res.warnings == [
-        f"tiktok:{ADVERTISER}:2026-11-01..2026-11-10: 1 row for '1899999999999999999', which is not in the plan; not "
-        "stored (add it to [[creatives]] or check the id)"]
+        (f"tiktok:{ADVERTISER}:2026-11-01..2026-11-10: 1 row for '1899999999999999999', which is not in the plan; not "
+        "stored (add it to [[creatives]] or check the id)")]
     daily = _results(loaded)
     assert daily.n_days == 10
     d5 = 4
@@ -292,8 +299,8 @@ def test_authorization_end_is_stored_and_wins_over_the_plan(tmp_path):
         res = sync(loaded, c, DAY)
     assert [a.expires("America/New_York") for a in res.authorizations] == [dt.date(2026, 12, 19), dt.date(2026, 11, 30)]
     assert res.warnings == [
-        "Creative 0: the plan's auth_expires 2026-12-31 differs from TikTok's authorization end 2026-12-20 03:00:00 UTC "
-        "(2026-12-19 in America/New_York); using TikTok's (update auth_expires in the plan)"]
+        ("Creative 0: the plan's auth_expires 2026-12-31 differs from TikTok's authorization end 2026-12-20 03:00:00 UTC "
+        "(2026-12-19 in America/New_York); using TikTok's (update auth_expires in the plan)")]
     with Ledger.open(loaded.ledger_path) as ledger:
         stored = authorizations(ledger, loaded.plan)
     assert stored["c1"].auth_end_time == "2026-11-30 12:00:00"
