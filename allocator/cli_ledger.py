@@ -153,7 +153,6 @@ def status(plan_path: Path, date_: dt.datetime | None, as_json: bool) -> None:
     """Phase, winner, budgets in force and warnings: authorizations ending, learning phase, missing or
     restated results."""
     from allocator.daily import campaign_status
-
     from allocator.pushes import stored_authorizations
 
     loaded = _load(plan_path)
