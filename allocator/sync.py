@@ -23,7 +23,7 @@ from allocator.ledger import IngestSummary, Ledger
 from allocator.plan import CampaignPlan, LoadedPlan
 from allocator.pushes import Authorization, auth_disagreements, store_authorizations
 from allocator.tiktok_api import REPORT_PAGE_SIZE, TikTokClient, chunks, metric_value
-from models.errors import DataError, PlanError
+from models.errors import DataError, PlanError, TikTokAPIError
 
 EMPTY_LEDGER_DAYS = 30
 REPORT_SOURCE = "TikTok API report/integrated/get/"
@@ -154,10 +154,18 @@ def fetch_authorizations(client: TikTokClient, plan: CampaignPlan) -> list[Autho
     """tt_video/info for every creative with an `auth_code`."""
     out = []
     assert plan.tiktok is not None
-    for c in plan.creatives:
+    for j, c in enumerate(plan.creatives):
         if not c.auth_code:
             continue
-        data = client.video_info(plan.tiktok.advertiser_id, c.auth_code)
+        try:
+            data = client.video_info(plan.tiktok.advertiser_id, c.auth_code)
+        except TikTokAPIError as e:
+            if e.code != 40002:
+                raise
+            raise TikTokAPIError(
+                f"{e} (TikTok refused creatives[{j + 1}].auth_code of {c.label!r}: check the code, or ask the creator "
+                "for a new one)", e.code, e.request_id,
+            ) from None
         info = data.get("auth_info") or {}
         out.append(Authorization(c.id, info.get("ad_auth_status"), info.get("auth_start_time"),
                                  info.get("auth_end_time")))

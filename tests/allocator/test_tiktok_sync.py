@@ -320,3 +320,16 @@ def test_sync_needs_a_tiktok_section(tmp_path):
         sync(load_plan(p), c, DAY)
     assert str(e.value) == (f"{p}: tiktok: section [tiktok] is missing; add [tiktok] with advertiser_id = \"...\" "
                             "(the ad account id, quoted) and time_zone")
+
+
+def test_refused_auth_code_names_the_creative(tmp_path):
+    loaded = write_plan(tmp_path, creative_extra={1: 'auth_code = "BAD"\n'})
+    fake = make_fake(3)
+    _fill(fake)
+    with client(fake) as c, pytest.raises(TikTokAPIError) as e:
+        sync(loaded, c, DAY)
+    assert str(e.value) == ("TikTok API tt_video/info/: code 40002 (auth_code is invalid) (request id fake-000002); "
+                            "TikTok refused a parameter; check [tiktok] advertiser_id and the ids in the plan (TikTok "
+                            "refused creatives[2].auth_code of 'Creative 1': check the code, or ask the creator for a "
+                            "new one)")
+    assert not loaded.ledger_path.exists()
