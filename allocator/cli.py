@@ -26,6 +26,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("allocator.cli_ledger", "status", "Phase, winner and warnings for today."),
     "report": ("allocator.cli_ledger", "report", "Write PNG plots and an offline index.html."),
     "diagnose": ("allocator.cli_diagnose", "diagnose", "ArviZ summary of the latest hierarchical fit."),
+    "sync": ("allocator.cli_tiktok", "sync", "Pull daily results from the TikTok API into the ledger."),
+    "apply": ("allocator.cli_tiktok", "apply", "Push the decided budgets to the ad groups on TikTok."),
+    "init": ("allocator.cli_tiktok", "init", "Write a starter plan from an export or the TikTok API."),
     "simulate": ("simulations.cli", "simulate", "Run a simulation study of policies offline."),
 }
 
@@ -97,6 +100,7 @@ def main() -> None:
     Examples:
       sparkbandit validate configs/example_plan.toml
       sparkbandit reallocate --plan configs/example_plan.toml
+      sparkbandit sync --plan plan.toml && sparkbandit reallocate --plan plan.toml && sparkbandit apply --plan plan.toml --yes
       sparkbandit simulate configs/studies/realistic.toml --replicates 500
     """
 
@@ -150,6 +154,7 @@ REALLOCATE_EPILOG = """Examples:
 \b
   sparkbandit reallocate --plan configs/example_plan.toml
   sparkbandit reallocate --plan plan.toml --data export.csv --out budgets.csv
+  sparkbandit reallocate --plan plan.toml --out adgroups.csv --format adgroups
   sparkbandit reallocate --plan plan.toml --date 2026-11-26 --json
 """
 
@@ -162,20 +167,29 @@ REALLOCATE_EPILOG = """Examples:
 @click.option("--date", "date_", type=click.DateTime(["%Y-%m-%d"]),
               help="Day the new budgets apply to (default: the day after the last data).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the budgets as CSV.")
+@click.option("--format", "out_format", type=click.Choice(["csv", "adgroups"]), default="csv", show_default=True,
+              help="--out as budgets per creative (csv) or per ad group for a bulk edit in Ads Manager (adgroups).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @click.option("--dry-run", is_flag=True, help="With the ledger: decide, but record nothing.")
 def reallocate(plan_path: Path, data: Path | None, date_: dt.datetime | None, out: Path | None,
-               as_json: bool, dry_run: bool) -> None:
+               out_format: str, as_json: bool, dry_run: bool) -> None:
     """Compute tomorrow's budget per creative with the plan's model, policy and guardrails."""
     from models.errors import SparkBanditError
 
     try:
         alloc = _reallocate(plan_path, data, None if date_ is None else date_.date(), dry_run)
+        if out is not None and out_format == "adgroups":
+            from allocator.plan import load_plan
+            from allocator.sheets import adgroups_csv
+
+            text = adgroups_csv(load_plan(plan_path), alloc)
+        elif out is not None:
+            text = budgets_csv(alloc)
     except SparkBanditError as e:
         fail(str(e), e.exit_code)
         return
     if out is not None:
-        write_atomic(out, budgets_csv(alloc))
+        write_atomic(out, text)
     if as_json:
         click.echo(json.dumps(alloc.to_json(), indent=2))
     else:
@@ -192,8 +206,12 @@ def _reallocate(plan_path: Path, data: Path | None, date: dt.date | None, dry_ru
     loaded, daily, warnings, (kind, source) = load_inputs(plan_path, data)
     if kind == "ledger":
         from allocator.daily import reallocate_from_ledger
+        from allocator.pushes import effective_plan
 
-        return reallocate_from_ledger(loaded, date, dry_run=dry_run)
+        notes = effective_plan(loaded)  # Spark authorization ends read by `sync` win over auth_expires
+        alloc = reallocate_from_ledger(loaded, date, dry_run=dry_run)
+        alloc.warnings[:0] = notes
+        return alloc
     if date is None:
         date = (daily.dates[-1].astype(dt.date) + dt.timedelta(days=1)) if daily.n_days else dt.date.today()
     fit_path = None

@@ -153,11 +153,14 @@ def status(plan_path: Path, date_: dt.datetime | None, as_json: bool) -> None:
     """Phase, winner, budgets in force and warnings: authorizations ending, learning phase, missing or
     restated results."""
     from allocator.daily import campaign_status
+    from allocator.pushes import stored_authorizations
 
     loaded = _load(plan_path)
+    auths, notes = run_guarded(stored_authorizations, loaded)  # TikTok's authorization ends (from sync) win
     st = run_guarded(campaign_status, loaded, None if date_ is None else date_.date())
+    st.warnings[:0] = notes
     if as_json:
-        click.echo(json.dumps(st.to_json(), indent=2))
+        click.echo(json.dumps({**st.to_json(), "authorizations": auths}, indent=2))
         return
     cur = st.currency
     winner = next((c.label for c in loaded.plan.creatives if c.id == st.winner), st.winner)
@@ -173,6 +176,9 @@ def status(plan_path: Path, date_: dt.datetime | None, as_json: bool) -> None:
         for b in st.budgets:
             p = "" if b["prob_best"] is None else f", P(best) {b['prob_best']:.0%}"
             click.echo(f"    {b['name']}: {money(b['budget'], cur)} ({b['status']}{p})")
+    for a in auths:
+        click.echo(f"  authorization {a['creative_id']}: {a['auth_status'] or '-'}, ends {a['auth_end_time']} UTC "
+                   f"(expires {a['expires']}; read from TikTok {a['fetched_at']})")
     for w in st.warnings:
         click.echo(f"warning: {w}")
 

@@ -1,9 +1,11 @@
 """The ledger: one SQLite file per plan holding every result imported and every decision made.
 
-What it stores (schema version 1, see `MIGRATIONS`)
+What it stores (schema version 2, see `MIGRATIONS`)
 ---------------------------------------------------
 campaigns           one row per campaign name (a ledger may serve several plans)
 creatives           the plan's creatives per campaign (id, name, creator, authorization end), upserted
+tiktok_pushes       (v2) every budget or status change `apply` sent: decision, ad group, value, request id, result
+tiktok_authorizations (v2) per creative, the Spark authorization `sync` read from tt_video/info
 imports             every file imported: path, SHA-256, format, when, rows added / restated / unchanged / unknown
 results             one row per creative, day and *version*: a restated day adds a version and marks the
                     earlier one superseded (`superseded_by` = the import that replaced it); the current
@@ -55,7 +57,7 @@ if TYPE_CHECKING:
     from allocator.importer import MatchedResults, ParsedFile
     from allocator.plan import CampaignPlan, LoadedPlan
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x53424C47  # "SBLG"
 BUSY_TIMEOUT = 2.0  # seconds a run waits for another one to finish before giving up
 BUDGET_TOLERANCE = 0.005  # budgets are in cents: a smaller difference is not a change
@@ -152,6 +154,35 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             reason TEXT,
             reason_code TEXT,
             PRIMARY KEY (decision_id, creative_ref)
+        )""",
+    ),
+    # TikTok API loop (issue 9): budget/status pushes of `apply` and Spark authorizations read by `sync`
+    # (allocator/pushes.py reads and writes them).
+    2: (
+        """CREATE TABLE tiktok_pushes (
+            id INTEGER PRIMARY KEY,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+            decision_run_id TEXT NOT NULL,
+            decision_date TEXT NOT NULL,
+            creative_id TEXT NOT NULL,
+            adgroup_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            request_id TEXT,
+            result TEXT NOT NULL,
+            message TEXT,
+            pushed_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX tiktok_pushes_by_day ON tiktok_pushes (campaign_id, decision_date, adgroup_id, kind)",
+        """CREATE TABLE tiktok_authorizations (
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+            creative_id TEXT NOT NULL,
+            auth_status TEXT,
+            auth_start_time TEXT,
+            auth_end_time TEXT,
+            expires TEXT,
+            fetched_at TEXT NOT NULL,
+            PRIMARY KEY (campaign_id, creative_id)
         )""",
     ),
 }

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.errors import PlanError
 
@@ -109,6 +109,39 @@ class Organic(Strict):
         return (self.likes + self.comments + self.shares) / self.views
 
 
+def _quoted_id(value: Any) -> Any:
+    """TikTok ids have up to 19 digits: a TOML integer of that size is already a float elsewhere (Excel,
+    JSON in JavaScript) and one digit off reaches another ad, so ids must be written as quoted strings."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    shown = str(value) if isinstance(value, int) else repr(value)
+    raise ValueError(f"{shown} is a TOML number, but ids must be strings; quote it: \"{shown}\"")
+
+
+class TikTok(Strict):
+    """`[tiktok]`: the ad account that `sync` reads and `apply` writes (credentials come from the environment)."""
+
+    advertiser_id: str = Field(min_length=1, pattern=r"^\d+$")
+    time_zone: str = "UTC"  # the account's time zone: "yesterday" and the 23:55-00:00 budget lock are in it
+    restate_days: int = Field(default=7, ge=0, le=90)  # attribution window re-read by every sync
+
+    _ids = field_validator("advertiser_id", mode="before")(_quoted_id)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone; write the account's zone as in Ads Manager, e.g. "
+                "\"America/New_York\" or \"UTC\""
+            ) from None
+        return value
+
+
 class Creative(Strict):
     id: str = Field(min_length=1)
     name: str | None = None
@@ -120,6 +153,12 @@ class Creative(Strict):
     last_change: dt.date | None = None  # when that budget took effect (without a ledger)
     launched: dt.date | None = None
     organic: Organic | None = None
+    ad_id: str | None = Field(default=None, pattern=r"^\d+$")  # the Spark Ad's id on TikTok
+    adgroup_id: str | None = Field(default=None, pattern=r"^\d+$")  # its own ad group (budgets live there)
+    adgroup_name: str | None = None  # shown in the ad-group budget sheet (`reallocate --format adgroups`)
+    auth_code: str | None = Field(default=None, min_length=1)  # the Spark authorization code, for tt_video/info
+
+    _ids = field_validator("ad_id", "adgroup_id", mode="before")(_quoted_id)
 
     @property
     def label(self) -> str:
@@ -132,6 +171,7 @@ class CampaignPlan(Strict):
     guardrails: Guardrails = Guardrails()
     decision: Decision = Decision()
     model: ModelSettings = ModelSettings()
+    tiktok: TikTok | None = None
     creatives: list[Creative] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -144,6 +184,25 @@ class CampaignPlan(Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"creatives: name {dup[0]!r} appears more than once; names must be unique")
+        for key in ("ad_id", "adgroup_id"):
+            first: dict[str, int] = {}
+            for j, c in enumerate(self.creatives):
+                value = getattr(c, key)
+                if value is None:
+                    continue
+                if value in first:
+                    i = first[value]
+                    why = (
+                        "one creative = one Spark Ad in its own ad group (budgets are set per ad group); move it "
+                        "to an ad group of its own"
+                        if key == "adgroup_id"
+                        else "each creative is one ad; remove the duplicate"
+                    )
+                    raise ValueError(
+                        f"creatives[{j + 1}].{key}: {value!r} is also the {key} of creatives[{i + 1}] "
+                        f"({self.creatives[i].label!r}); {why}"
+                    )
+                first[value] = j
         g, budget = self.guardrails, self.campaign.daily_budget
         if g.max_budget is not None and g.max_budget < g.min_budget:
             raise ValueError(

@@ -63,3 +63,20 @@ class LedgerError(SparkBanditError):
 
 class ModelError(SparkBanditError):
     """A model could not produce a usable posterior (e.g. a failed diagnostics gate with on_failure='stop')."""
+
+
+class TikTokAPIError(SparkBanditError):
+    """The TikTok Business API refused a request or could not be reached.
+
+    The message names the endpoint, TikTok's code and message, and the fix; it never contains the token.
+    `code` is TikTok's code (None for network errors, timeouts and unreadable answers).
+    """
+
+    def __init__(self, message: str, code: int | None = None, request_id: str | None = None) -> None:
+        self.code = code
+        self.request_id = request_id
+        super().__init__(message)
+
+
+class ApplyRefused(SparkBanditError):
+    """`apply` will not send now: a decision for a past day, or TikTok's 23:55-00:00 budget lock."""

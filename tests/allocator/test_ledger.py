@@ -76,11 +76,12 @@ def test_schema_version_identity_and_journal_mode(setup):
     ingest_files(loaded, [v1])
     assert loaded.ledger_path.name == "plan.ledger.sqlite3"
     conn = sqlite3.connect(loaded.ledger_path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables == {"campaigns", "creatives", "imports", "results", "decisions", "decision_creatives"}
+    assert tables == {"campaigns", "creatives", "imports", "results", "decisions", "decision_creatives",
+                      "tiktok_pushes", "tiktok_authorizations"}
     conn.close()
 
 

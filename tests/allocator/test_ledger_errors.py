@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from allocator.cli import main
 from allocator.daily import campaign_status, decision_history, reallocate_from_ledger, write_report
-from allocator.ledger import Ledger, ingest_files
+from allocator.ledger import SCHEMA_VERSION, Ledger, ingest_files
 from allocator.plan import load_plan
 from models.errors import DataError, LedgerError
 
@@ -76,7 +76,7 @@ def test_newer_schema(loaded, tmp_path):
     conn.close()
     assert message(Ledger.open, loaded.ledger_path) == (
         f"ledger {loaded.ledger_path} was written by a newer sparkbandit (schema version 7; this version reads up "
-        "to 1); upgrade sparkbandit (pip install -U sparkbandit)"
+        f"to {SCHEMA_VERSION}); upgrade sparkbandit (pip install -U sparkbandit)"
     )
 
 
