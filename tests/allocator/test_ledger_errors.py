@@ -76,7 +76,7 @@ def test_newer_schema(loaded, tmp_path):
     conn.close()
     assert message(Ledger.open, loaded.ledger_path) == (
         f"ledger {loaded.ledger_path} was written by a newer sparkbandit (schema version 7; this version reads up "
-        "to 1); upgrade sparkbandit (pip install -U sparkbandit)"
+        "to 2); upgrade sparkbandit (pip install -U sparkbandit)"
     )
 
 
