@@ -343,15 +343,13 @@ def _workbook_rows(path: Path, source: str) -> tuple[str, Iterator[tuple[int, li
         if not names:
             raise DataError(source, "", "the workbook has no sheets", "export the results again from Ads Manager")
         sheet = book.get_sheet_by_name(names[0])
-        # calamine starts at the first non-empty cell: count the rows above it so lines match Excel's
-        offset = sheet.start[0] if sheet.start else 0
-        rows = sheet.to_python(skip_empty_area=False)
+        rows = sheet.to_python(skip_empty_area=False)  # from A1, so that line numbers are Excel's
     except DataError:
         raise
     except Exception as e:  # calamine raises its own error types for damaged or encrypted files
         raise DataError(source, "", f"cannot read the workbook ({e})",
                         "open it in Excel and save it again as .xlsx, or export it as CSV") from None
-    return names[0], ((offset + i + 1, list(r)) for i, r in enumerate(rows))
+    return names[0], ((i + 1, list(r)) for i, r in enumerate(rows))
 
 
 def _read_bytes(path: Path, source: str) -> bytes:
@@ -574,8 +572,8 @@ def _metric(field_: str, value: float, shown: str, options: ReadOptions) -> floa
     if field_ in COUNTS:
         if not value.is_integer():
             raise _Bad(f"{shown!r} is not a whole number", f"{field_} is a count; write a whole number")
-        if value > MAX_COUNT:
-            raise _Bad(f"{shown!r} is above 2^53 ({int(MAX_COUNT)}), beyond any real count",
+        if value >= MAX_COUNT:  # a float this large may already be rounded: 2^53 + 1 reads as 2^53
+            raise _Bad(f"{shown!r} is 2^53 ({int(MAX_COUNT)}) or more, beyond any real count",
                        "check the value (a column may be shifted or two values joined)")
     elif value > options.max_spend:
         raise _Bad(
