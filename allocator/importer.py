@@ -701,27 +701,40 @@ def _evidence(body: str) -> str | None:
 
 def _number_style(data: list[tuple[int, list[Cell]]], layout: _Layout, delimiter: str | None,
                   decimal: str | None, source: str, at: str) -> tuple[str, str | None]:
-    """The decimal mark of a TikTok file: given by the plan, else proved by its values, else the delimiter's
-    ("," for ";" files, "." for comma files). Ambiguous values with no proof and no rule are an error."""
+    """The decimal mark of a TikTok file (see `number_style`)."""
+
+    def cells() -> Iterator[tuple[Cell, str]]:
+        for line, row in data:
+            for field_ in FIELDS:
+                i = layout.index[field_]
+                yield (row[i] if i < len(row) else None), f"{at}row {line}, column {layout.names[field_]!r}"
+
+    return number_style(cells(), delimiter, decimal, source)
+
+
+def number_style(cells: Iterable[tuple[Cell, str]], delimiter: str | None, decimal: str | None,
+                 source: str) -> tuple[str, str | None]:
+    """The decimal mark ("." or ",") of a file's numbers, and a note saying how it was decided.
+
+    Given by the plan (`decimal`), else proved by the values (`_evidence`: "14,87", "1.234,5", "12.50"...),
+    else the delimiter's rule when some value has a separator ("," in ";" files, "." in comma files). Values
+    that prove both marks, or ambiguous values ("25.000") in a file with neither proof nor rule (tab text,
+    workbooks), are an error naming the cell. `cells` yields (cell, "row N, column 'X'")."""
     proof: dict[str, tuple[str, str]] = {}
     ambiguous: tuple[str, str] | None = None
     separated = False
-    for line, cells in data:
-        for field_ in FIELDS:
-            i = layout.index[field_]
-            cell = cells[i] if i < len(cells) else None
-            if not isinstance(cell, str) or not cell.strip():
-                continue
-            body, _ = _peel(cell.strip())
-            if "," not in body and "." not in body:
-                continue
-            separated = True
-            where = f"{at}row {line}, column {layout.names[field_]!r}"
-            mark = _evidence(body)
-            if mark is None:
-                ambiguous = ambiguous or (cell.strip(), where)
-            else:
-                proof.setdefault(mark, (cell.strip(), where))
+    for cell, where in cells:
+        if not isinstance(cell, str) or not cell.strip():
+            continue
+        body, _ = _peel(cell.strip())
+        if "," not in body and "." not in body:
+            continue
+        separated = True
+        mark = _evidence(body)
+        if mark is None:
+            ambiguous = ambiguous or (cell.strip(), where)
+        else:
+            proof.setdefault(mark, (cell.strip(), where))
     if decimal is not None:
         return decimal, (f"numbers read with {STYLE_NAMES[decimal]}, as [data] decimal says" if separated else None)
     if len(proof) == 2:
@@ -742,6 +755,15 @@ def _number_style(data: list[tuple[int, list[Cell]]], layout: _Layout, delimiter
         source, where, f"{text!r} could be read with ',' or '.' as the decimal mark and no value in the file "
         "tells which", "set [data] decimal = \".\" or \",\" in the plan (the mark your Ads Manager uses)",
     )
+
+
+def read_number(cell: Cell, style: str = ".") -> float:
+    """A number as a person or Ads Manager writes it ("12,345", "$1,234.50", "1.234,5 €" with `style` ",");
+    "-" or empty is 0. Raises `DataError`-free `ValueError` with the problem and the fix as its two args."""
+    try:
+        return _tiktok_number(cell, style)
+    except _Bad as bad:
+        raise ValueError(bad.problem, bad.fix) from None
 
 
 def _native_date(cell: Cell) -> dt.date:
