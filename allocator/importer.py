@@ -5,18 +5,23 @@ Two file formats, told apart by the header (row 1):
 - native CSV: exactly the columns ``date, creative_id, impressions, clicks, conversions, spend``
   (any order, any case, surrounding spaces ignored). Dates ``YYYY-MM-DD``; plain numbers only
   (``1234``, ``12.5``, ``1e3``), no thousands separators or currency; an empty value is an error.
-- TikTok Ads Manager export: the columns "By Day" (date), "Ad ID" and/or "Ad name" (the creative),
-  "Cost" (spend), "Impressions", "Clicks (destination)" (clicks) and "Conversions"; every other export
-  column is ignored. The "Total of ..." summary row is dropped. Numbers may carry thousands separators
-  ("12,345") and a currency symbol or ISO code ("$1,234.50", "1234.50 USD"); "-" or an empty cell
-  means 0 (for the counts and for Cost: TikTok writes "-" on days an ad did not deliver).
-  Dates ``YYYY-MM-DD``, ``YYYY/MM/DD`` or ``MM/DD/YYYY``.
+- TikTok Ads Manager export (CSV, tab-separated text or an .xlsx workbook's first sheet): the columns
+  "By Day" (date), "Ad ID" and/or "Ad name" (the creative; matching falls back from an id not in the plan to
+  the name), "Cost" (spend), "Impressions", "Clicks (destination)" (clicks), "Conversions" and, when present,
+  "Currency" (must be the plan's); every other export column is ignored. The "Total of ..." summary row is
+  dropped. Numbers may carry thousands separators and a currency symbol or ISO code; their decimal mark is
+  decided per file (`number_style`: the plan's `[data] decimal`, else what the values prove, else the
+  delimiter's rule; ambiguity is an error). "-" or an empty cell means 0. Dates ``YYYY-MM-DD``,
+  ``YYYY/MM/DD`` or ``NN/NN/YYYY`` in the order the plan's `date_format` gives or the file proves (a day above
+  12); a file that cannot tell is refused.
 
-Both formats: UTF-8 with or without a byte-order mark; comma, tab or semicolon delimited (sniffed from
-the header line). Every row is validated; the first bad one raises a `DataError` naming the file, the
-line ("row N", the 1-based line number with the header on line 1), the column, the problem and the fix.
+Text: UTF-8 with or without a byte-order mark, or UTF-16 (Excel's "Unicode text"); comma, tab or semicolon
+delimited (sniffed from the header line). Every row is validated, with plausibility limits (`ReadOptions`);
+the first bad one raises a `DataError` naming the file (and sheet), the line ("row N", the 1-based line
+number with the header on line 1), the column, the problem and the fix.
 
-Only the standard library's `csv` is used (no pandas): exact line numbers and a fast CLI start-up.
+The standard library's `csv` reads text (no pandas: exact line numbers and a fast CLI start-up);
+python-calamine reads workbooks, imported only then.
 """
 
 from __future__ import annotations
@@ -335,8 +340,11 @@ def _is_workbook(raw: bytes) -> bool:
 
 def _workbook_rows(path: Path, source: str) -> tuple[str, Iterator[tuple[int, list[Cell]]]]:
     """The first sheet of a workbook as (line, typed cells); python-calamine (see the README's "Data")."""
+    import python_calamine as calamine
     from python_calamine import CalamineWorkbook
 
+    failures = (calamine.CalamineError, calamine.PasswordError, calamine.XmlError, calamine.ZipError, OSError,
+                ValueError)
     try:
         book = CalamineWorkbook.from_path(str(path))
         names = book.sheet_names
@@ -346,7 +354,7 @@ def _workbook_rows(path: Path, source: str) -> tuple[str, Iterator[tuple[int, li
         rows = sheet.to_python(skip_empty_area=False)  # from A1, so that line numbers are Excel's
     except DataError:
         raise
-    except Exception as e:  # calamine raises its own error types for damaged or encrypted files
+    except failures as e:  # damaged, encrypted or not really a workbook
         raise DataError(source, "", f"cannot read the workbook ({e})",
                         "open it in Excel and save it again as .xlsx, or export it as CSV") from None
     return names[0], ((i + 1, list(r)) for i, r in enumerate(rows))
@@ -602,8 +610,8 @@ def _zero_spend(rows: list[ResultRow], layout: _Layout, source: str, at: str, op
     if options.zero_spend == "error":
         raise DataError(source, where, problem, "check the export's Cost column, or set [data] zero_spend = "
                         '"warn" if the impressions really were free')
-    return [f"{source}: {where}: {problem}; free impressions make that creative look cheaper than it is: "
-            "check the export's Cost column"]
+    return [(f"{source}: {where}: {problem}; free impressions make that creative look cheaper than it is: "
+             "check the export's Cost column")]
 
 
 # ---------------------------------------------------------------------- cell readers

@@ -1,13 +1,17 @@
 """The ledger: one SQLite file per plan holding every result imported and every decision made.
 
-What it stores (schema version 1, see `MIGRATIONS`)
+What it stores (schema version 2, see `MIGRATIONS`)
 ---------------------------------------------------
 campaigns           one row per campaign name (a ledger may serve several plans)
 creatives           the plan's creatives per campaign (id, name, creator, authorization end), upserted
-imports             every file imported: path, SHA-256, format, when, rows added / restated / unchanged / unknown
+imports             every file imported: path, SHA-256, format, when, when its file was exported, rows added /
+                    restated / unchanged / unknown / pending / older
+pending             rows the plan could not place (creative not in it yet): kept until it can, then stored as
+                    results of their import (`landed_at`, `creative_ref` set)
 results             one row per creative, day and *version*: a restated day adds a version and marks the
                     earlier one superseded (`superseded_by` = the import that replaced it); the current
-                    value is the row with `superseded_by IS NULL` (a partial unique index keeps it unique)
+                    value is the row with `superseded_by IS NULL` (a partial unique index keeps it unique); an
+                    export older than the one holding the current value is stored already superseded
 decisions           every reallocation: run id, when, plan path and hash, model, policy, phase, winner,
                     data range, warnings and `Allocation.to_json()`; re-deciding a date marks the earlier
                     decision superseded (`superseded_by` = the new run id) instead of stacking

@@ -47,20 +47,20 @@ def build(path: Path, rows: int, rng: np.random.Generator) -> None:
             int(imp * 0.8), 10.0, 1.25, conv, round(cost / conv, 2) if conv else "-",
             f"{100 * conv / clicks:.2f}%" if clicks else "-", int(imp * 0.6), int(imp * 0.4), int(imp * 0.2), 3.1,
         ])
-    sheet.append(["Total of %d results" % rows] + [None] * (len(COLUMNS) - 1))
+    sheet.append([f"Total of {rows} results"] + [None] * (len(COLUMNS) - 1))
     book.save(path)
 
 
 READERS = {
     "openpyxl read-only": (
         "import openpyxl",
-        "book = openpyxl.load_workbook(path, read_only=True, data_only=True)\n"
-        "n = sum(1 for row in book.worksheets[0].iter_rows(values_only=True) for _ in row)\nbook.close()",
+        ("book = openpyxl.load_workbook(path, read_only=True, data_only=True)\n"
+        "n = sum(1 for row in book.worksheets[0].iter_rows(values_only=True) for _ in row)\nbook.close()"),
     ),
     "python-calamine": (
         "from python_calamine import CalamineWorkbook",
-        "book = CalamineWorkbook.from_path(path)\n"
-        "n = sum(1 for row in book.get_sheet_by_index(0).to_python(skip_empty_area=False) for _ in row)",
+        ("book = CalamineWorkbook.from_path(path)\n"
+        "n = sum(1 for row in book.get_sheet_by_index(0).to_python(skip_empty_area=False) for _ in row)"),
     ),
     "parse_file (calamine)": (
         "from allocator.importer import parse_file",

@@ -47,8 +47,8 @@ def test_semicolon_file_dot_thousands_and_decimal_comma(tmp_path):
     assert [(r.spend, r.impressions, r.clicks) for r in parsed.rows] == [(1234.0, 25000.0, 100.0),
                                                                           (14.87, 1000000.0, 1200.0)]
     assert parsed.notes == (
-        "numbers read with ',' decimal comma, '.' thousands (1.234,56), as '1.000.000' (row 3, column "
-        "'Impressions') shows",
+        ("numbers read with ',' decimal comma, '.' thousands (1.234,56), as '1.000.000' (row 3, column "
+        "'Impressions') shows"),
     )
 
 
@@ -56,8 +56,8 @@ def test_semicolon_file_without_proof_uses_the_delimiter_rule_and_says_so(tmp_pa
     parsed = parse_file(write(tmp_path, TT + "2026-11-20;Hook A;8;25.000;100;3\n"))
     assert parsed.rows[0].impressions == 25000.0
     assert parsed.notes == (
-        "numbers read with ',' decimal comma, '.' thousands (1.234,56), usual in ';'-separated exports "
-        "('25.000', row 2, column 'Impressions', is 25000)",
+        ("numbers read with ',' decimal comma, '.' thousands (1.234,56), usual in ';'-separated exports "
+        "('25.000', row 2, column 'Impressions', is 25000)"),
     )
 
 
@@ -99,16 +99,16 @@ LIMITS = ReadOptions(today=D(2026, 11, 25))
 NATIVE = "date,creative_id,impressions,clicks,conversions,spend\n"
 BAD = [
     (NATIVE + "2026-11-20,c1,1000,10,1,1e308\n",
-     "row 2, column 'spend': '1e308' is above the plausible spend of one creative in one day (1e+10); check the "
-     "value; if it is right, raise [data] max_spend in the plan"),
+     ("row 2, column 'spend': '1e308' is above the plausible spend of one creative in one day (1e+10); check the "
+     "value; if it is right, raise [data] max_spend in the plan")),
     (NATIVE + "2026-11-20,c1,9007199254740993,10,1,5\n",
-     "row 2, column 'impressions': '9007199254740993' is 2^53 (9007199254740992) or more, beyond any real count; "
-     "check the value (a column may be shifted or two values joined)"),
+     ("row 2, column 'impressions': '9007199254740993' is 2^53 (9007199254740992) or more, beyond any real count; "
+     "check the value (a column may be shifted or two values joined)")),
     (NATIVE + "2026-11-20,c1,1000,10,1,inf\n",
      "row 2, column 'spend': 'inf' is not a finite number; write the actual value (0 if there was none)"),
     (NATIVE + "2062-11-20,c1,1000,10,1,5\n",
-     "row 2, column 'date': 2062-11-20 is 13144 days after today (2026-11-25); check the year and the date format "
-     "(results cannot come from the future; the limit is [data] max_days_ahead)"),
+     ("row 2, column 'date': 2062-11-20 is 13144 days after today (2026-11-25); check the year and the date format "
+     "(results cannot come from the future; the limit is [data] max_days_ahead)")),
 ]
 
 
@@ -128,8 +128,8 @@ def test_zero_spend_with_impressions_warns_naming_row_and_column(tmp_path):
     path = write(tmp_path, NATIVE + "2026-11-20,c1,1000,10,1,0\n2026-11-21,c1,0,0,0,0\n2026-11-22,c1,5,0,0,0\n")
     parsed = parse_file(path)
     assert parsed.warnings == (
-        f"{path}: row 2, column 'spend': spend 0 with 1000 impressions for 'c1' (and 1 more row like it); free "
-        "impressions make that creative look cheaper than it is: check the export's Cost column",
+        (f"{path}: row 2, column 'spend': spend 0 with 1000 impressions for 'c1' (and 1 more row like it); free "
+        "impressions make that creative look cheaper than it is: check the export's Cost column"),
     )
     assert error_of(path, ReadOptions(zero_spend="error")) == (
         f"{path}: row 2, column 'spend': spend 0 with 1000 impressions for 'c1' (and 1 more row like it); check the "
@@ -301,10 +301,12 @@ def test_nothing_matching_is_an_error_not_a_decision_on_no_data(tmp_path):
 
 # ---------------------------------------------------------------------- plan keys
 def test_plan_currency_must_be_iso_4217():
-    from allocator.plan import load_plan  # noqa: F401  (the path used by the CLI gives the same line)
     from pydantic import ValidationError
 
-    from allocator.plan import pydantic_error
+    from allocator.plan import (
+        load_plan,  # noqa: F401  (the path used by the CLI gives the same line)
+        pydantic_error,
+    )
 
     with pytest.raises(ValidationError) as info:
         make_plan(currency="XYZ")

@@ -91,8 +91,8 @@ def test_still_unknown_file_is_not_fully_imported_and_reallocate_lands_rows(tmp_
     assert again.files[0].status == "already imported"
     assert again.files[0].pending == {"sp-new": 3}
     assert again.warnings() == [
-        f"{export}: 3 rows for 'sp-new', which is not in the plan; kept as pending (add it to [[creatives]] or "
-        "check the id, and they are stored at the next ingest or reallocate)"
+        (f"{export}: 3 rows for 'sp-new', which is not in the plan; kept as pending (add it to [[creatives]] or "
+        "check the id, and they are stored at the next ingest or reallocate)")
     ]
     plan_path.write_text(PLAN + NEW, encoding="utf-8")
     loaded = load_plan(plan_path)
