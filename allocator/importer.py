@@ -80,7 +80,7 @@ TIKTOK_DATE_FORMATS = "YYYY-MM-DD, YYYY/MM/DD, MM/DD/YYYY or DD/MM/YYYY"
 
 
 # ---------------------------------------------------------------------- public types
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 50 MB export holds ~200,000 of them
 class ResultRow:
     """One validated row of a results file: one creative on one day.
 
@@ -271,47 +271,108 @@ def parse_file(path: str | Path, options: ReadOptions | None = None) -> ParsedFi
     path = Path(path)
     source = str(path)
     options = options or ReadOptions()
-    raw = _read_bytes(path, source)
-    if _is_workbook(raw):
-        sheet, table = _workbook_rows(path, source)
-        delimiter = None
+    # Streamed, not loaded: the file is read in passes (its hash, the decisions on number format and date
+    # order, the rows) and only the validated rows are kept, so memory stays a small multiple of the file.
+    head, sha = _head_and_sha256(path, source)
+    if _is_workbook(head):
+        sheet, delimiter = _first_sheet_name(path, source), None
+        open_table: Callable[[], Iterator[tuple[int, list[Cell]]]] = functools.partial(_workbook_rows, path, source)
     else:
-        text = _decode(raw, source)
-        sheet, delimiter = None, _sniff_delimiter(text)
-        table = _csv_rows(text, delimiter, source)
+        codec = _codec(head)
+        sheet, delimiter = None, _sniff_delimiter(_decode_head(head, codec))
+        open_table = functools.partial(_csv_rows, path, codec, delimiter, source)
     at = f"sheet {sheet!r}, " if sheet is not None else ""
-    layout: _Layout | None = None
-    data: list[tuple[int, list[Cell]]] = []
-    for line, cells in table:
-        if not any(_blank(c) is False for c in cells):
-            continue
-        if layout is None:
-            layout = _layout([_header_text(c) for c in cells], source, f"{at}row {line}")
-            continue
-        if layout.format == "tiktok" and isinstance(cells[0], str) and cells[0].strip().casefold().startswith(
-            "total of"
-        ):
-            continue
-        data.append((line, cells))
-    if not data:
-        problem = "no data rows" if layout is not None else "no data rows (the file is empty)"
-        raise DataError(source, "", problem, "export at least one day of results")
-    assert layout is not None
+    layout, data = _open_data(open_table, source, at)
     notes: list[str] = []
     if layout.format == "tiktok":
-        style, note = _number_style(data, layout, delimiter, options.decimal, source, at)
-        order, date_note = _date_order(data, layout, options.date_format, source, at)
+        marks, dates = _MarkEvidence(), _DateEvidence()
+        for line, cells in data:
+            where = f"{at}row {line}, column "
+            for field_ in FIELDS:
+                i = layout.index[field_]
+                marks.see(cells[i] if i < len(cells) else None, where + repr(layout.names[field_]))
+            i = layout.index["date"]
+            dates.see(cells[i] if i < len(cells) else None, where + repr(layout.names["date"]))
+        style, note = marks.decide(delimiter, options.decimal, source)
+        order, date_note = dates.decide(options.date_format, source)
         notes += [n for n in (note, date_note) if n]
         layout = dataclasses.replace(
             layout,
             parse_number=functools.partial(_tiktok_number, style=style),
             parse_date=functools.partial(_tiktok_date, order=order),
         )
-    rows = [_row(cells, layout, source, f"{at}row {line}", line, options) for line, cells in data]
+        _, data = _open_data(open_table, source, at)
+    rows: list[ResultRow] = []
+    days: dict[Cell, dt.date] = {}
+    parse_date = layout.parse_date
+
+    def cached_date(cell: Cell) -> dt.date:
+        # one date object per distinct cell: an export repeats each day once per ad
+        if isinstance(cell, str):
+            found = days.get(cell)
+            if found is None:
+                found = days[cell] = parse_date(cell)
+            return found
+        return parse_date(cell)
+
+    layout = dataclasses.replace(layout, parse_date=cached_date)
+    shared: dict[object, object] = {}  # one object per distinct label, name, currency and small count
+
+    def one(value):  # noqa: ANN001, ANN202
+        return None if value is None else shared.setdefault(value, value)
+
+    for line, cells in data:
+        r = _row(cells, layout, source, f"{at}row {line}", line, options)
+        rows.append(ResultRow(r.date, one(r.label), r.impressions, one(r.clicks) if r.clicks < 4096 else r.clicks,
+                              one(r.conversions) if r.conversions < 4096 else r.conversions, r.spend, line,
+                              one(r.name), one(r.currency)))
+    if not rows:
+        raise DataError(source, "", "no data rows", "export at least one day of results")
     warnings = _zero_spend(rows, layout, source, at, options)
     mtime = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
-    return ParsedFile(path, layout.format, tuple(rows), hashlib.sha256(raw).hexdigest(), mtime, tuple(notes),
-                      tuple(warnings))
+    return ParsedFile(path, layout.format, tuple(rows), sha, mtime, tuple(notes), tuple(warnings))
+
+
+def _open_data(
+    open_table: Callable[[], Iterator[tuple[int, list[Cell]]]], source: str, at: str
+) -> tuple[_Layout, Iterator[tuple[int, list[Cell]]]]:
+    """(layout from the header, iterator over the data rows after it) of a fresh pass over the file."""
+    table = open_table()
+    for line, cells in table:
+        if any(not _blank(c) for c in cells):
+            layout = _layout([_header_text(c) for c in cells], source, f"{at}row {line}")
+            break
+    else:
+        raise DataError(source, "", "no data rows (the file is empty)", "export at least one day of results")
+
+    def data() -> Iterator[tuple[int, list[Cell]]]:
+        for line, cells in table:
+            if not any(not _blank(c) for c in cells):
+                continue
+            if layout.format == "tiktok" and isinstance(cells[0], str) and cells[0].strip().casefold().startswith(
+                "total of"
+            ):
+                continue
+            yield line, cells
+
+    return layout, data()
+
+
+def _head_and_sha256(path: Path, source: str) -> tuple[bytes, str]:
+    """The first 64 KiB of the file (to tell its kind and encoding) and the SHA-256 of all its bytes."""
+    digest = hashlib.sha256()
+    head = b""
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                if not head:
+                    head = chunk[: 1 << 16]
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise DataError(source, "", "file not found", "check the path") from None
+    except OSError as e:
+        raise DataError(source, "", f"cannot read ({e.strerror})", "check the path and permissions") from None
+    return head, digest.hexdigest()
 
 
 def _blank(cell: Cell) -> bool:
@@ -322,15 +383,20 @@ def _header_text(cell: Cell) -> str:
     return "" if cell is None else str(cell)
 
 
-def _csv_rows(text: str, delimiter: str, source: str) -> Iterator[tuple[int, list[Cell]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    line = 0
-    try:
-        for cells in reader:
-            start, line = line + 1, reader.line_num  # a quoted value may span lines: report the first
-            yield start, cells
-    except csv.Error as e:
-        raise DataError(source, f"row {reader.line_num}", f"not valid CSV ({e})", "check the quoting") from None
+def _csv_rows(path: Path, codec: str, delimiter: str, source: str) -> Iterator[tuple[int, list[Cell]]]:
+    """(first line, cells) of each CSV record, decoded as the file is read."""
+    with path.open("r", encoding=codec, newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        line = 0
+        try:
+            for cells in reader:
+                start, line = line + 1, reader.line_num  # a quoted value may span lines: report the first
+                yield start, cells
+        except csv.Error as e:
+            raise DataError(source, f"row {reader.line_num}", f"not valid CSV ({e})", "check the quoting") from None
+        except UnicodeDecodeError:
+            decode_text(path.read_bytes(), source)  # raises the one-line error naming the row
+            raise
 
 
 def _is_workbook(raw: bytes) -> bool:
@@ -338,26 +404,36 @@ def _is_workbook(raw: bytes) -> bool:
     return raw[:4] == b"PK\x03\x04" or raw[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
-def _workbook_rows(path: Path, source: str) -> tuple[str, Iterator[tuple[int, list[Cell]]]]:
-    """The first sheet of a workbook as (line, typed cells); python-calamine (see the README's "Data")."""
+def _open_workbook(path: Path, source: str):  # -> (CalamineWorkbook, first sheet name)
     import python_calamine as calamine
-    from python_calamine import CalamineWorkbook
 
     failures = (calamine.CalamineError, calamine.PasswordError, calamine.XmlError, calamine.ZipError, OSError,
                 ValueError)
     try:
-        book = CalamineWorkbook.from_path(str(path))
+        book = calamine.CalamineWorkbook.from_path(str(path))
         names = book.sheet_names
-        if not names:
-            raise DataError(source, "", "the workbook has no sheets", "export the results again from Ads Manager")
-        sheet = book.get_sheet_by_name(names[0])
-        rows = sheet.to_python(skip_empty_area=False)  # from A1, so that line numbers are Excel's
-    except DataError:
-        raise
     except failures as e:  # damaged, encrypted or not really a workbook
         raise DataError(source, "", f"cannot read the workbook ({e})",
                         "open it in Excel and save it again as .xlsx, or export it as CSV") from None
-    return names[0], ((i + 1, list(r)) for i, r in enumerate(rows))
+    if not names:
+        raise DataError(source, "", "the workbook has no sheets", "export the results again from Ads Manager")
+    return book, names[0], failures
+
+
+def _first_sheet_name(path: Path, source: str) -> str:
+    return _open_workbook(path, source)[1]
+
+
+def _workbook_rows(path: Path, source: str) -> Iterator[tuple[int, list[Cell]]]:
+    """The first sheet of a workbook as (line, typed cells), read with python-calamine (see the README)."""
+    book, name, failures = _open_workbook(path, source)
+    try:
+        rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)  # from A1: Excel's line numbers
+    except failures as e:
+        raise DataError(source, "", f"cannot read the workbook ({e})",
+                        "open it in Excel and save it again as .xlsx, or export it as CSV") from None
+    for i, r in enumerate(rows):
+        yield i + 1, list(r)
 
 
 def _read_bytes(path: Path, source: str) -> bytes:
@@ -369,21 +445,32 @@ def _read_bytes(path: Path, source: str) -> bytes:
         raise DataError(source, "", f"cannot read ({e.strerror})", "check the path and permissions") from None
 
 
+def _codec(head: bytes) -> str:
+    """The text encoding of a file from its first bytes: UTF-16 with a BOM, or without one when every other
+    byte of the start is zero (Excel's "Unicode text" has a BOM; some tools write none), else UTF-8."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    sample = head[:400]
+    if len(sample) >= 4:
+        zeros_odd, zeros_even = sample[1::2].count(0), sample[0::2].count(0)
+        if max(zeros_odd, zeros_even) >= len(sample) // 4 and min(zeros_odd, zeros_even) == 0:
+            return "utf-16-le" if zeros_odd > zeros_even else "utf-16-be"
+    return "utf-8-sig"
+
+
+def _decode_head(head: bytes, codec: str) -> str:
+    """As much of the start of the file as decodes (a multi-byte character may be cut at the end)."""
+    return head.decode(codec, errors="ignore")
+
+
 def decode_text(raw: bytes, source: str) -> str:
-    """Text of a results or history file: UTF-8 (BOM or not) or UTF-16 (Excel's "Unicode text", with a
-    BOM, or without one when every other byte of the start is zero). Raises DataError naming the line."""
-    utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
-    head = raw[:400]
-    if not utf16 and len(head) >= 4:
-        zeros_odd, zeros_even = head[1::2].count(0), head[0::2].count(0)
-        utf16 = max(zeros_odd, zeros_even) >= len(head) // 4 and min(zeros_odd, zeros_even) == 0
-        codec = ("utf-16-le" if zeros_odd > zeros_even else "utf-16-be") if utf16 else "utf-8-sig"
-    else:
-        codec = "utf-16" if utf16 else "utf-8-sig"
+    """Text of a results or history file: UTF-8 (BOM or not) or UTF-16 (see `_codec`). Raises DataError
+    naming the line of the first byte that is not valid."""
+    codec = _codec(raw[: 1 << 16])
     try:
         return raw.decode(codec)
     except UnicodeDecodeError as e:
-        if utf16:
+        if codec != "utf-8-sig":
             raise DataError(source, "", "not valid UTF-16 text (the file is cut short or damaged)",
                             "export the file again") from None
         line = raw[: e.start].count(b"\n") + 1
@@ -707,17 +794,53 @@ def _evidence(body: str) -> str | None:
     return None
 
 
-def _number_style(data: list[tuple[int, list[Cell]]], layout: _Layout, delimiter: str | None,
-                  decimal: str | None, source: str, at: str) -> tuple[str, str | None]:
-    """The decimal mark of a TikTok file (see `number_style`)."""
+class _MarkEvidence:
+    """What a file's number cells say about its decimal mark, gathered in one pass (see `number_style`)."""
 
-    def cells() -> Iterator[tuple[Cell, str]]:
-        for line, row in data:
-            for field_ in FIELDS:
-                i = layout.index[field_]
-                yield (row[i] if i < len(row) else None), f"{at}row {line}, column {layout.names[field_]!r}"
+    def __init__(self) -> None:
+        self.proof: dict[str, tuple[str, str]] = {}
+        self.ambiguous: tuple[str, str] | None = None
+        self.separated = False
 
-    return number_style(cells(), delimiter, decimal, source)
+    def see(self, cell: Cell, where: str) -> None:
+        if not isinstance(cell, str):
+            return
+        text = cell.strip()
+        if not text or ("," not in text and "." not in text):
+            return
+        body, _ = _peel(text)
+        if "," not in body and "." not in body:
+            return
+        self.separated = True
+        mark = _evidence(body)
+        if mark is None:
+            self.ambiguous = self.ambiguous or (text, where)
+        elif mark not in self.proof:
+            self.proof[mark] = (text, where)
+
+    def decide(self, delimiter: str | None, decimal: str | None, source: str) -> tuple[str, str | None]:
+        proof, ambiguous = self.proof, self.ambiguous
+        if decimal is not None:
+            note = f"numbers read with {STYLE_NAMES[decimal]}, as [data] decimal says" if self.separated else None
+            return decimal, note
+        if len(proof) == 2:
+            (a, wa), (b, wb) = proof["."], proof[","]
+            raise DataError(source, wb, f"numbers are written both as {a!r} ({wa}) and {b!r}, with the decimal "
+                            "mark swapped", "export the file again in one number format")
+        if proof:
+            mark, (text, where) = next(iter(proof.items()))
+            return mark, f"numbers read with {STYLE_NAMES[mark]}, as {text!r} ({where}) shows"
+        if ambiguous is None:
+            return ("," if delimiter == ";" else "."), None
+        if delimiter in (";", ","):
+            mark = "," if delimiter == ";" else "."
+            return mark, (f"numbers read with {STYLE_NAMES[mark]}, usual in {delimiter!r}-separated exports "
+                          f"({ambiguous[0]!r}, {ambiguous[1]}, is {_tiktok_number(ambiguous[0], mark):g})")
+        text, where = ambiguous
+        raise DataError(
+            source, where, f"{text!r} could be read with ',' or '.' as the decimal mark and no value in the file "
+            "tells which", "set [data] decimal = \".\" or \",\" in the plan (the mark your Ads Manager uses)",
+        )
 
 
 def number_style(cells: Iterable[tuple[Cell, str]], delimiter: str | None, decimal: str | None,
@@ -728,41 +851,10 @@ def number_style(cells: Iterable[tuple[Cell, str]], delimiter: str | None, decim
     else the delimiter's rule when some value has a separator ("," in ";" files, "." in comma files). Values
     that prove both marks, or ambiguous values ("25.000") in a file with neither proof nor rule (tab text,
     workbooks), are an error naming the cell. `cells` yields (cell, "row N, column 'X'")."""
-    proof: dict[str, tuple[str, str]] = {}
-    ambiguous: tuple[str, str] | None = None
-    separated = False
+    evidence = _MarkEvidence()
     for cell, where in cells:
-        if not isinstance(cell, str) or not cell.strip():
-            continue
-        body, _ = _peel(cell.strip())
-        if "," not in body and "." not in body:
-            continue
-        separated = True
-        mark = _evidence(body)
-        if mark is None:
-            ambiguous = ambiguous or (cell.strip(), where)
-        else:
-            proof.setdefault(mark, (cell.strip(), where))
-    if decimal is not None:
-        return decimal, (f"numbers read with {STYLE_NAMES[decimal]}, as [data] decimal says" if separated else None)
-    if len(proof) == 2:
-        (a, wa), (b, wb) = proof["."], proof[","]
-        raise DataError(source, wb, f"numbers are written both as {a!r} ({wa}) and {b!r}, with the decimal mark "
-                        "swapped", "export the file again in one number format")
-    if proof:
-        mark, (text, where) = next(iter(proof.items()))
-        return mark, f"numbers read with {STYLE_NAMES[mark]}, as {text!r} ({where}) shows"
-    if ambiguous is None:
-        return ("," if delimiter == ";" else "."), None
-    if delimiter in (";", ","):
-        mark = "," if delimiter == ";" else "."
-        return mark, (f"numbers read with {STYLE_NAMES[mark]}, usual in {delimiter!r}-separated exports "
-                      f"({ambiguous[0]!r}, {ambiguous[1]}, is {_tiktok_number(ambiguous[0], mark):g})")
-    text, where = ambiguous
-    raise DataError(
-        source, where, f"{text!r} could be read with ',' or '.' as the decimal mark and no value in the file "
-        "tells which", "set [data] decimal = \".\" or \",\" in the plan (the mark your Ads Manager uses)",
-    )
+        evidence.see(cell, where)
+    return evidence.decide(delimiter, decimal, source)
 
 
 def read_number(cell: Cell, style: str = ".") -> float:
@@ -787,47 +879,56 @@ def _tiktok_date(cell: Cell, order: str = "MM/DD/YYYY") -> dt.date:
     return _date(cell, ((_ISO, (0, 1, 2)), (_SLASH_YMD, (0, 1, 2)), slash), TIKTOK_DATE_FORMATS)
 
 
-def _date_order(data: list[tuple[int, list[Cell]]], layout: _Layout, date_format: str | None, source: str,
-                at: str) -> tuple[str, str | None]:
-    """The order of "NN/NN/YYYY" dates in a file: the plan's `date_format`, else day first when a first
-    number above 12 appears, month first when a second one does. A file where every such date has both
-    numbers at most 12 (and not equal) is refused: 01/12/2026 is 1 December or January 12."""
-    column = layout.names["date"]
-    day_first = month_first = ambiguous = None
-    for line, cells in data:
-        cell = cells[layout.index["date"]]
-        if not isinstance(cell, str) or not (m := _SLASH_XY.fullmatch(cell.strip())):
-            continue
+class _DateEvidence:
+    """The order of "NN/NN/YYYY" dates in a file, gathered in one pass: the plan's `date_format`, else day
+    first when a first number above 12 appears, month first when a second one does. A file where every such
+    date has both numbers at most 12 (and not equal) is refused: 01/12/2026 is 1 December or January 12."""
+
+    def __init__(self) -> None:
+        self.day_first: tuple[str, str] | None = None
+        self.month_first: tuple[str, str] | None = None
+        self.ambiguous: tuple[str, str] | None = None
+        self.last: str | None = None
+
+    def see(self, cell: Cell, where: str) -> None:
+        if not isinstance(cell, str) or cell == self.last:  # an export repeats each day once per ad
+            return
+        self.last = cell
+        if not (m := _SLASH_XY.fullmatch(cell.strip())):
+            return
         a, b = int(m.group(1)), int(m.group(2))
-        where = f"{at}row {line}, column {column!r}"
         if a > 12:
-            day_first = day_first or (cell.strip(), where)
+            self.day_first = self.day_first or (cell.strip(), where)
         elif b > 12:
-            month_first = month_first or (cell.strip(), where)
+            self.month_first = self.month_first or (cell.strip(), where)
         elif a != b:
-            ambiguous = ambiguous or (cell.strip(), where)
-    if date_format is not None:
-        wrong = month_first if date_format == "DD/MM/YYYY" else day_first if date_format == "MM/DD/YYYY" else None
-        if date_format == "YYYY-MM-DD":
-            wrong = day_first or month_first or ambiguous
-        if wrong is not None:
-            raise DataError(source, wrong[1], f"{wrong[0]!r} is not a date in the plan's date_format {date_format}",
-                            "check [campaign] date_format in the plan, or the export's date setting")
-        return ("MM/DD/YYYY" if date_format == "YYYY-MM-DD" else date_format), None
-    if day_first and month_first:
-        raise DataError(source, month_first[1], f"{month_first[0]!r} is month first but {day_first[0]!r} "
-                        f"({day_first[1]}) is day first", "export the file again with one date format")
-    if day_first:
-        return "DD/MM/YYYY", f"dates read day first (DD/MM/YYYY), as {day_first[0]!r} ({day_first[1]}) shows"
-    if month_first:
+            self.ambiguous = self.ambiguous or (cell.strip(), where)
+
+    def decide(self, date_format: str | None, source: str) -> tuple[str, str | None]:
+        day_first, month_first, ambiguous = self.day_first, self.month_first, self.ambiguous
+        if date_format is not None:
+            wrong = {"DD/MM/YYYY": month_first, "MM/DD/YYYY": day_first}.get(
+                date_format, day_first or month_first or ambiguous
+            )
+            if wrong is not None:
+                raise DataError(source, wrong[1], f"{wrong[0]!r} is not a date in the plan's date_format "
+                                f"{date_format}", "check [campaign] date_format in the plan, or the export's date "
+                                "setting")
+            return ("MM/DD/YYYY" if date_format == "YYYY-MM-DD" else date_format), None
+        if day_first and month_first:
+            raise DataError(source, month_first[1], f"{month_first[0]!r} is month first but {day_first[0]!r} "
+                            f"({day_first[1]}) is day first", "export the file again with one date format")
+        if day_first:
+            return "DD/MM/YYYY", f"dates read day first (DD/MM/YYYY), as {day_first[0]!r} ({day_first[1]}) shows"
+        if month_first:
+            return "MM/DD/YYYY", None
+        if ambiguous:
+            text, where = ambiguous
+            raise DataError(
+                source, where, f"{text!r} could be day first or month first: every day and month in the file is "
+                "12 or less", 'set [campaign] date_format = "DD/MM/YYYY" (or "MM/DD/YYYY") in the plan',
+            )
         return "MM/DD/YYYY", None
-    if ambiguous:
-        text, where = ambiguous
-        raise DataError(
-            source, where, f"{text!r} could be day first or month first: every day and month in the file is 12 "
-            "or less", 'set [campaign] date_format = "DD/MM/YYYY" (or "MM/DD/YYYY") in the plan',
-        )
-    return "MM/DD/YYYY", None
 
 
 def _date(cell: Cell, patterns: tuple[tuple[re.Pattern[str], tuple[int, int, int]], ...], accepted: str) -> dt.date:
@@ -972,7 +1073,11 @@ def _match(entries: Iterable[tuple[str, ResultRow]], plan: CampaignPlan, *, requ
     resolve = row_resolver(plan)
     ids = [c.id for c in plan.creatives]
     currency = plan.campaign.currency.upper()
-    seen: dict[tuple[str, dt.date], tuple[str, ResultRow]] = {}
+    # creative-day -> its row, keyed by one int (creative index x 2^22 + day ordinal, which is below 2^22 up to year 9999) to keep a big export
+    # small in memory; `origin` holds the file of rows not from the first one (for the duplicate message)
+    column = {cid: j for j, cid in enumerate(ids)}
+    seen: dict[int, ResultRow] = {}
+    origin: dict[int, str] = {}
     unknown: Counter[str] = Counter()
     first: dt.date | None = None
     last: dt.date | None = None
@@ -1000,9 +1105,9 @@ def _match(entries: Iterable[tuple[str, ResultRow]], plan: CampaignPlan, *, requ
                 f"{row.label.strip()!r} matches creatives {' and '.join(map(repr, found))} when case is ignored",
                 "write the creative's id exactly as in the plan",
             )
-        key = (found, row.date)
+        key = column[found] << 22 | row.date.toordinal()
         if key in seen:
-            other_source, other = seen[key]
+            other, other_source = seen[key], origin.get(key, sources[0])
             lines = (
                 f"lines {other.line} and {row.line}"
                 if other_source == source
@@ -1014,7 +1119,9 @@ def _match(entries: Iterable[tuple[str, ResultRow]], plan: CampaignPlan, *, requ
                 f"duplicate creative-day rows for creative {found!r} on {row.date.isoformat()} ({lines})",
                 "keep one row per creative and day",
             )
-        seen[key] = (source, row)
+        seen[key] = row
+        if source != sources[0]:
+            origin[key] = source
     if require_match and unknown and not seen:
         labels = ", ".join(repr(label) for label, _ in unknown.most_common(3))
         raise DataError(
@@ -1027,17 +1134,17 @@ def _match(entries: Iterable[tuple[str, ResultRow]], plan: CampaignPlan, *, requ
     if first is None or last is None:
         daily = DailyObservations.empty(tuple(ids))
     else:
-        n_days, column = (last - first).days + 1, {cid: j for j, cid in enumerate(ids)}
+        n_days, start = (last - first).days + 1, first.toordinal()
         arrays = {name: np.zeros((n_days, len(ids))) for name in FIELDS}
         observed = np.zeros((n_days, len(ids)), dtype=bool)
-        for (cid, date), (_, row) in seen.items():
-            d, j = (date - first).days, column[cid]
+        for key, row in seen.items():
+            d, j = (key & 0x3FFFFF) - start, key >> 22
             for name in FIELDS:
                 arrays[name][d, j] = getattr(row, name)
             observed[d, j] = True
         dates = np.arange(np.datetime64(first, "D"), np.datetime64(last, "D") + np.timedelta64(1, "D"))
         daily = DailyObservations(tuple(ids), dates, **arrays, observed=observed)
-    counts = Counter(cid for cid, _ in seen)
+    counts = Counter(ids[key >> 22] for key in seen)
     return MatchedResults(
         daily=daily,
         rows_by_creative={cid: counts[cid] for cid in ids},

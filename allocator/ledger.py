@@ -45,7 +45,7 @@ import json
 import sqlite3
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -659,12 +659,18 @@ class Ledger:
             ).lastrowid
         )
         daily = matched.daily
-        entries: list[tuple[int, str, list[float]]] = []
+        entries: Callable[[], Iterator[tuple[int, str, tuple[float, ...]]]] = lambda: iter(())  # noqa: E731
         if daily.n_days:
             day_idx, col_idx = np.nonzero(daily.observed)
             dates = [str(d) for d in daily.dates]
-            values = np.stack([getattr(daily, name)[day_idx, col_idx] for name in FIELDS], axis=1).tolist()
-            entries = [(ref_of[c], dates[d], vals) for d, c, vals in zip(day_idx.tolist(), col_idx.tolist(), values)]
+            values = np.stack([getattr(daily, name)[day_idx, col_idx] for name in FIELDS], axis=1)
+            refs_ = np.asarray(ref_of)[col_idx]
+
+            def entries() -> Iterator[tuple[int, str, tuple[float, ...]]]:
+                # one creative-day at a time from the arrays: no list of Python tuples the size of the file
+                for k in range(len(day_idx)):
+                    yield int(refs_[k]), dates[day_idx[k]], tuple(values[k].tolist())
+
         counts = self._store(cid, entries, import_id, exported)
         # Rows the plan cannot place are kept, not dropped: they land when the plan learns their creative.
         resolve = row_resolver(plan)
@@ -703,26 +709,36 @@ class Ledger:
             **base,
         )
 
-    def _store(self, cid: int, entries: Sequence[tuple[int, str, list[float]]], import_id: int,
-               exported: str) -> _Stored:
+    def _store(
+        self,
+        cid: int,
+        entries: Callable[[], Iterable[tuple[int, str, Sequence[float]]]],
+        import_id: int,
+        exported: str,
+    ) -> _Stored:
         """Store creative-day values of one import (inside a write transaction).
 
-        Each entry (creative ref, ISO date, [impressions, clicks, conversions, spend]) is new, unchanged,
-        a restatement (current version superseded by this import), or older than the current version's
-        export: then it is kept as a version already superseded by the import that holds the current one.
+        `entries()` yields (creative ref, ISO date, [impressions, clicks, conversions, spend]), each creative-
+        day once; it is called twice (to supersede, then to insert), so that no list the size of the file is
+        built. Each entry is new, unchanged, a restatement (current version superseded by this import), or
+        older than the current version's export: then it is kept as a version already superseded by the
+        import that holds the current one.
         """
         out = _Stored()
-        if not entries:
+        first = last = None
+        for _, date, _ in entries():
+            first = date if first is None or date < first else first
+            last = date if last is None or date > last else last
+        if first is None:
             return out
-        dates = sorted({e[1] for e in entries})
         current = {
-            (ref, date): (version, (imp, clk, conv, spend), cur_import, cur_exported, cur_path)
-            for ref, date, version, imp, clk, conv, spend, cur_import, cur_exported, cur_path in self.conn.execute(
-                """SELECT r.creative_ref, r.date, r.version, r.impressions, r.clicks, r.conversions, r.spend,
+            (ref, date): ((imp, clk, conv, spend), cur_import, cur_exported, cur_path)
+            for ref, date, imp, clk, conv, spend, cur_import, cur_exported, cur_path in self.conn.execute(
+                """SELECT r.creative_ref, r.date, r.impressions, r.clicks, r.conversions, r.spend,
                           r.import_id, i.exported_at, i.path
                    FROM results r JOIN creatives c ON c.id = r.creative_ref JOIN imports i ON i.id = r.import_id
                    WHERE c.campaign_id = ? AND r.superseded_by IS NULL AND r.date BETWEEN ? AND ?""",
-                (cid, dates[0], dates[-1]),
+                (cid, first, last),
             )
         }
         top = {
@@ -731,43 +747,45 @@ class Ledger:
                 """SELECT r.creative_ref, r.date, max(r.version) FROM results r JOIN creatives c
                    ON c.id = r.creative_ref WHERE c.campaign_id = ? AND r.date BETWEEN ? AND ?
                    GROUP BY r.creative_ref, r.date""",
-                (cid, dates[0], dates[-1]),
+                (cid, first, last),
             )
         }
-        new_rows: list[tuple] = []
-        superseded: list[tuple] = []
-        for ref, date, vals in entries:
-            key = (ref, date)
+
+        def kind(key: tuple[int, str], vals: Sequence[float]) -> str:
             old = current.get(key)
-            version = top.get(key, 0) + 1
             if old is None:
-                new_rows.append((*key, *vals, version, import_id, None))
-                out.added += 1
-            elif tuple(vals) == old[1]:
-                out.unchanged += 1
-                continue
-            elif (old[3] or "") > exported:
-                # an older export must not roll restated values back: keep it, superseded from the start
-                new_rows.append((*key, *vals, version, import_id, old[2]))
-                out.older += 1
-                out.newer_source = out.newer_source or old[4]
-            else:
-                superseded.append((import_id, *key))
-                new_rows.append((*key, *vals, version, import_id, None))
-                current[key] = (version, tuple(vals), import_id, exported, "")
-                out.restated += 1
-            top[key] = version
-            if old is None:
-                current[key] = (version, tuple(vals), import_id, exported, "")
+                return "added"
+            if tuple(vals) == old[0]:
+                return "unchanged"
+            # an older export must not roll restated values back: keep it, superseded from the start
+            return "older" if (old[2] or "") > exported else "restated"
+
+        superseded: list[tuple] = []
+        for ref, date, vals in entries():
+            k = kind((ref, date), vals)
+            setattr(out, k, getattr(out, k) + 1)
+            if k == "restated":
+                superseded.append((import_id, ref, date))
+            elif k == "older" and out.newer_source is None:
+                out.newer_source = current[(ref, date)][3]
         self.conn.executemany(
             "UPDATE results SET superseded_by = ? WHERE creative_ref = ? AND date = ? AND superseded_by IS NULL",
             superseded,
         )
+
+        def inserts() -> Iterator[tuple]:
+            for ref, date, vals in entries():
+                key = (ref, date)
+                k = kind(key, vals)
+                if k != "unchanged":
+                    held_by = current[key][1] if k == "older" else None
+                    yield (ref, date, *vals, top.get(key, 0) + 1, import_id, held_by)
+
         self.conn.executemany(
             """INSERT INTO results (creative_ref, date, impressions, clicks, conversions, spend, version, import_id,
                                     superseded_by)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            new_rows,
+            inserts(),
         )
         return out
 
@@ -794,18 +812,20 @@ class Ledger:
         now = utc_now()
         by_import: dict[tuple[int, str], list[tuple[int, str, list[float]]]] = {}
         done: list[tuple] = []
+        taken: set[tuple[int, int, str]] = set()
         for pid, import_id, label, name, date, imp, clk, conv, spend, exported in rows:
             row = ResultRow(dt.date.fromisoformat(date), label, imp, clk, conv, spend, 0, name)
             found = resolve(row)
-            if not isinstance(found, str):
-                continue
+            if not isinstance(found, str) or (import_id, refs[found], date) in taken:
+                continue  # two labels of one file that name the same creative-day: the first lands
+            taken.add((import_id, refs[found], date))
             by_import.setdefault((import_id, exported or ""), []).append((refs[found], date, [imp, clk, conv, spend]))
             done.append((now, refs[found], pid))
             n, _ = landed.get(label, (0, found))
             landed[label] = (n + 1, found)
         # a creative-day twice among the landing rows of one import cannot happen: the importer refuses it
         for (import_id, exported), entries in by_import.items():
-            self._store(cid, entries, import_id, exported)
+            self._store(cid, lambda e=entries: iter(e), import_id, exported)
         self.conn.executemany("UPDATE pending SET landed_at = ?, creative_ref = ? WHERE id = ?", done)
         return landed
 
