@@ -127,6 +127,8 @@ def validate(plan: Path) -> None:
         msg += f"; data {loaded.data_path.name}: {res.daily.n_days} days"
         for label, count in res.unknown.items():
             click.echo(f"warning: {loaded.data_path}: {count} rows for {label!r}, which is not in the plan", err=True)
+        for w in res.warnings:
+            click.echo(f"warning: {w}", err=True)
     click.echo(msg)
 
 
@@ -144,7 +146,7 @@ def load_inputs(plan_path: Path, data: Path | None):
         warnings = [
             f"{path}: {count} rows for {label!r}, which is not in the plan (add it to [[creatives]] or check the id)"
             for label, count in res.unknown.items()
-        ]
+        ] + list(res.warnings)
         return loaded, res.daily, warnings, ("csv", path)
     return loaded, None, [], ("ledger", loaded.ledger_path)
 

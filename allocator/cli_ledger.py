@@ -56,6 +56,9 @@ def ingest(plan_path: Path, files: tuple[Path, ...], as_json: bool) -> None:
 
     loaded = _load(plan_path)
     summary = run_guarded(ingest_files, loaded, list(files))
+    if not as_json:  # in JSON they are the "notes" list
+        for note in summary.notes():
+            click.echo(note, err=True)
     for w in summary.warnings():
         click.echo(f"warning: {w}", err=True)
     if as_json:
@@ -63,12 +66,15 @@ def ingest(plan_path: Path, files: tuple[Path, ...], as_json: bool) -> None:
         return
     for f in summary.files:
         if f.status == "already imported":
-            click.echo(f"{f.path}: already imported at {f.imported_at}; nothing changed")
+            held = sum(f.pending.values())
+            click.echo(f"{f.path}: already imported at {f.imported_at}; nothing changed"
+                       + (f" ({held} row{'s' if held != 1 else ''} still pending)" if held else ""))
         else:
             span = f"{f.first_date} to {f.last_date}" if f.first_date else "no days"
             click.echo(
                 f"{f.path}: {f.format}, {f.rows} rows ({span}): {f.added} added, {f.restated} restated, "
-                f"{f.unchanged} unchanged" + (f", {sum(f.unknown.values())} not in the plan" if f.unknown else "")
+                f"{f.unchanged} unchanged" + (f", {sum(f.unknown.values())} not in the plan (kept as pending)" if f.unknown else "")
+                + (f", {f.older} older than the stored values" if f.older else "")
             )
     click.echo(
         f"ledger {summary.ledger}: {summary.added} added, {summary.restated} restated, {summary.unchanged} unchanged"

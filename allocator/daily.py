@@ -67,6 +67,7 @@ def reallocate_from_ledger(
     with Ledger.open(path, busy_timeout=busy_timeout) as ledger:
         scope = ledger.read() if dry_run else ledger.write()
         with scope:
+            pending_notes = _land_pending(ledger, plan, dry_run)
             daily = ledger.daily(plan)
             if date is None:
                 if not daily.n_days:
@@ -81,10 +82,25 @@ def reallocate_from_ledger(
                     f"{earlier[-1].decided_at} (run {earlier[-1].run_id[:8]}), which the ledger keeps as superseded"
                 )
             alloc = _decide(loaded, daily, date, history, notes, recorded=not dry_run)
-            alloc.warnings.extend(notes)
+            alloc.warnings.extend(pending_notes + notes)
             if not dry_run:
                 ledger.record_decision(loaded, alloc, run_id=alloc.diagnostics["ledger"]["run_id"])
     return alloc
+
+
+def _land_pending(ledger: Ledger, plan, dry_run: bool) -> list[str]:
+    """Store pending rows whose creative the plan now has (issue 12: nothing lost); lines for the user."""
+    from allocator.ledger import landed_line
+
+    if dry_run:
+        held = ledger.pending(plan)
+        return [f"the ledger holds {n} pending row{'s' if n != 1 else ''} for {label!r}; run without --dry-run "
+                "(or ingest) to store those the plan now places" for label, n in held.items()]
+    landed, still = ledger.land_pending(plan)
+    out = [landed_line(label, n, cid) for label, (n, cid) in landed.items()]
+    out += [f"the ledger holds {n} pending row{'s' if n != 1 else ''} for {label!r}, which is not in the plan; "
+            "add it to [[creatives]] (or check the id) to use them" for label, n in still.items()]
+    return out
 
 
 def _decide(

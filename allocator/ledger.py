@@ -1,15 +1,19 @@
 """The ledger: one SQLite file per plan holding every result imported and every decision made.
 
-What it stores (schema version 2, see `MIGRATIONS`)
+What it stores (schema version 3, see `MIGRATIONS`)
 ---------------------------------------------------
 campaigns           one row per campaign name (a ledger may serve several plans)
 creatives           the plan's creatives per campaign (id, name, creator, authorization end), upserted
-tiktok_pushes       (v2) every budget or status change `apply` sent: decision, ad group, value, request id, result
-tiktok_authorizations (v2) per creative, the Spark authorization `sync` read from tt_video/info
-imports             every file imported: path, SHA-256, format, when, rows added / restated / unchanged / unknown
+imports             every file imported: path, SHA-256, format, when, when its file was exported, rows added /
+                    restated / unchanged / unknown / pending / older
+pending             rows the plan could not place (creative not in it yet): kept until it can, then stored as
+                    results of their import (`landed_at`, `creative_ref` set)
+tiktok_pushes       (v3) every budget or status change `apply` sent: decision, ad group, value, request id, result
+tiktok_authorizations (v3) per creative, the Spark authorization `sync` read from tt_video/info
 results             one row per creative, day and *version*: a restated day adds a version and marks the
                     earlier one superseded (`superseded_by` = the import that replaced it); the current
-                    value is the row with `superseded_by IS NULL` (a partial unique index keeps it unique)
+                    value is the row with `superseded_by IS NULL` (a partial unique index keeps it unique); an
+                    export older than the one holding the current value is stored already superseded
 decisions           every reallocation: run id, when, plan path and hash, model, policy, phase, winner,
                     data range, warnings and `Allocation.to_json()`; re-deciding a date marks the earlier
                     decision superseded (`superseded_by` = the new run id) instead of stacking
@@ -42,7 +46,8 @@ import hashlib
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,7 +62,7 @@ if TYPE_CHECKING:
     from allocator.importer import MatchedResults, ParsedFile
     from allocator.plan import CampaignPlan, LoadedPlan
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x53424C47  # "SBLG"
 BUSY_TIMEOUT = 2.0  # seconds a run waits for another one to finish before giving up
 BUDGET_TOLERANCE = 0.005  # budgets are in cents: a smaller difference is not a change
@@ -156,9 +161,36 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (decision_id, creative_ref)
         )""",
     ),
+    # 2: nothing lost. Rows the plan could not place are kept as pending until it can; every import carries
+    # the time its file was exported (an older export never overwrites a newer version of a day). Imports made
+    # by version 1 that dropped unknown rows are marked `lossy` so that their file is imported again.
+    2: (
+        "ALTER TABLE imports ADD COLUMN exported_at TEXT",
+        "UPDATE imports SET exported_at = replace(imported_at, 'Z', '.000000Z')",
+        "ALTER TABLE imports ADD COLUMN rows_pending INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE imports ADD COLUMN rows_older INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE imports ADD COLUMN lossy INTEGER NOT NULL DEFAULT 0",
+        "UPDATE imports SET lossy = 1 WHERE rows_unknown > 0",
+        """CREATE TABLE pending (
+            id INTEGER PRIMARY KEY,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+            import_id INTEGER NOT NULL REFERENCES imports(id),
+            line INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            name TEXT,
+            date TEXT NOT NULL,
+            impressions REAL NOT NULL,
+            clicks REAL NOT NULL,
+            conversions REAL NOT NULL,
+            spend REAL NOT NULL,
+            landed_at TEXT,
+            creative_ref INTEGER REFERENCES creatives(id)
+        )""",
+        "CREATE INDEX pending_open ON pending (campaign_id) WHERE landed_at IS NULL",
+    ),
     # TikTok API loop (issue 9): budget/status pushes of `apply` and Spark authorizations read by `sync`
     # (allocator/pushes.py reads and writes them).
-    2: (
+    3: (
         """CREATE TABLE tiktok_pushes (
             id INTEGER PRIMARY KEY,
             campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
@@ -199,6 +231,11 @@ class FileSummary:
     """What one file of an ingest did.
 
     status : "imported", or "already imported" (same bytes seen before: nothing changed)
+    pending : label -> rows of this file kept as pending (creative not in the plan); for a file already
+        imported, the rows still pending
+    older : creative-days whose current value came from a file exported later than this one; this file's
+        values are kept as an earlier version and do not become current (`newer_source` names that file)
+    notes : how the file was read (e.g. the number format decided for it), from `ParsedFile.notes`
     """
 
     path: str
@@ -213,6 +250,11 @@ class FileSummary:
     first_date: dt.date | None = None
     last_date: dt.date | None = None
     imported_at: str | None = None
+    pending: dict[str, int] = field(default_factory=dict)
+    older: int = 0
+    newer_source: str | None = None
+    notes: tuple[str, ...] = ()
+    read_warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         return {
@@ -225,17 +267,25 @@ class FileSummary:
             "restated": self.restated,
             "unchanged": self.unchanged,
             "unknown": dict(self.unknown),
+            "pending": dict(self.pending),
+            "older": self.older,
             "first_date": None if self.first_date is None else self.first_date.isoformat(),
             "last_date": None if self.last_date is None else self.last_date.isoformat(),
             "imported_at": self.imported_at,
+            "notes": list(self.notes),
         }
 
 
 @dataclass(frozen=True)
 class IngestSummary:
+    """What an ingest did. `landed`: label -> (pending rows stored now, creative id); `still_pending`: label
+    -> rows the ledger keeps as pending after the ingest (from any file)."""
+
     ledger: Path
     campaign: str
     files: tuple[FileSummary, ...]
+    landed: dict[str, tuple[int, str]] = field(default_factory=dict)
+    still_pending: dict[str, int] = field(default_factory=dict)
 
     @property
     def added(self) -> int:
@@ -253,13 +303,30 @@ class IngestSummary:
     def unknown(self) -> int:
         return sum(sum(f.unknown.values()) for f in self.files)
 
+    @property
+    def older(self) -> int:
+        return sum(f.older for f in self.files)
+
+    def notes(self) -> list[str]:
+        """Informational lines: pending rows that landed, and how each file was read."""
+        out = [landed_line(label, n, cid) for label, (n, cid) in self.landed.items()]
+        out += [f"{f.path}: {note}" for f in self.files for note in f.notes]
+        return out
+
     def warnings(self) -> list[str]:
         out = []
         for f in self.files:
-            for label, count in f.unknown.items():
+            out.extend(f.read_warnings)
+            for label, count in (f.unknown if f.status == "imported" else f.pending).items():
                 out.append(
                     f"{f.path}: {count} row{'s' if count != 1 else ''} for {label!r}, which is not in the plan; "
-                    "not stored (add it to [[creatives]] or check the id)"
+                    "kept as pending (add it to [[creatives]] or check the id, and they are stored at the next "
+                    "ingest or reallocate)"
+                )
+            if f.older:
+                out.append(
+                    f"{f.path}: {f.older} creative-day{'s' if f.older != 1 else ''} already hold values from "
+                    f"{f.newer_source}, exported later; kept as earlier versions, the newer values stay current"
                 )
         return out
 
@@ -271,9 +338,42 @@ class IngestSummary:
             "restated": self.restated,
             "unchanged": self.unchanged,
             "unknown": self.unknown,
+            "older": self.older,
+            "landed": {label: {"rows": n, "creative": cid} for label, (n, cid) in self.landed.items()},
+            "pending": dict(self.still_pending),
             "files": [f.to_json() for f in self.files],
+            "notes": self.notes(),
             "warnings": self.warnings(),
         }
+
+
+def landed_line(label: str, n: int, creative: str) -> str:
+    """'3 pending rows for 'sp-new' now stored' (naming the creative when the label is its name)."""
+    as_ = "" if label == creative else f" (creative {creative!r})"
+    return f"{n} pending row{'s' if n != 1 else ''} for {label!r}{as_} now stored"
+
+
+def export_time(parsed: ParsedFile) -> str:
+    """When the file was exported, as sortable UTC ISO text with microseconds: `ParsedFile.exported_at`,
+    else the file's modification time, else now (rows built in memory, e.g. from the API, are the newest)."""
+    at = getattr(parsed, "exported_at", None)
+    if at is None:
+        try:
+            at = dt.datetime.fromtimestamp(Path(parsed.path).stat().st_mtime, dt.UTC)
+        except (OSError, ValueError):
+            at = dt.datetime.now(dt.UTC)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class _Stored:
+    added: int = 0
+    restated: int = 0
+    unchanged: int = 0
+    older: int = 0
+    newer_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -516,30 +616,39 @@ class Ledger:
     ) -> IngestSummary:
         """Store matched results of several files in one transaction (all or nothing).
 
-        A file whose bytes were imported before is skipped. Otherwise each creative-day is added (new),
-        restated (different values: a new version, the old one kept as superseded) or unchanged. Files
-        are applied in the order given, so a later file restates an earlier one of the same invocation.
-        Rows for labels not in the plan are counted in `unknown`, not stored. An item's MatchedResults may be
-        None for a file already imported (recognised by its SHA-256 without parsing it again).
+        Nothing is lost: rows the plan cannot place (a creative not in it yet) are kept as *pending* and
+        stored as soon as the plan learns the creative (this ingest or a later one, or a reallocation). A file
+        whose bytes were imported before is skipped; it counts as fully imported only once none of its rows is
+        pending. Otherwise each creative-day is added (new), restated (different values: a new version, the
+        old one kept as superseded), unchanged, or *older*: a file exported before the one that stored the
+        current value (`ParsedFile.exported_at`, else the file's modification time) never overwrites it; its
+        values are kept as a superseded version and the file's summary says so. Files are applied in the order
+        given. An item's MatchedResults may be None for a file already imported (recognised by its SHA-256
+        without parsing it again).
         """
         summaries: list[FileSummary] = []
         with self.write():
             cid = self.sync_plan(plan)
+            landed = self._land_pending(cid, plan)
             refs = self.creative_refs(cid)
             ref_of = [refs[c] for c in plan.creative_ids]
             seen = self._imported(cid)
             for parsed, matched in files:
-                summaries.append(self._ingest_one(cid, ref_of, parsed, matched, seen))
-        return IngestSummary(self.path, plan.campaign.name, tuple(summaries))
+                summaries.append(self._ingest_one(cid, plan, ref_of, parsed, matched, seen))
+            still = self._pending_counts(cid)
+        return IngestSummary(self.path, plan.campaign.name, tuple(summaries), landed, still)
 
     def _imported(self, cid: int | None) -> dict[str, tuple[str, int, str]]:
-        """sha256 -> (first imported_at, rows, format) of every file imported for the campaign."""
+        """sha256 -> (first imported_at, rows, format) of every file imported for the campaign.
+
+        Imports by schema version 1 that dropped rows for unknown creatives (`lossy`) do not count, so that
+        their file is read again and the dropped rows are kept this time."""
         if cid is None:
             return {}
         with self.errors():
             rows = self.conn.execute(
                 """SELECT sha256, min(imported_at), max(rows_total), max(format) FROM imports
-                   WHERE campaign_id = ? GROUP BY sha256""",
+                   WHERE campaign_id = ? AND lossy = 0 GROUP BY sha256""",
                 (cid,),
             ).fetchall()
         return {sha: (at, int(n), fmt) for sha, at, n, fmt in rows}
@@ -551,81 +660,232 @@ class Ledger:
     def _ingest_one(
         self,
         cid: int,
+        plan: CampaignPlan,
         ref_of: list[int],
         parsed: ParsedFile,
         matched: MatchedResults | None,
         seen: dict[str, tuple[str, int, str]],
     ) -> FileSummary:
+        from allocator.importer import row_resolver
+
         now = utc_now()
         if parsed.sha256 in seen:
             at, n, fmt = seen[parsed.sha256]
-            return FileSummary(str(parsed.path), fmt, parsed.sha256, "already imported", n, imported_at=at)
+            pending = self._pending_counts(cid, parsed.sha256)
+            return FileSummary(str(parsed.path), fmt, parsed.sha256, "already imported", n, imported_at=at,
+                               pending=pending)
         if matched is None:  # skipped as known before the transaction, yet unknown now: cannot happen
             raise LedgerError(f"ledger {self.path}: {parsed.path} changed during the import; run ingest again")
         seen[parsed.sha256] = (now, len(parsed.rows), parsed.format)
+        exported = export_time(parsed)
         base = dict(path=str(parsed.path), format=parsed.format, sha256=parsed.sha256, rows=len(parsed.rows))
         first = None if matched.first_date is None else matched.first_date.isoformat()
         last = None if matched.last_date is None else matched.last_date.isoformat()
         import_id = int(
             self.conn.execute(
-                """INSERT INTO imports (campaign_id, path, sha256, format, imported_at, first_date, last_date)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                (cid, str(parsed.path), parsed.sha256, parsed.format, now, first, last),
+                """INSERT INTO imports (campaign_id, path, sha256, format, imported_at, first_date, last_date,
+                                        exported_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (cid, str(parsed.path), parsed.sha256, parsed.format, now, first, last, exported),
             ).lastrowid
         )
         daily = matched.daily
-        new_rows: list[tuple] = []
-        superseded: list[tuple] = []
-        unchanged = 0
+        entries: Callable[[], Iterator[tuple[int, str, tuple[float, ...]]]] = lambda: iter(())  # noqa: E731
         if daily.n_days:
             day_idx, col_idx = np.nonzero(daily.observed)
             dates = [str(d) for d in daily.dates]
-            values = np.stack([getattr(daily, name)[day_idx, col_idx] for name in FIELDS], axis=1).tolist()
-            current = {
-                (ref, date): (version, (imp, clk, conv, spend))
-                for ref, date, version, imp, clk, conv, spend in self.conn.execute(
-                    """SELECT r.creative_ref, r.date, r.version, r.impressions, r.clicks, r.conversions, r.spend
-                       FROM results r JOIN creatives c ON c.id = r.creative_ref
-                       WHERE c.campaign_id = ? AND r.superseded_by IS NULL AND r.date BETWEEN ? AND ?""",
-                    (cid, dates[0], dates[-1]),
-                )
-            }
-            for d, c, vals in zip(day_idx.tolist(), col_idx.tolist(), values):
-                key = (ref_of[c], dates[d])
-                old = current.get(key)
-                if old is None:
-                    new_rows.append((*key, *vals, 1, import_id))
-                elif tuple(vals) == old[1]:
-                    unchanged += 1
-                else:
-                    superseded.append((import_id, *key))
-                    new_rows.append((*key, *vals, old[0] + 1, import_id))
+            values = np.stack([getattr(daily, name)[day_idx, col_idx] for name in FIELDS], axis=1)
+            refs_ = np.asarray(ref_of)[col_idx]
+
+            def entries() -> Iterator[tuple[int, str, tuple[float, ...]]]:
+                # one creative-day at a time from the arrays: no list of Python tuples the size of the file
+                for k in range(len(day_idx)):
+                    yield int(refs_[k]), dates[day_idx[k]], tuple(values[k].tolist())
+
+        counts = self._store(cid, entries, import_id, exported)
+        # Rows the plan cannot place are kept, not dropped: they land when the plan learns their creative.
+        resolve = row_resolver(plan)
+        held = [
+            (cid, import_id, r.line, r.label.strip(), r.name, r.date.isoformat(), r.impressions, r.clicks,
+             r.conversions, r.spend)
+            for r in parsed.rows
+            if not isinstance(resolve(r), str)
+        ]
         self.conn.executemany(
-            "UPDATE results SET superseded_by = ? WHERE creative_ref = ? AND date = ? AND superseded_by IS NULL",
-            superseded,
+            """INSERT INTO pending (campaign_id, import_id, line, label, name, date, impressions, clicks,
+                                    conversions, spend) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            held,
         )
-        self.conn.executemany(
-            """INSERT INTO results (creative_ref, date, impressions, clicks, conversions, spend, version, import_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            new_rows,
-        )
-        added, restated, unknown = len(new_rows) - len(superseded), len(superseded), dict(matched.unknown)
+        unknown = dict(matched.unknown)
         self.conn.execute(
             """UPDATE imports SET rows_total = ?, rows_added = ?, rows_restated = ?, rows_unchanged = ?,
-               rows_unknown = ? WHERE id = ?""",
-            (len(parsed.rows), added, restated, unchanged, sum(unknown.values()), import_id),
+               rows_unknown = ?, rows_pending = ?, rows_older = ? WHERE id = ?""",
+            (len(parsed.rows), counts.added, counts.restated, counts.unchanged, sum(unknown.values()), len(held),
+             counts.older, import_id),
         )
         return FileSummary(
             status="imported",
-            added=added,
-            restated=restated,
-            unchanged=unchanged,
+            added=counts.added,
+            restated=counts.restated,
+            unchanged=counts.unchanged,
             unknown=unknown,
             first_date=matched.first_date,
             last_date=matched.last_date,
             imported_at=now,
+            pending=dict(Counter(h[3] for h in held)),
+            older=counts.older,
+            newer_source=counts.newer_source,
+            notes=tuple(getattr(parsed, "notes", ())),
+            read_warnings=tuple(getattr(parsed, "warnings", ())),
             **base,
         )
+
+    def _store(
+        self,
+        cid: int,
+        entries: Callable[[], Iterable[tuple[int, str, Sequence[float]]]],
+        import_id: int,
+        exported: str,
+    ) -> _Stored:
+        """Store creative-day values of one import (inside a write transaction).
+
+        `entries()` yields (creative ref, ISO date, [impressions, clicks, conversions, spend]), each creative-
+        day once; it is called twice (to supersede, then to insert), so that no list the size of the file is
+        built. Each entry is new, unchanged, a restatement (current version superseded by this import), or
+        older than the current version's export: then it is kept as a version already superseded by the
+        import that holds the current one.
+        """
+        out = _Stored()
+        first = last = None
+        for _, date, _ in entries():
+            first = date if first is None or date < first else first
+            last = date if last is None or date > last else last
+        if first is None:
+            return out
+        current = {
+            (ref, date): ((imp, clk, conv, spend), cur_import, cur_exported, cur_path)
+            for ref, date, imp, clk, conv, spend, cur_import, cur_exported, cur_path in self.conn.execute(
+                """SELECT r.creative_ref, r.date, r.impressions, r.clicks, r.conversions, r.spend,
+                          r.import_id, i.exported_at, i.path
+                   FROM results r JOIN creatives c ON c.id = r.creative_ref JOIN imports i ON i.id = r.import_id
+                   WHERE c.campaign_id = ? AND r.superseded_by IS NULL AND r.date BETWEEN ? AND ?""",
+                (cid, first, last),
+            )
+        }
+        top = {
+            (ref, date): int(v)
+            for ref, date, v in self.conn.execute(
+                """SELECT r.creative_ref, r.date, max(r.version) FROM results r JOIN creatives c
+                   ON c.id = r.creative_ref WHERE c.campaign_id = ? AND r.date BETWEEN ? AND ?
+                   GROUP BY r.creative_ref, r.date""",
+                (cid, first, last),
+            )
+        }
+
+        def kind(key: tuple[int, str], vals: Sequence[float]) -> str:
+            old = current.get(key)
+            if old is None:
+                return "added"
+            if tuple(vals) == old[0]:
+                return "unchanged"
+            # an older export must not roll restated values back: keep it, superseded from the start
+            return "older" if (old[2] or "") > exported else "restated"
+
+        superseded: list[tuple] = []
+        for ref, date, vals in entries():
+            k = kind((ref, date), vals)
+            setattr(out, k, getattr(out, k) + 1)
+            if k == "restated":
+                superseded.append((import_id, ref, date))
+            elif k == "older" and out.newer_source is None:
+                out.newer_source = current[(ref, date)][3]
+        self.conn.executemany(
+            "UPDATE results SET superseded_by = ? WHERE creative_ref = ? AND date = ? AND superseded_by IS NULL",
+            superseded,
+        )
+
+        def inserts() -> Iterator[tuple]:
+            for ref, date, vals in entries():
+                key = (ref, date)
+                k = kind(key, vals)
+                if k != "unchanged":
+                    held_by = current[key][1] if k == "older" else None
+                    yield (ref, date, *vals, top.get(key, 0) + 1, import_id, held_by)
+
+        self.conn.executemany(
+            """INSERT INTO results (creative_ref, date, impressions, clicks, conversions, spend, version, import_id,
+                                    superseded_by)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            inserts(),
+        )
+        return out
+
+    def _land_pending(self, cid: int, plan: CampaignPlan) -> dict[str, tuple[int, str]]:
+        """Store the pending rows that the plan can now place (inside a write transaction).
+
+        Returns label -> (rows stored, plan creative id). Each row keeps the import it came from, and the
+        version rules of `_store` (an older export does not overwrite a newer value) apply.
+        """
+        from allocator.importer import ResultRow, row_resolver
+
+        rows = self.conn.execute(
+            """SELECT p.id, p.import_id, p.label, p.name, p.date, p.impressions, p.clicks, p.conversions, p.spend,
+                      i.exported_at
+               FROM pending p JOIN imports i ON i.id = p.import_id
+               WHERE p.campaign_id = ? AND p.landed_at IS NULL ORDER BY p.import_id, p.id""",
+            (cid,),
+        ).fetchall()
+        if not rows:
+            return {}
+        resolve = row_resolver(plan)
+        refs = self.creative_refs(cid)
+        landed: dict[str, tuple[int, str]] = {}
+        now = utc_now()
+        by_import: dict[tuple[int, str], list[tuple[int, str, list[float]]]] = {}
+        done: list[tuple] = []
+        taken: set[tuple[int, int, str]] = set()
+        for pid, import_id, label, name, date, imp, clk, conv, spend, exported in rows:
+            row = ResultRow(dt.date.fromisoformat(date), label, imp, clk, conv, spend, 0, name)
+            found = resolve(row)
+            if not isinstance(found, str) or (import_id, refs[found], date) in taken:
+                continue  # two labels of one file that name the same creative-day: the first lands
+            taken.add((import_id, refs[found], date))
+            by_import.setdefault((import_id, exported or ""), []).append((refs[found], date, [imp, clk, conv, spend]))
+            done.append((now, refs[found], pid))
+            n, _ = landed.get(label, (0, found))
+            landed[label] = (n + 1, found)
+        # a creative-day twice among the landing rows of one import cannot happen: the importer refuses it
+        for (import_id, exported), entries in by_import.items():
+            self._store(cid, lambda e=entries: iter(e), import_id, exported)
+        self.conn.executemany("UPDATE pending SET landed_at = ?, creative_ref = ? WHERE id = ?", done)
+        return landed
+
+    def land_pending(self, plan: CampaignPlan) -> tuple[dict[str, tuple[int, str]], dict[str, int]]:
+        """Store pending rows the plan now places (inside a write transaction).
+
+        Returns (landed, still pending): label -> (rows stored, creative id), and label -> rows still held.
+        """
+        cid = self.campaign_id(plan)
+        if cid is None:
+            return {}, {}
+        self.sync_plan(plan)
+        landed = self._land_pending(cid, plan)
+        return landed, self._pending_counts(cid)
+
+    def pending(self, plan: CampaignPlan) -> dict[str, int]:
+        """Label -> number of rows held as pending (their creative is not in the plan)."""
+        cid = self.campaign_id(plan)
+        return {} if cid is None else self._pending_counts(cid)
+
+    def _pending_counts(self, cid: int, sha256: str | None = None) -> dict[str, int]:
+        sql = """SELECT p.label, count(*) FROM pending p JOIN imports i ON i.id = p.import_id
+                 WHERE p.campaign_id = ? AND p.landed_at IS NULL"""
+        args: list = [cid]
+        if sha256 is not None:
+            sql += " AND i.sha256 = ?"
+            args.append(sha256)
+        with self.errors():
+            return {label: int(n) for label, n in self.conn.execute(sql + " GROUP BY p.label ORDER BY p.label", args)}
 
     def daily(self, plan: CampaignPlan) -> DailyObservations:
         """Current results of the plan's creatives, day by day from the first to the last day with a row.
@@ -825,13 +1085,17 @@ class Ledger:
 
 
 # ---------------------------------------------------------------------- one-call entry points
-def ingest_files(loaded: LoadedPlan, paths: Sequence[str | Path], *, busy_timeout: float = BUSY_TIMEOUT) -> IngestSummary:
+def ingest_files(
+    loaded: LoadedPlan, paths: Sequence[str | Path], *, busy_timeout: float = BUSY_TIMEOUT, today: dt.date | None = None
+) -> IngestSummary:
     """Parse, validate and match every file, then store them all in the plan's ledger in one transaction.
 
     Every file is read and checked before the ledger is touched, so a bad row in any file (a `DataError`
-    naming the file, line and column) imports nothing.
+    naming the file, line and column) imports nothing. The plan's `[campaign] date_format` and `[data]`
+    limits apply (`today` is the reference day of `[data] max_days_ahead`; default the UTC date). A file none
+    of whose rows matches a plan creative is refused (the wrong export or the wrong plan).
     """
-    from allocator.importer import ParsedFile, match_rows, parse_file
+    from allocator.importer import ParsedFile, ReadOptions, match_rows, parse_file
 
     if not paths:
         raise LedgerError("no files to ingest; pass at least one export")
@@ -841,14 +1105,15 @@ def ingest_files(loaded: LoadedPlan, paths: Sequence[str | Path], *, busy_timeou
         # `ingest exports/*.csv` would otherwise re-read the whole history every morning).
         with Ledger.open(loaded.ledger_path, busy_timeout=busy_timeout) as ledger:
             known = ledger.imported_shas(loaded.plan)
+    options = ReadOptions.from_plan(loaded.plan, today)
     items: list[tuple[ParsedFile, MatchedResults | None]] = []
     for p in paths:
         sha = _sha256(Path(p)) if known else None
         if sha is not None and sha in known:
             items.append((ParsedFile(Path(p), known[sha][2], (), sha), None))
             continue
-        pf = parse_file(p)
-        items.append((pf, match_rows(pf.rows, loaded.plan, str(pf.path))))
+        pf = parse_file(p, options)
+        items.append((pf, match_rows(pf.rows, loaded.plan, str(pf.path), require_match=True)))
     with Ledger.open(loaded.ledger_path, busy_timeout=busy_timeout) as ledger:
         return ledger.ingest(loaded.plan, items)
 

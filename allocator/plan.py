@@ -18,6 +18,16 @@ from models.errors import PlanError
 
 Objective = Literal["conversions_per_dollar", "conversion_rate", "click_rate"]
 ModelName = Literal["conjugate", "hierarchical"]
+DateFormat = Literal["YYYY-MM-DD", "MM/DD/YYYY", "DD/MM/YYYY"]
+# ISO 4217 active currency codes (2024 list, without funds and precious metals): a plan's money is in one.
+ISO_4217 = frozenset(
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD
+    CDF CHF CLP CNY COP CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ
+    GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD
+    LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP
+    PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT
+    TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG ZWL""".split()
+)
 PolicyName = Literal["thompson", "top_two_thompson", "uniform", "greedy", "ucb", "explore_then_commit"]
 
 
@@ -35,6 +45,34 @@ class Campaign(Strict):
     data: str | None = None
     ledger: str | None = None
     seed: int = 0
+    # order of "NN/NN/YYYY" dates in exports; None detects it (a day above 12) and refuses a file that
+    # cannot tell (every day and month 12 or less)
+    date_format: DateFormat | None = None
+
+    @model_validator(mode="after")
+    def _currency(self) -> Campaign:
+        if self.currency not in ISO_4217:
+            hint = f"; did you mean {self.currency.upper()!r}?" if self.currency.upper() in ISO_4217 else ""
+            raise ValueError(
+                f"campaign.currency: {self.currency!r} is not an ISO 4217 currency code; write the ad account's "
+                f"currency as a three-letter code such as USD, EUR or GBP{hint}"
+            )
+        return self
+
+
+class DataRules(Strict):
+    """How results files are read: the limits of plausible values and the number format."""
+
+    # the largest spend of one creative on one day that is plausible, in the plan's currency (money above
+    # it is a misread or shifted column); raise it for currencies with large units (IDR, VND) if needed
+    max_spend: float = Field(default=1e10, gt=0, le=1e15)
+    # rows dated later than this many days after today are refused (results cannot come from the future;
+    # 1 allows for time zones)
+    max_days_ahead: int = Field(default=1, ge=0, le=366)
+    # a row with impressions but spend 0 makes a creative look free: a warning, or an error
+    zero_spend: Literal["warn", "error"] = "warn"
+    # the decimal mark of exports; None decides per file from its values and delimiter
+    decimal: Literal[".", ","] | None = None
 
 
 class Prior(Strict):
@@ -172,6 +210,7 @@ class CampaignPlan(Strict):
     decision: Decision = Decision()
     model: ModelSettings = ModelSettings()
     tiktok: TikTok | None = None
+    data: DataRules = DataRules()
     creatives: list[Creative] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ becomes one simulated campaign (see `simulations.world.history_worlds`).
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,36 +30,69 @@ class PastCampaign:
 
 
 def read_history(path: str | Path) -> list[PastCampaign]:
-    """Read a past-tests CSV. Raises DataError naming the file, row and column."""
+    """Read a past-tests CSV. Raises DataError naming the file, row and column.
+
+    The importer's rules apply (`allocator.importer`): UTF-8 or UTF-16 text, comma, tab or semicolon
+    delimited; numbers may carry thousands separators and a currency, their decimal mark decided per file
+    ("182,000" quoted in a comma file is 182000; "1.092,50" in a ";" file is 1092.5); a row with more or
+    fewer values than the header (an unquoted "182,000") is an error naming the row.
+    """
+    from allocator.importer import _read_bytes, _sniff_delimiter, decode_text, number_style, read_number
+
     path = Path(path)
     source = str(path)
+    text = decode_text(_read_bytes(path, source), source)
+    delimiter = _sniff_delimiter(text)
+    table: list[tuple[int, list[str]]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    line = 0
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(source, "", "file not found", "check the path") from None
-    rows = list(csv.DictReader(text.splitlines()))
-    header = [h.strip() for h in (csv.reader(text.splitlines()[:1]).__next__() if text.strip() else [])]
+        for cells in reader:
+            start, line = line + 1, reader.line_num
+            if any(c.strip() for c in cells):
+                table.append((start, cells))
+    except csv.Error as e:
+        raise DataError(source, f"row {reader.line_num}", f"not valid CSV ({e})", "check the quoting") from None
+    header = [h.strip() for h in table[0][1]] if table else []
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise DataError(source, "header", f"column {missing[0]!r} is missing",
                         "columns are campaign_id, creative_id, impressions, conversions[, spend]")
     has_spend = "spend" in header
+    width = max(i for i, h in enumerate(header) if h) + 1
+    index = {h: i for i, h in enumerate(header) if h}
+    numeric = ("impressions", "conversions") + (("spend",) if has_spend else ())
+    for i, cells in table[1:]:
+        n = len(cells)
+        while n > width and not cells[n - 1].strip():
+            n -= 1
+        if n != width:
+            raise DataError(source, f"row {i}", f"{n} values but the header has {width} columns",
+                            "quote values that contain the delimiter (\"182,000\") and fill in missing values")
+    style, _ = number_style(
+        ((cells[index[col]], f"row {i}, column {col!r}") for i, cells in table[1:] for col in numeric),
+        delimiter, None, source,
+    )
     campaigns: dict[str, dict[str, list[float]]] = {}
-    for i, row in enumerate(rows, start=2):
-        camp, creative = (row.get("campaign_id") or "").strip(), (row.get("creative_id") or "").strip()
+    for i, cells in table[1:]:
+        camp, creative = cells[index["campaign_id"]].strip(), cells[index["creative_id"]].strip()
         if not camp or not creative:
             raise DataError(source, f"row {i}", "campaign_id and creative_id must not be empty", "fill them in")
         values = []
-        for col in ("impressions", "conversions") + (("spend",) if has_spend else ()):
-            raw = (row.get(col) or "").strip()
+        for col in numeric:
+            raw = cells[index[col]].strip()
             try:
-                v = float(raw)
-            except ValueError:
-                raise DataError(source, f"row {i}, column {col!r}", f"{raw!r} is not a number",
-                                "write a plain number") from None
+                if not raw:
+                    raise ValueError("value is empty", "write 0 if there were none")
+                v = read_number(raw, style)
+            except ValueError as e:
+                raise DataError(source, f"row {i}, column {col!r}", *e.args) from None
             if not np.isfinite(v) or v < 0:
                 raise DataError(source, f"row {i}, column {col!r}", f"{raw!r} is not a non-negative number",
                                 "correct the value")
+            if col != "spend" and (not v.is_integer() or v >= 2.0**53):
+                raise DataError(source, f"row {i}, column {col!r}", f"{raw!r} is not a plausible count",
+                                "write a whole number of " + col)
             values.append(v)
         if values[1] > values[0]:
             raise DataError(source, f"row {i}, column 'conversions'",

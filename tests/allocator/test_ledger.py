@@ -76,12 +76,12 @@ def test_schema_version_identity_and_journal_mode(setup):
     ingest_files(loaded, [v1])
     assert loaded.ledger_path.name == "plan.ledger.sqlite3"
     conn = sqlite3.connect(loaded.ledger_path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == {"campaigns", "creatives", "imports", "results", "decisions", "decision_creatives",
-                      "tiktok_pushes", "tiktok_authorizations"}
+                      "pending", "tiktok_pushes", "tiktok_authorizations"}
     conn.close()
 
 
@@ -92,7 +92,8 @@ def test_ingest_counts_unknown_and_idempotence(setup):
     assert (f.status, f.format, f.rows, f.added, f.restated, f.unchanged) == ("imported", "native", 4, 3, 0, 0)
     assert f.unknown == {"ghost": 1}
     assert s.warnings() == [
-        f"{v1}: 1 row for 'ghost', which is not in the plan; not stored (add it to [[creatives]] or check the id)"
+        f"{v1}: 1 row for 'ghost', which is not in the plan; kept as pending (add it to [[creatives]] or check "
+        "the id, and they are stored at the next ingest or reallocate)"
     ]
     before = count(loaded), count(loaded, "SELECT count(*) FROM imports")
     again = ingest_files(loaded, [v1])

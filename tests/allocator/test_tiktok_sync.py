@@ -209,8 +209,8 @@ def test_sync_stores_the_report_with_ingest_semantics(tmp_path):
         f"tiktok:{ADVERTISER}:2026-11-01..2026-11-10", "tiktok-api", 30, 0, 0)
     assert f.unknown == {"1899999999999999999": 1}
     assert res.warnings == [
-        (f"tiktok:{ADVERTISER}:2026-11-01..2026-11-10: 1 row for '1899999999999999999', which is not in the plan; not "
-        "stored (add it to [[creatives]] or check the id)")]
+        (f"tiktok:{ADVERTISER}:2026-11-01..2026-11-10: 1 row for '1899999999999999999', which is not in the plan; kept "
+         "as pending (add it to [[creatives]] or check the id, and they are stored at the next ingest or reallocate)")]
     daily = _results(loaded)
     assert daily.n_days == 10
     d5 = 4

@@ -61,4 +61,36 @@ def test_bad_history_rows(tmp_path):
     p.write_text("campaign_id,creative_id,impressions,conversions\nc,a,many,2\n")
     with pytest.raises(DataError) as e:
         read_history(p)
-    assert str(e.value) == f"{p}: row 2, column 'impressions': 'many' is not a number; write a plain number"
+    assert str(e.value) == (f"{p}: row 2, column 'impressions': 'many' is not a number; write a number such as "
+                            "1234, 12,345 or $12.50")
+
+
+def test_history_uses_the_importer_number_and_error_rules(tmp_path):
+    p = tmp_path / "h.csv"
+    p.write_text('campaign_id,creative_id,impressions,conversions,spend\nc,a,"182,000",38,"$1,092.00"\n')
+    past = read_history(p)
+    assert past[0].impressions.tolist() == [182000.0] and past[0].spend.tolist() == [1092.0]
+    p.write_text("campaign_id,creative_id,impressions,conversions\nc,a,182,000,38\n")  # unquoted: shifted
+    with pytest.raises(DataError) as e:
+        read_history(p)
+    assert str(e.value) == (f"{p}: row 2: 5 values but the header has 4 columns; quote values that contain the "
+                            'delimiter ("182,000") and fill in missing values')
+    p.write_text("campaign_id;creative_id;impressions;conversions;spend\nc;a;182.000;38;1.092,50\n")
+    past = read_history(p)
+    assert past[0].impressions.tolist() == [182000.0] and past[0].spend.tolist() == [1092.5]
+    p.write_text("campaign_id,creative_id,impressions,conversions\nc,a,lots,38\n")
+    with pytest.raises(DataError) as e:
+        read_history(p)
+    assert str(e.value) == (f"{p}: row 2, column 'impressions': 'lots' is not a number; write a number such as "
+                            "1234, 12,345 or $12.50")
+
+
+def test_history_not_utf8_is_one_line(tmp_path):
+    p = tmp_path / "h.csv"
+    p.write_bytes("campaign_id,creative_id,impressions,conversions\ncaf\xe9,a,100,2\n".encode("latin-1"))
+    with pytest.raises(DataError) as e:
+        read_history(p)
+    assert str(e.value) == (f"{p}: row 2: not UTF-8 text (byte 0xe9); save the file as UTF-8 (in Excel: Save As, "
+                            "CSV UTF-8)")
+    p.write_bytes("campaign_id\tcreative_id\timpressions\tconversions\nc\ta\t100\t2\n".encode("utf-16"))
+    assert read_history(p)[0].impressions.tolist() == [100.0]
