@@ -197,6 +197,7 @@ def hierarchical_model(m: ModelSettings, p: Prior, **overrides):
     from models.hierarchical import HierarchicalModel  # light: pymc is imported inside fit()
 
     settings = dict(
+        method=m.method,
         sampler=m.sampler,
         draws=m.draws,
         tune=m.tune,
@@ -213,6 +214,8 @@ def hierarchical_model(m: ModelSettings, p: Prior, **overrides):
         prior_cpm_weight=p.cpm_weight,
         conjugate_alpha=p.alpha,
         conjugate_beta=p.beta,
+        click_alpha=p.click_alpha,
+        click_beta=p.click_beta,
     )
     return HierarchicalModel(**{**settings, **overrides})
 

@@ -98,6 +98,7 @@ from models.hierarchical.design import (  # noqa: F401 (re-exports)
     FATIGUE_IMPRESSIONS_UNIT,
     LOW_RANK_MAX_CREATIVES,
     LOW_RANK_MIN_CREATIVES,
+    METHODS,
     ORGANIC_FLOOR,
     PRIOR,
     RETRY_TARGET_ACCEPT,
@@ -111,7 +112,10 @@ from models.hierarchical.design import (  # noqa: F401 (re-exports)
 )
 from models.hierarchical.gate import _gate_problems, _retry_draws, gate_stats  # noqa: F401
 from models.hierarchical.graph import DATA_FIELDS, _centred_mask, _mixed, _set_compile_dir, _structure_key, build_model  # noqa: F401
+from models.hierarchical.laplace import LaplaceFit, laplace_is  # noqa: F401
+from models.hierarchical.logdensity import LogDensity  # noqa: F401
 from models.hierarchical.model import HierarchicalModel, fit_portfolio  # noqa: F401
 from models.hierarchical.sampling import _SAMPLERS, SAMPLER_CACHE_SIZE, _Sampler, _sampler_for  # noqa: F401
-from models.hierarchical.saved import _save, diagnose_summary  # noqa: F401
+from models.hierarchical.psis import PARETO_K_MAX, psis  # noqa: F401
+from models.hierarchical.saved import _save, _save_draws, diagnose_summary  # noqa: F401
 from models.hierarchical.synthetic import SimulatedCampaign, prior_predictive_rates, simulate_campaign  # noqa: F401

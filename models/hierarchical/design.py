@@ -53,6 +53,8 @@ SUMMARY_VARS = ("intercept_mean", "campaign_sd", "organic_coef", "creative_sd", 
 RETRY_TARGET_ACCEPT = 0.995
 
 SAMPLERS = ("nutpie", "pymc")
+#: Inference methods: the fast path (falls back to NUTS when its gate fails) and NUTS only.
+METHODS = ("laplace_is", "nuts")
 FATIGUE = ("none", "days", "impressions")
 
 

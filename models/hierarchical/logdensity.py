@@ -217,6 +217,22 @@ class LogDensity:
         g[:, s["intercept_mean"]] = g_mu[:, None]
         return (lp[0] if single else lp), (g[0] if single else g)
 
+    def named(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """Draws theta (S, dim) as the model's variables on their natural scale (as PyMC's posterior names
+        them): intercept_mean, organic_coef, creative_sd (S,), rate (S, n), campaign_sd / fatigue when present."""
+        p = self._unpack(np.asarray(theta, float))
+        out = {
+            "intercept_mean": p["intercept_mean"][:, 0],
+            "organic_coef": p["organic_coef"][:, 0],
+            "creative_sd": np.exp(p["creative_sd_log__"][:, 0]),
+            "rate": self.current_rate(theta),
+        }
+        if "campaign_sd_log__" in p:
+            out["campaign_sd"] = np.exp(p["campaign_sd_log__"][:, 0])
+        if "fatigue_log__" in p:
+            out["fatigue"] = np.exp(p["fatigue_log__"][:, 0])
+        return out
+
     def pymc_point(self, theta: np.ndarray) -> dict:
         """theta as the point dict of PyMC's ``compile_logp`` (value variable names)."""
         p = self._unpack(np.asarray(theta, float))

@@ -16,11 +16,22 @@ from models.errors import ModelError
 from models.objectives import OBJECTIVES
 from models.observations import DailyObservations
 from models.posterior import Posterior
-from models.hierarchical.design import FATIGUE, PRIOR, RETRY_TARGET_ACCEPT, SAMPLERS, _check_cdf, _Design, _design
+from models.hierarchical.design import (
+    FATIGUE,
+    METHODS,
+    PRIOR,
+    RETRY_TARGET_ACCEPT,
+    SAMPLERS,
+    _check_cdf,
+    _Design,
+    _design,
+)
 from models.hierarchical.gate import _gate_problems, _retry_draws, gate_stats
-from models.hierarchical.graph import _set_compile_dir
+from models.hierarchical.graph import _centred_mask, _set_compile_dir
+from models.hierarchical.laplace import IS_DRAWS, LaplaceFit, laplace_is
+from models.hierarchical.logdensity import LogDensity
 from models.hierarchical.sampling import _sampler_for
-from models.hierarchical.saved import _save
+from models.hierarchical.saved import _save, _save_draws
 
 
 @dataclass(frozen=True)
@@ -31,7 +42,10 @@ class HierarchicalModel:
     ----------
     organic_rate : ndarray of shape (n_creatives,) or None
         Organic engagement rate per view of each creative, NaN where unknown.
-    sampler : "nutpie" or "pymc"
+    method : "laplace_is" (default: Laplace approximation + Pareto-smoothed importance sampling, numpy only,
+        falling back to NUTS when its gate fails) or "nuts" (NUTS only).
+    is_draws : importance draws per stage of the fast path.
+    sampler : "nutpie" or "pymc" (the NUTS path)
     draws, tune, chains, target_accept : NUTS settings.
     fatigue : "none", "days" or "impressions"
     delay_cdf : attribution delay CDF by age in days, or None for `DEFAULT_DELAY_CDF`.
@@ -47,6 +61,7 @@ class HierarchicalModel:
     progressbar : show the sampler's progress bar.
     prior_cpm, prior_cpm_weight : Gamma prior of the cost model (see `models.cost`).
     conjugate_alpha, conjugate_beta : Beta prior of the conversion rate of the fallback model.
+    click_alpha, click_beta : Beta prior of the click rate (objective ``click_rate``, the fallback too).
     """
 
     organic_rate: np.ndarray | None = None
@@ -68,6 +83,10 @@ class HierarchicalModel:
     prior_cpm_weight: float = 1000.0
     conjugate_alpha: float = 1.0
     conjugate_beta: float = 5000.0
+    click_alpha: float = 1.0
+    click_beta: float = 99.0
+    method: str = "laplace_is"
+    is_draws: int = IS_DRAWS
 
     name = "hierarchical"
 
@@ -76,6 +95,8 @@ class HierarchicalModel:
             raise ModelError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         if self.fatigue not in FATIGUE:
             raise ModelError(f"fatigue must be one of {FATIGUE}, got {self.fatigue!r}")
+        if self.method not in METHODS:
+            raise ModelError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.on_failure not in ("fallback", "stop"):
             raise ModelError(f"on_failure must be 'fallback' or 'stop', got {self.on_failure!r}")
         if self.delay_cdf is not None:
@@ -91,7 +112,11 @@ class HierarchicalModel:
 
     def conjugate(self) -> ConjugateModel:
         """The fallback model."""
-        return ConjugateModel(conversion_prior=BetaPrior(self.conjugate_alpha, self.conjugate_beta), cost=self.cost)
+        return ConjugateModel(
+            conversion_prior=BetaPrior(self.conjugate_alpha, self.conjugate_beta),
+            click_prior=BetaPrior(self.click_alpha, self.click_beta),
+            cost=self.cost,
+        )
 
     def _run(self, design: _Design, seed: int, save_to: Path | None) -> tuple[object, dict]:
         """Sample with the gate and one retry; returns (the last DataTree, diagnostics)."""
@@ -132,8 +157,11 @@ class HierarchicalModel:
             draws, tune, accept = _retry_draws(draws, stats, self.min_ess), 2 * tune, max(accept, RETRY_TARGET_ACCEPT)
         diag = {
             "model": "hierarchical",
+            "method": "nuts",
             "sampler": self.sampler,
             **stats,
+            "ess": stats.get("min_ess_bulk"),
+            "pareto_k": None,
             "sampling_seconds": round(total_seconds, 3),
             "compile_seconds": round(compile_seconds, 3),
             "compile_reused": reused,
@@ -172,7 +200,7 @@ class HierarchicalModel:
         if spec.event == "conversions":
             draws = conv * ipd if spec.per_dollar else conv
         else:
-            a, b = ConjugateModel().rate_params(totals, "clicks")
+            a, b = self.conjugate().rate_params(totals, "clicks")
             clicks = rng.beta(a, b, size=(n_draws, daily.n_creatives))
             draws = clicks * ipd if spec.per_dollar else clicks
         with np.errstate(divide="ignore"):
@@ -186,7 +214,7 @@ class HierarchicalModel:
             raise ModelError(self._fail(diag))
         post = self.conjugate().fit(daily, objective, n_draws, rng)
         warn = self._fail(diag) + "; fell back to the conjugate model"
-        d = {**diag, "fallback": True, "warnings": [*diag["warnings"], warn]}
+        d = {**diag, "method": "conjugate", "fallback": True, "warnings": [*diag["warnings"], warn]}
         warnings.warn(warn, RuntimeWarning, stacklevel=3)
         # Posterior's diagnostics dict is the one mutable part (works whether Posterior is a dataclass or not)
         post.diagnostics.clear()
@@ -235,7 +263,23 @@ class HierarchicalModel:
             raise ModelError(f"organic_rates: expected {len(campaigns)} entries, got {len(organic)}")
         design = _design(campaigns, organic, self.fatigue, self.delay_cdf)
         seed = int(rng.integers(2**31 - 2))
+        fast_diag = None
+        if self.method == "laplace_is":
+            fast, fast_diag = self._run_fast(design, seed, save_to)
+            if fast.passed:
+                ld = self._log_density(design)
+                rate = ld.current_rate(fast.resample(max(n_draws, 1), np.random.default_rng(seed + 1)))
+                return [
+                    self._posterior(d, rate[:, sl], objective, n_draws, rng, fast_diag)
+                    for d, sl in zip(campaigns, design.slices, strict=True)
+                ]
         idata, diag = self._run(design, seed, save_to)
+        if fast_diag is not None:
+            # the reason NUTS ran, and what it cost, stay in the output
+            diag["warnings"] = [*fast_diag["warnings"], *diag["warnings"]]
+            diag["pareto_k"] = fast_diag["pareto_k"]
+            diag["fast_path_ess"] = fast_diag["ess"]
+            diag["sampling_seconds"] = round(diag["sampling_seconds"] + fast_diag["sampling_seconds"], 3)
         if diag["gate"] == "failed":
             return [self._fallback(d, objective, n_draws, rng, diag) for d in campaigns]
         rate = np.asarray(idata["posterior"]["rate"].transpose("chain", "draw", "creative"))
@@ -265,6 +309,59 @@ class HierarchicalModel:
         organic = list(organic_rates) if organic_rates is not None else [None] * len(campaigns)
         design = _design(campaigns, organic, self.fatigue, self.delay_cdf)
         return self._run(design, int(rng.integers(2**31 - 2)), save_to)
+
+    def sample_fast(
+        self,
+        campaigns: Sequence[DailyObservations],
+        organic_rates: Sequence[np.ndarray | None] | None = None,
+        rng: np.random.Generator | None = None,
+        n_draws: int = 4000,
+    ) -> tuple[dict[str, np.ndarray], dict]:
+        """The fast path's raw fit, whatever its gate said: (draws by variable, diagnostics).
+
+        The draws are resampled with the importance weights: ``intercept_mean``, ``organic_coef``,
+        ``creative_sd`` of shape (n_draws,), ``rate`` (n_draws, n_creatives), and ``campaign_sd`` /
+        ``fatigue`` when the model has them. For calibration studies; `fit` is what decisions use.
+        """
+        campaigns = list(campaigns)
+        rng = np.random.default_rng() if rng is None else rng
+        organic = list(organic_rates) if organic_rates is not None else [None] * len(campaigns)
+        design = _design(campaigns, organic, self.fatigue, self.delay_cdf)
+        seed = int(rng.integers(2**31 - 2))
+        fast, diag = self._run_fast(design, seed, None)
+        ld = self._log_density(design)
+        if fast.draws.shape[0] == 0:
+            return {}, diag
+        theta = fast.resample(n_draws, np.random.default_rng(seed + 1))
+        return ld.named(theta), diag
+
+    def _log_density(self, design: _Design) -> LogDensity:
+        return LogDensity(design, self.fatigue, self.prior, _centred_mask(design, "auto"))
+
+    def _run_fast(self, design: _Design, seed: int, save_to: Path | None) -> tuple[LaplaceFit, dict]:
+        """The Laplace + PSIS fit of `design` and its diagnostics (gate passed or failed)."""
+        fit = laplace_is(self._log_density(design), np.random.default_rng(seed), self.min_ess, self.is_draws)
+        notes = []
+        if not fit.passed:
+            notes.append("fast path (laplace_is) failed its gate: " + ", ".join(fit.problems) + "; ran NUTS instead")
+        diag = {
+            "model": "hierarchical",
+            "method": "laplace_is",
+            "sampler": "laplace_is",
+            "pareto_k": round(fit.pareto_k, 4) if np.isfinite(fit.pareto_k) else float("inf"),
+            "ess": round(fit.ess, 1),
+            "importance_draws": int(fit.draws.shape[0]),
+            "optimizer_iterations": fit.optimizer_iterations,
+            "sampling_seconds": round(fit.seconds, 3),
+            "gate": "passed" if fit.passed else "failed",
+            "fallback": False,
+            "warnings": notes,
+            "fit_path": None,
+        }
+        if save_to is not None and fit.passed:
+            ld = self._log_density(design)
+            diag["fit_path"] = _save_draws(ld, fit.resample(2000, np.random.default_rng(seed + 2)), save_to)
+        return fit, diag
 
 
 def fit_portfolio(

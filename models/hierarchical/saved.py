@@ -24,6 +24,35 @@ def _save(idata, path: Path) -> str:
     return str(path)
 
 
+def _save_draws(ld, theta, path: Path) -> str:
+    """Save the fast path's (resampled) draws as a one-chain posterior group, so `diagnose_summary` reads
+    them like a NUTS fit (imports xarray, not pymc). R-hat of one chain of resampled draws says nothing."""
+    import xarray as xr
+
+    named = ld.named(theta)
+    labels = list(ld.design.creative_labels)
+    data = {}
+    for k, v in named.items():
+        if v.ndim == 2:
+            data[k] = (("chain", "draw", "creative"), v[None])
+        else:
+            data[k] = (("chain", "draw"), v[None])
+    ds = xr.Dataset(data, coords={"creative": labels}, attrs={"method": "laplace_is"})
+    tree = xr.DataTree.from_dict({"posterior": ds})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".zarr":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree.to_zarr(path, mode="w")
+    else:
+        try:
+            tree.to_netcdf(path, engine="h5netcdf")
+        except ImportError as e:
+            raise ModelError(f"{path}: cannot write netCDF ({e}); pip install h5py, or save to a .zarr path") from None
+    return str(path)
+
+
 def diagnose_summary(path: str | Path) -> str:
     """ArviZ's summary table of a saved fit (netCDF or zarr written by ``fit(save_to=...)``), as text."""
     import arviz as az
