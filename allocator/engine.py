@@ -197,6 +197,7 @@ def hierarchical_model(m: ModelSettings, p: Prior, **overrides):
     from models.hierarchical import HierarchicalModel  # light: pymc is imported inside fit()
 
     settings = dict(
+        method=m.method,
         sampler=m.sampler,
         draws=m.draws,
         tune=m.tune,
@@ -213,6 +214,8 @@ def hierarchical_model(m: ModelSettings, p: Prior, **overrides):
         prior_cpm_weight=p.cpm_weight,
         conjugate_alpha=p.alpha,
         conjugate_beta=p.beta,
+        click_alpha=p.click_alpha,
+        click_beta=p.click_beta,
     )
     return HierarchicalModel(**{**settings, **overrides})
 
@@ -292,8 +295,15 @@ def reallocate_many(
     probability of best and expected loss of every conjugate posterior (`scaled_beta_max` on a stacked
     (n_campaigns, n_creatives) array per creative count) and the guardrails (`apply_guardrails` per group of
     campaigns with the same rules and creative count). Each campaign uses its plan's seed, as `reallocate`.
+    Hierarchical plans with equal `[model]`, `[prior]`, objective and draws are fitted together as one
+    portfolio (shared hyperpriors, one fit; see `_portfolio_models`): their results are the portfolio's, not
+    those of one fit per campaign.
     """
-    gens = [_steps(plan, daily, date, history, None, None, None) for plan, daily, date, history in jobs]
+    fitted = _portfolio_models(jobs)
+    gens = [
+        _steps(plan, daily, date, history, None, model, None)
+        for (plan, daily, date, history), model in zip(jobs, fitted, strict=True)
+    ]
     posts: list[Posterior] = [next(g) for g in gens]
     by_size: dict[int, list[int]] = {}
     for k, post in enumerate(posts):
@@ -317,6 +327,47 @@ def reallocate_many(
         for row, k in enumerate(members):
             results[k] = (out.budgets[row], out.reasons[row], out.unspent[row])
     return [_finish(g, r) for g, r in zip(gens, results)]
+
+
+class _Fitted:
+    """A hierarchical model whose fit is done (one campaign of a portfolio fit): `fit` returns its posterior."""
+
+    name = "hierarchical"
+
+    def __init__(self, post: Posterior) -> None:
+        self.post = post
+
+    def fit(self, daily, objective, n_draws, rng, **kwargs) -> Posterior:
+        return self.post
+
+
+def _portfolio_models(jobs) -> list:
+    """Per job, a `_Fitted` model when its plan is hierarchical and at least one other job's plan has the
+    same `[model]`, `[prior]`, objective and draws (fitted together by `fit_portfolio`, seeded by the first
+    plan's seed), else None (the job's own model)."""
+    groups: dict[tuple, list[int]] = {}
+    for k, (plan, daily, date, _) in enumerate(jobs):
+        if plan.campaign.model == "hierarchical" and daily.creative_ids == plan.creative_ids:
+            key = (plan.model.model_dump_json(), plan.prior.model_dump_json(), plan.campaign.objective, plan.decision.draws)
+            groups.setdefault(key, []).append(k)
+    out: list = [None] * len(jobs)
+    for members in (m for m in groups.values() if len(m) > 1):
+        first = jobs[members[0]][0]
+        dailies = []
+        for k in members:  # the data before each decision date, as `_steps` uses
+            _, daily, date, _ = jobs[k]
+            if daily.n_days and daily.dates[-1] >= np.datetime64(date, "D"):
+                daily = daily.upto(np.datetime64(date, "D") - np.timedelta64(1, "D"))
+            dailies.append(daily)
+        model = hierarchical_model(first.model, first.prior)
+        posts = model.fit_portfolio(
+            dailies, [organic_rates(jobs[k][0]) for k in members], first.campaign.objective, first.decision.draws,
+            np.random.default_rng(first.campaign.seed),
+        )
+        for k, post in zip(members, posts, strict=True):
+            post.diagnostics["portfolio_campaigns"] = len(members)
+            out[k] = _Fitted(post)
+    return out
 
 
 def _finish(steps, budgets: tuple) -> Allocation:

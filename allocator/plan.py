@@ -108,6 +108,8 @@ class Decision(Strict):
 class ModelSettings(Strict):
     """Settings of the hierarchical model (ignored by the conjugate model)."""
 
+    # "laplace_is": Laplace + Pareto-smoothed importance sampling (~1 s), NUTS when its gate fails; "nuts": NUTS only
+    method: Literal["laplace_is", "nuts"] = "laplace_is"
     sampler: Literal["nutpie", "pymc"] = "nutpie"
     draws: int = Field(default=2000, ge=10)
     tune: int = Field(default=1000, ge=10)

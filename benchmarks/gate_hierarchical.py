@@ -28,14 +28,41 @@ sys.path.insert(0, str(ROOT))
 from models.hierarchical import HierarchicalModel, simulate_campaign  # noqa: E402
 
 
+def fast_path(model: HierarchicalModel, args) -> None:
+    """The default method as a plan runs it: which method's draws decided (fast path, NUTS after its gate
+    failed, or the conjugate fallback) per campaign length."""
+    print(f"# gate_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  campaigns={args.campaigns} per length, "
+          f"method=laplace_is (Pareto k <= 0.7, IS ESS >= {model.min_ess:g}; NUTS after a failure)")
+    print(f"{'days':>4} {'fast':>5} {'nuts':>5} {'conj':>5} {'median s':>9} {'median k':>9} {'median ESS':>11}")
+    for days in (int(d) for d in args.days.split(",")):
+        rng = np.random.default_rng(args.seed)
+        used, secs, ks, ess = collections.Counter(), [], [], []
+        for _ in range(args.campaigns):
+            sim = simulate_campaign(rng, n_creatives=5, n_days=days)
+            t0 = time.perf_counter()
+            m = HierarchicalModel(reuse_compiled=True, organic_rate=sim.organic_rate)
+            post = m.fit(sim.daily, rng=rng, n_draws=1000)
+            secs.append(time.perf_counter() - t0)
+            d = post.diagnostics
+            used[d["method"]] += 1
+            ks.append(d["pareto_k"])
+            ess.append(d["ess"] if d["method"] == "laplace_is" else d.get("fast_path_ess", np.nan))
+        print(f"{days:4d} {used['laplace_is']:5d} {used['nuts']:5d} {used['conjugate']:5d} {np.median(secs):9.2f} "
+              f"{np.median(ks):9.2f} {np.nanmedian(ess):11.0f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--campaigns", type=int, default=30)
     ap.add_argument("--days", default="7,14,30")
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--method", choices=("laplace_is", "nuts"), default="nuts")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    model = HierarchicalModel(reuse_compiled=True)
+    model = HierarchicalModel(reuse_compiled=True, method=args.method)
+    if args.method == "laplace_is":
+        fast_path(model, args)
+        return
     print(f"# gate_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  campaigns={args.campaigns} per length, "
           f"draws={model.draws} tune={model.tune} chains={model.chains} target_accept={model.target_accept}")
     print(f"{'days':>4} {'passed':>7} {'retried':>8} {'failed':>7} {'median s':>9}  failures (variable, ESS, R-hat, div)")

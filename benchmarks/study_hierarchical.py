@@ -7,7 +7,7 @@ luck. Also the wall time of each run.
 
 Usage::
 
-    python benchmarks/study_hierarchical.py                      # the study's replicates (20)
+    python benchmarks/study_hierarchical.py --workers 2          # the study's replicates (300)
     python benchmarks/study_hierarchical.py --replicates 60
 """
 
@@ -28,17 +28,31 @@ from simulations.metrics import policy_summary  # noqa: E402
 from simulations.runner import load_spec, run_study  # noqa: E402
 
 
+def _progress(label: str):
+    """A one-line progress report on stderr per chunk (replicates done, elapsed)."""
+    t0 = time.perf_counter()
+
+    def tick(done: int, total: int) -> None:
+        print(f"\r  {label}: chunk {done}/{total}, {time.perf_counter() - t0:.0f} s", end="", file=sys.stderr, flush=True)
+        if done == total:
+            print(file=sys.stderr)
+
+    return tick
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("study", nargs="?", default=str(ROOT / "configs" / "studies" / "hierarchical.toml"))
     ap.add_argument("--replicates", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     base = load_spec(args.study).with_overrides(replicates=args.replicates)
     results, seconds = {}, {}
     for model in ("conjugate", "hierarchical"):
         t0 = time.perf_counter()
-        results[model] = run_study(base.with_overrides(model=model))
+        spec = base.with_overrides(model=model)
+        results[model] = run_study(spec, workers=args.workers, progress=_progress(model))
         seconds[model] = time.perf_counter() - t0
     s = base.study.study
     print(f"# study_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  {s.name}: {base.replicates} replicates x "

@@ -151,6 +151,23 @@ def test_reallocate_many_equals_reallocate_one_by_one():
     assert {a.phase for a in many} >= {"optimize"}
 
 
+def test_reallocate_many_fits_hierarchical_plans_as_one_portfolio():
+    """Hierarchical plans with the same model settings share one fit (the fast path); a conjugate plan among
+    them is decided as by `reallocate`."""
+    from allocator.engine import reallocate_many
+
+    jobs = []
+    for k in range(3):
+        model = "conjugate" if k == 2 else "hierarchical"
+        plan = make_plan(campaign={"seed": k, "model": model})
+        jobs.append((plan, make_daily(plan, [1e-4, 1.5e-4, 2e-4, 2.5e-4, 3e-4], seed=k), D0 + dt.timedelta(10), None))
+    many = reallocate_many(jobs)
+    for a in many[:2]:
+        assert a.diagnostics["portfolio_campaigns"] == 2 and a.diagnostics["method"] == "laplace_is", a.diagnostics
+        assert sum(c.budget for c in a.creatives) == pytest.approx(500.0)
+    assert many[2].to_json() == reallocate(*jobs[2][:3]).to_json()
+
+
 def test_hierarchical_plan_settings_reach_the_model():
     from allocator.engine import build_model
 

@@ -1,0 +1,179 @@
+"""Tests of the hierarchical model's fast path: its numpy log density against PyMC's, the PSIS port against
+ArviZ's, and the Laplace + importance-sampling fit with its gate and fallbacks.
+
+Statistical checks are seeded; tolerances come from standard errors, as noted.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+
+from allocator.engine import hierarchical_model
+from allocator.plan import ModelSettings, Prior
+from models.hierarchical import (
+    PARETO_K_MAX,
+    HierarchicalModel,
+    LogDensity,
+    _centred_mask,
+    _design,
+    build_model,
+    psis,
+    simulate_campaign,
+)
+from models.hierarchical.psis import ess, gpd_fit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: (creatives per campaign, campaigns, fatigue, delay CDF): 50 and 2 x 25 creatives centre the data-rich ones
+#: (PyMC's compile_logp takes ~5-10 s a design, so four of the six run with the slow tests)
+DESIGNS = [
+    pytest.param(1, 1, "none", None, marks=pytest.mark.slow),
+    (5, 1, "days", (0.3, 0.8, 1.0)),
+    pytest.param(5, 1, "none", None, marks=pytest.mark.slow),
+    pytest.param(5, 3, "impressions", (1.0,), marks=pytest.mark.slow),
+    pytest.param(50, 1, "none", None, marks=pytest.mark.slow),
+    (25, 2, "days", None),
+]
+
+
+def _model(n: int, k: int, fatigue: str, cdf, seed: int):
+    rng = np.random.default_rng(seed)
+    sims = [simulate_campaign(rng, n_creatives=n, n_days=14, fatigue=fatigue, impressions_per_day=20_000) for _ in range(k)]
+    design = _design([s.daily for s in sims], [s.organic_rate for s in sims], fatigue, cdf)
+    return design, LogDensity(design, fatigue, None, _centred_mask(design, "auto")), rng
+
+
+@pytest.mark.parametrize(("n", "k", "fatigue", "cdf"), DESIGNS)
+def test_log_density_equals_pymc_compile_logp(n, k, fatigue, cdf):
+    """The two codings of the model agree exactly (same constants) at random points; the gradient is right."""
+    design, ld, rng = _model(n, k, fatigue, cdf, seed=n + 10 * k)
+    model = build_model(design, fatigue, None, parameterization="auto", shared=False)
+    assert ld.dim == sum(int(np.prod(model.initial_point()[v.name].shape)) for v in model.value_vars)
+    if n * k >= 20:
+        assert ld.centred.any()  # the centred block is exercised
+    logp = model.compile_logp()
+    theta = rng.normal(size=(12, ld.dim))
+    theta[:, 0] += -9.0  # intercepts near the domain's
+    for t in theta:
+        assert ld.logp(t) == pytest.approx(float(logp(ld.pymc_point(t))), rel=1e-9, abs=1e-6)
+        _, grad = ld.logp_grad(t)
+        numeric = approx_fprime(t, ld.logp, 1e-6)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-3 * max(1.0, np.abs(grad).max()))
+    # batched and single evaluation agree
+    np.testing.assert_allclose(ld.logp(theta), [ld.logp(t) for t in theta], rtol=1e-12)
+
+
+def test_psis_equals_arviz_psislw():
+    """Own port = ArviZ's (which takes log-likelihoods, i.e. minus the log weights), weights and k."""
+    from arviz_stats.base import array_stats
+
+    rng = np.random.default_rng(1)
+    for scale in (0.1, 1.0, 3.0):
+        for size in (100, 1000, 4000):
+            lw = scale * rng.standard_t(3, size=size)
+            ours, k = psis(lw)
+            theirs, k_ref = array_stats.psislw(-lw, r_eff=1.0)
+            np.testing.assert_allclose(ours, theirs, atol=1e-12)
+            assert k == pytest.approx(k_ref, abs=1e-12)
+            assert np.exp(ours).sum() == pytest.approx(1.0)
+
+
+def test_gpd_fit_recovers_the_shape():
+    """Generalized Pareto draws with k = 0.5: the estimate within 4 SE ((1 + k) / sqrt(n), Zhang-Stephens)."""
+    rng = np.random.default_rng(2)
+    n, k, sigma = 2000, 0.5, 2.0
+    x = np.sort(sigma * np.expm1(-k * np.log1p(-rng.uniform(size=n))) / k)
+    k_hat, sigma_hat = gpd_fit(x)
+    assert abs(k_hat - k) < 4 * (1 + k) / np.sqrt(n)
+    assert abs(sigma_hat / sigma - 1) < 0.15
+
+
+def test_psis_flags_infinite_variance_and_passes_equal_weights():
+    rng = np.random.default_rng(3)
+    lw, k = psis(np.zeros(1000))
+    assert k == np.inf or k < 0.5  # constant weights: no tail to fit
+    np.testing.assert_allclose(np.exp(lw), 1e-3)
+    assert ess(lw) == pytest.approx(1000.0)
+    # Pareto(alpha = 1) weights (k = 1, infinite mean): clearly over the 0.7 gate (k SE ~ 2 / sqrt(189))
+    _, k_heavy = psis(-np.log(rng.uniform(size=4000)))
+    assert k_heavy > PARETO_K_MAX
+    assert psis(np.array([0.0] * 99 + [np.inf]))[1] == np.inf
+
+
+def test_fast_path_covers_the_true_rates():
+    """The default method fits a 5 x 30 campaign in one pass of its gate and covers the truth: over 10
+    campaigns x 5 creatives the 90% intervals hold >= 38 of 50 (binomial(50, 0.9): mean 45, sd 2.1)."""
+    rng = np.random.default_rng(4)
+    hits = 0
+    for _ in range(10):
+        sim = simulate_campaign(rng, n_creatives=5, n_days=30, impressions_per_day=4000)
+        post = HierarchicalModel(organic_rate=sim.organic_rate).fit(sim.daily, "conversion_rate", 2000, rng)
+        d = post.diagnostics
+        assert d["method"] == "laplace_is" and d["gate"] == "passed", d
+        assert d["pareto_k"] <= PARETO_K_MAX and d["ess"] >= 400
+        lo, hi = post.interval(0.90).T
+        hits += int(np.sum((sim.truth["rate"] >= lo) & (sim.truth["rate"] <= hi)))
+    assert hits >= 38
+
+
+def test_fast_path_imports_neither_pymc_nor_arviz():
+    code = (
+        "import json, sys, numpy as np\n"
+        "from models.hierarchical import HierarchicalModel, simulate_campaign\n"
+        "s = simulate_campaign(np.random.default_rng(5), n_creatives=5, n_days=30)\n"
+        "p = HierarchicalModel(organic_rate=s.organic_rate).fit(s.daily, rng=np.random.default_rng(6))\n"
+        "heavy = sorted(m for m in ('pymc', 'arviz', 'pytensor', 'nutpie') if m in sys.modules)\n"
+        "print(json.dumps([p.diagnostics['method'], heavy]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert json.loads(out.stdout) == ["laplace_is", []]
+
+
+def test_portfolio_fast_path_shares_the_hyperpriors():
+    rng = np.random.default_rng(7)
+    sims = [simulate_campaign(rng, n_creatives=4, n_days=21, organic_coef=0.0) for _ in range(3)]
+    draws, diag = HierarchicalModel().sample_fast([s.daily for s in sims], None, rng, n_draws=500)
+    assert set(draws) == {"intercept_mean", "campaign_sd", "organic_coef", "creative_sd", "rate"}
+    assert draws["rate"].shape == (500, 12) and diag["method"] == "laplace_is"
+    assert np.all(draws["campaign_sd"] > 0) and np.all((draws["rate"] > 0) & (draws["rate"] < 1))
+    # a small portfolio's campaign_sd is weakly identified (3 campaigns): the gate may send it to NUTS
+    assert diag["gate"] == ("passed" if diag["pareto_k"] <= PARETO_K_MAX and diag["ess"] >= 400 else "failed")
+
+
+def test_plan_method_and_click_prior_reach_the_model():
+    """`[model] method` and the plan's click prior (the defect: they were ignored) reach the model and its
+    conjugate fallback."""
+    model = hierarchical_model(ModelSettings(method="nuts"), Prior(click_alpha=2.0, click_beta=198.0))
+    assert model.method == "nuts"
+    conj = model.conjugate()
+    assert (conj.click_prior.alpha, conj.click_prior.beta) == (2.0, 198.0)
+    assert hierarchical_model(ModelSettings(), Prior()).method == "laplace_is"
+    # the hierarchical fit's click draws come from the same prior: mean within 5 SE of Beta(2 + c, 198 + n - c)
+    sim = simulate_campaign(np.random.default_rng(8), n_creatives=3, n_days=10)
+    fast = hierarchical_model(ModelSettings(), Prior(click_alpha=2.0, click_beta=198.0))
+    post = fast.fit(sim.daily, "click_rate", 4000, np.random.default_rng(9))
+    assert post.diagnostics["method"] == "laplace_is"
+    t = sim.daily.totals()
+    a, b = 2.0 + t.clicks, 198.0 + t.impressions - t.clicks
+    mean, sd = a / (a + b), np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+    assert np.all(np.abs(post.draws.mean(axis=0) - mean) < 5 * sd / np.sqrt(4000))
+
+
+@pytest.mark.slow
+def test_pareto_k_failure_hands_over_to_nuts():
+    """Too few importance draws for a tail fit (20 a stage: 4 in the tail) make Pareto k infinite; NUTS
+    takes over and its draws decide, with the reason kept."""
+    sim = simulate_campaign(np.random.default_rng(10), n_creatives=5, n_days=14)
+    model = HierarchicalModel(is_draws=20, draws=500, tune=500, min_ess=100.0, max_rhat=1.05)
+    post = model.fit(sim.daily, n_draws=500, rng=np.random.default_rng(11))
+    d = post.diagnostics
+    assert d["method"] == "nuts" and d["gate"] in ("passed", "retried") and not d["fallback"], d
+    assert d["pareto_k"] == float("inf")
+    assert d["warnings"][0].startswith("fast path (laplace_is) failed its gate: Pareto k inf > 0.7")
