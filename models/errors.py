@@ -63,3 +63,8 @@ class LedgerError(SparkBanditError):
 
 class ModelError(SparkBanditError):
     """A model could not produce a usable posterior (e.g. a failed diagnostics gate with on_failure='stop')."""
+
+
+class OutputError(SparkBanditError):
+    """A file or folder requested by the user (--out, a report) could not be written; nothing was left
+    half-written."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from allocator.guardrails import GuardrailSettings, apply_guardrails
+from allocator.guardrails import GuardrailSettings, apply_guardrails, clear_losers
 from allocator.policies import POLICIES, PolicyContext
 from allocator.stopping import PHASE_WINNER, decide_phase_batch
 from models.batch import BatchPosterior, DrawsBatchPosterior
@@ -96,7 +96,9 @@ def guardrails_for(study: Study, volume: float) -> tuple[GuardrailSettings, Hold
         g = Guardrails()
     settings = GuardrailSettings(total=volume, min_budget=g.min_budget, max_budget=g.max_budget,
                                  max_change=g.max_change, exploration_floor=g.exploration_floor,
-                                 resolution=1.0 if unit else 0.01)
+                                 resolution=1.0 if unit else 0.01, spend_all=g.spend_all,
+                                 pause_below_prob_best=g.pause_below_prob_best,
+                                 pause_min_expected_loss=g.pause_min_expected_loss)
     holds = Holds(g.min_days_between_changes, g.hold_learning, g.learning_days, g.learning_conversions)
     return settings, holds
 
@@ -267,7 +269,10 @@ def simulate_campaign(
         if holds.hold_learning:
             held |= (present & (prev > 0) & (age > 0) & (age < holds.learning_days)
                      & (conv_obs < holds.learning_conversions))
-        decision = apply_guardrails(target, prev, present, held, settings, winner_phase=won)
+        losers = None
+        if settings.pause_below_prob_best > 0 and not oracle:
+            losers = clear_losers(post.prob_best(), post.expected_loss(), post.mean(), present, settings)
+        decision = apply_guardrails(target, prev, present, held, settings, winner_phase=won, losers=losers)
         budgets = decision.budgets
 
         # --- delivery
@@ -485,18 +490,47 @@ def run_study(
             ctx.set_forkserver_preload(["simulations.runner"])
         else:
             ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx, initializer=_ignore_sigint)
+        try:
             futures = {pool.submit(_timed_chunk, spec, c): c for c in range(n)}
             for fut in cf_completed(futures):
                 parts[futures[fut]] = fut.result()
                 done += 1
                 tick()
+        except BaseException:
+            # Ctrl-C (or any failure): stop now rather than after the running chunks (a chunk can take
+            # minutes): cancel what has not started and end the workers.
+            _stop_pool(pool)
+            raise
+        pool.shutdown(wait=True)
     else:
         for c in range(n):
             parts[c] = _timed_chunk(spec, c)
             done += 1
             tick()
     return _merge(spec, parts)  # type: ignore[arg-type]
+
+
+def _ignore_sigint() -> None:
+    """Pool workers ignore Ctrl-C: the terminal sends it to the whole process group, and the parent alone
+    decides to stop (ending the workers), so no worker prints its own traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool) -> None:
+    """Cancel pending chunks and end the pool's worker processes (SIGTERM, then SIGKILL after 1 s)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=1.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=1.0)
 
 
 def load_spec(path) -> StudySpec:
