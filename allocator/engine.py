@@ -635,7 +635,12 @@ def _reason_text(
         return (f"above the +{s.max_change:.0%} step limit so the whole budget is spent "
                 "(set guardrails.spend_all = false to leave it unspent instead)")
     if winner is not None:
-        return "winner: budget moves to it" if c.id == winner else "winner declared elsewhere: stepping down"
+        if c.id == winner:
+            return "winner: budget moves to it"
+        if previous > 0 and budget > previous * (1.0 - s.max_change) + 0.005:
+            return ("winner declared elsewhere: stepping down; kept above its step limit only so the whole "
+                    "budget is spent (guardrails.spend_all = false leaves it unspent instead)")
+        return "winner declared elsewhere: stepping down"
     if abs(budget - target) <= max(0.01, 0.005 * s.total):
         return f"as the model suggests ({share:.0%} of the budget)"
     more = "more" if budget > target else "less"

@@ -30,7 +30,6 @@ def _fmt(x: float | None, spec: str, se: float | None = None) -> str:
 
 
 def print_summary(res, full: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     unit = res.unit_cost
@@ -51,7 +50,9 @@ def print_summary(res, full: dict) -> None:
             _fmt(s["p_correct_winner"], ".1%"),
             _fmt(s["decision_day_mean"], ".1f"),
         )
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    from allocator.render import console_for
+
+    console = console_for()
     console.print(table)
     console.print("± one standard error over replicates; regret in expected conversions lost against the oracle")
     fell_back = {p: s["model_fallbacks"] for p, s in full["policies"].items() if s.get("model_fallbacks")}
