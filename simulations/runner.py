@@ -271,7 +271,7 @@ def simulate_campaign(
                      & (conv_obs < holds.learning_conversions))
         losers = None
         if settings.pause_below_prob_best > 0 and not oracle:
-            losers = clear_losers(post.prob_best(), post.expected_loss(), post.mean(), present, settings)
+            losers = clear_losers(*_loser_inputs(post, present), present, settings)
         decision = apply_guardrails(target, prev, present, held, settings, winner_phase=won, losers=losers)
         budgets = decision.budgets
 
@@ -509,6 +509,30 @@ def run_study(
             done += 1
             tick()
     return _merge(spec, parts)  # type: ignore[arg-type]
+
+
+def _loser_inputs(post, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(prob_best, expected_loss, mean), shape (n_replicates, n_creatives), for `clear_losers`: exact for
+    the conjugate posterior as `allocator.engine` computes them (`scaled_beta_max` over the live
+    creatives), so the simulator pauses the same creatives as `reallocate`; from the draws otherwise."""
+    if not isinstance(post, BatchPosterior):
+        return post.prob_best(), post.expected_loss(), post.mean()
+    from models.prob_best import scaled_beta_max
+
+    n_rep, k = post.shape
+    p = np.zeros((n_rep, k))
+    loss = np.full((n_rep, k), np.nan)
+    mean = np.where(present, post.scale * post.alpha / (post.alpha + post.beta), np.nan)
+    masks, group = np.unique(present, axis=0, return_inverse=True)
+    for g, mask in enumerate(masks):
+        rows, cols = np.flatnonzero(group.ravel() == g), np.flatnonzero(mask)
+        if not cols.size:
+            continue
+        sub = np.ix_(rows, cols)
+        pb, e_max = scaled_beta_max(post.alpha[sub], post.beta[sub], post.scale[sub])
+        p[sub] = pb
+        loss[sub] = np.maximum(np.asarray(e_max).reshape(-1, 1) - mean[sub], 0.0)
+    return p, loss, mean
 
 
 def _ignore_sigint() -> None:
