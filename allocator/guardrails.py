@@ -17,6 +17,9 @@ The rules, strongest first
    was not running (previous 0) starts at any budget.
 6. The exploration floor: every live creative gets at least `exploration_floor` of the total.
 7. The policy's target.
+Two options: `losers` (`clear_losers`) are paused before anything else, held or not; with
+`spend_all = False` rule 2 is "never exceeded": no creative gets more than its target within its bounds
+(no step relaxing, no released holds) and the rest stays unspent.
 
 Method
 ------
