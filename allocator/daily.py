@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from allocator.engine import Allocation, History, build_model, conjugate_model, learning_state, money, reallocate
-from allocator.outputs import fit_file, write_atomic, write_folder_atomic
 from allocator.ledger import BUSY_TIMEOUT, DecisionRecord, Ledger
+from allocator.outputs import fit_file, write_folder_atomic
 from allocator.plan import LoadedPlan
 from models.errors import LedgerError
 from models.observations import DailyObservations

@@ -28,7 +28,8 @@ def children(pid: int) -> int:
     for e in os.listdir("/proc"):
         if e.isdigit():
             try:
-                parents[int(e)] = int(open(f"/proc/{e}/stat").read().rsplit(")", 1)[1].split()[1])
+                with open(f"/proc/{e}/stat") as f:
+                    parents[int(e)] = int(f.read().rsplit(")", 1)[1].split()[1])
             except OSError:
                 pass
     found, frontier = set(), {pid}

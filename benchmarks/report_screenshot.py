@@ -52,7 +52,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
            f"--window-size=1100,{args.height}", f"--screenshot={args.out.resolve()}", rep.index.resolve().as_uri()]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if res.returncode != 0 or not args.out.exists():
         sys.exit(f"chromium failed ({res.returncode}): {res.stderr.strip()[-500:]}")
     print(f"screenshot {args.out}\nreport {rep.index}")

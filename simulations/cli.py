@@ -81,12 +81,12 @@ def _run(study: Path, replicates: int | None, seed: int | None, model: str | Non
         return run_study(spec, workers=workers, scheduler=scheduler)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
+    with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
                   TimeElapsedColumn(), TextColumn(f"(estimated {size.describe().split(' on ')[0]})"),
                   transient=True) as bar:
         task = bar.add_task("chunks", total=spec.n_chunks)
         return run_study(spec, workers=workers, scheduler=scheduler,
-                         progress=lambda done, total: bar.update(task, completed=done))
+                         progress=lambda done, total: bar.update(task, completed=done, total=total))
 
 
 @click.command(epilog=SIMULATE_EPILOG)

@@ -362,7 +362,8 @@ def _policy_key(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
-def run_chunk(spec: StudySpec, chunk: int) -> dict[str, dict[str, np.ndarray]]:
+def run_chunk(spec: StudySpec, chunk: int, on_policy: Callable[[], None] | None = None,
+              ) -> dict[str, dict[str, np.ndarray]]:
     """Run every policy of the study on replicates of chunk `chunk`; metrics summed over campaigns.
 
     Returns {policy: {name: array}} with SCALARS of shape (n,) and SERIES of shape (n, periods), n the
@@ -383,6 +384,8 @@ def run_chunk(spec: StudySpec, chunk: int) -> dict[str, dict[str, np.ndarray]]:
             ss = np.random.SeedSequence(seed, spawn_key=(chunk, 1, _policy_key(policy), c))
             runs.append(simulate_campaign(world, dyn, study, policy, np.random.default_rng(ss)))
         results[policy] = _combine(runs)
+        if on_policy is not None:  # progress within a chunk (a hierarchical chunk can take many minutes)
+            on_policy()
     return results
 
 
@@ -425,11 +428,12 @@ class StudyResult:
     cpu_seconds: float = 0.0  # CPU time of the chunks, summed over the processes that ran them
 
 
-def _timed_chunk(spec: StudySpec, chunk: int) -> tuple[dict[str, dict[str, np.ndarray]], float]:
+def _timed_chunk(spec: StudySpec, chunk: int, on_policy: Callable[[], None] | None = None,
+                 ) -> tuple[dict[str, dict[str, np.ndarray]], float]:
     import time
 
     t0 = time.process_time()
-    out = run_chunk(spec, chunk)
+    out = run_chunk(spec, chunk, on_policy)
     return out, time.process_time() - t0
 
 
@@ -453,7 +457,8 @@ def run_study(
 ) -> StudyResult:
     """Run all chunks: in this process (workers=1), in a local process pool (workers > 1), or on a Dask
     distributed cluster at `scheduler` (dask.distributed is imported only then). The numbers are the same
-    in every case. `progress(done, total)` is called after each chunk."""
+    in every case. `progress(done, total)` is called after each chunk (in this process: after each policy of
+    each chunk, counting chunk-policies)."""
     n = spec.n_chunks
     parts: list[dict | None] = [None] * n
     done = 0
@@ -504,10 +509,19 @@ def run_study(
             raise
         pool.shutdown(wait=True)
     else:
+        # In this process the progress counts policies within chunks too: `progress(done, total)` then
+        # counts chunk-policies (total = chunks x policies), so a single long chunk still moves the bar.
+        n_pol = len(spec.study.study.policies)
+        steps = 0
+
+        def step() -> None:
+            nonlocal steps
+            steps += 1
+            if progress is not None:
+                progress(steps, n * n_pol)
+
         for c in range(n):
-            parts[c] = _timed_chunk(spec, c)
-            done += 1
-            tick()
+            parts[c] = _timed_chunk(spec, c, step)
     return _merge(spec, parts)  # type: ignore[arg-type]
 
 

@@ -400,5 +400,13 @@ def check_size(study: Study, source: str, replicates: int | None = None, workers
     return size
 
 
-__all__ = ["Study", "LoadedStudy", "StudySize", "check_size", "estimate_size", "load_study", "parse_study",
-           "PlanError"]
+__all__ = [
+    "LoadedStudy",
+    "PlanError",
+    "Study",
+    "StudySize",
+    "check_size",
+    "estimate_size",
+    "load_study",
+    "parse_study",
+]

@@ -22,7 +22,7 @@ def find(home: Path, **env: str) -> subprocess.CompletedProcess:
     assigns = [f"{k}={v}" for k, v in {"HOME": str(home), "PATH": "/usr/bin:/bin", "SPARKBANDIT_NO_INSTALL": "1",
                                          **env}.items()]
     return subprocess.run(["env", "-i", *assigns, "bash", "-c", f"source {FINDER}; find_python"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
 
 
 def version_of(python: str) -> tuple[int, int]:

@@ -141,3 +141,28 @@ def test_ctrl_c_stops_a_worker_pool_quickly_and_writes_nothing(tmp_path):
     alive = [p for p in workers if Path(f"/proc/{p}").exists()
              and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]]
     assert alive == []
+
+
+def test_os_errors_blame_what_failed():
+    from simulations.cli import _os_error_line
+
+    assert _os_error_line(PermissionError(13, "Permission denied", "past.csv"), None) == (
+        "past.csv: cannot read (Permission denied); check the path and its permissions"
+    )
+    assert _os_error_line(ConnectionRefusedError(111, "Connection refused"), "tcp://h:8786") == (
+        "scheduler tcp://h:8786: Connection refused; check the address and that the scheduler is running"
+    )
+    assert _os_error_line(OSError(24, "Too many open files"), None) == (
+        "worker pool: Too many open files; try --workers 1"
+    )
+
+
+def test_progress_moves_within_a_chunk():
+    """In one process the bar counts chunk-policies, so a single long (hierarchical) chunk still moves."""
+    from simulations.runner import load_spec, run_study
+
+    spec = load_spec(STUDIES / "bernoulli.toml").with_overrides(replicates=2)
+    seen: list[tuple[int, int]] = []
+    run_study(spec, progress=lambda done, total: seen.append((done, total)))
+    n = len(spec.study.study.policies)
+    assert seen == [(i, n) for i in range(1, n + 1)]
