@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
+
+from allocator.outputs import budgets_csv, fit_file, write_atomic  # noqa: F401  (re-exported: older callers)
 
 # name -> (module, attribute, one-line help shown by `sparkbandit --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -75,20 +75,6 @@ def run_guarded(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except SparkBanditError as e:
         fail(str(e), e.exit_code)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path via a temporary file in the same folder and a rename: all or nothing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -161,6 +147,36 @@ REALLOCATE_EPILOG = """Examples:
 """
 
 
+def format_option(default: str = "table", sheets: bool = False):
+    """`--format table|csv|json` for a command that prints a table (`--json` stays as an alias); with `sheets`,
+    also `adgroups`: the ad-group sheet for a bulk edit in Ads Manager (`reallocate`)."""
+    choices = ["table", "csv", "json", *(["adgroups"] if sheets else [])]
+    more = (" or the ad-group sheet for a bulk edit in Ads Manager (adgroups: written to --out, else printed; "
+            "--out gets the per-creative CSV otherwise)") if sheets else ""
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default=None,
+        help=f"Output: a table (default; plain full-width text when not on a terminal), CSV or JSON{more}.",
+    )
+
+
+def _adgroups_sheet(plan_path: Path, alloc) -> str:
+    from allocator.plan import load_plan
+    from allocator.sheets import adgroups_csv
+
+    return adgroups_csv(load_plan(plan_path), alloc)
+
+
+def json_alias_option():
+    return click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+
+
+def output_format(fmt: str | None, as_json: bool) -> str:
+    """The format from --format and the --json alias (which must not contradict each other)."""
+    if as_json and fmt not in (None, "json"):
+        fail(f"--json and --format {fmt} contradict each other; give one of them")
+    return "json" if as_json else (fmt or "table")
+
+
 @main.command(epilog=REALLOCATE_EPILOG)
 @click.option("--plan", "plan_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Campaign plan (TOML).")
@@ -168,32 +184,39 @@ REALLOCATE_EPILOG = """Examples:
               help="Results CSV (native or TikTok export); default: the plan's data, else the ledger.")
 @click.option("--date", "date_", type=click.DateTime(["%Y-%m-%d"]),
               help="Day the new budgets apply to (default: the day after the last data).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the budgets as CSV.")
-@click.option("--format", "out_format", type=click.Choice(["csv", "adgroups"]), default="csv", show_default=True,
-              help="--out as budgets per creative (csv) or per ad group for a bulk edit in Ads Manager (adgroups).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the budgets as CSV (atomically; with the ledger the decision is recorded only once "
+                   "the file is written).")
+@format_option(sheets=True)
+@json_alias_option()
 @click.option("--dry-run", is_flag=True, help="With the ledger: decide, but record nothing.")
 def reallocate(plan_path: Path, data: Path | None, date_: dt.datetime | None, out: Path | None,
-               out_format: str, as_json: bool, dry_run: bool) -> None:
+               fmt: str | None, as_json: bool, dry_run: bool) -> None:
     """Compute tomorrow's budget per creative with the plan's model, policy and guardrails."""
+    from allocator.outputs import BUDGET_FORMATS
     from models.errors import SparkBanditError
 
-    try:
-        alloc = _reallocate(plan_path, data, None if date_ is None else date_.date(), dry_run)
-        if out is not None and out_format == "adgroups":
-            from allocator.plan import load_plan
-            from allocator.sheets import adgroups_csv
+    fmt = output_format(fmt, as_json)
 
-            text = adgroups_csv(load_plan(plan_path), alloc)
-        elif out is not None:
-            text = budgets_csv(alloc)
+    def write_outputs(alloc) -> None:
+        # Called before the decision is recorded (inside the ledger's transaction): a file that cannot be
+        # written leaves the ledger as it was.
+        if out is not None:
+            write_atomic(out, _adgroups_sheet(plan_path, alloc) if fmt == "adgroups" else BUDGET_FORMATS["csv"](alloc))
+
+    try:
+        alloc = _reallocate(plan_path, data, None if date_ is None else date_.date(), dry_run, write_outputs)
     except SparkBanditError as e:
         fail(str(e), e.exit_code)
         return
-    if out is not None:
-        write_atomic(out, text)
-    if as_json:
+    if fmt == "adgroups" and out is None:
+        click.echo(_adgroups_sheet(plan_path, alloc), nl=False)
+    elif fmt == "json":
         click.echo(json.dumps(alloc.to_json(), indent=2))
+    elif fmt == "csv":
+        from allocator.render import allocation_csv
+
+        click.echo(allocation_csv(alloc), nl=False)
     else:
         from allocator.render import print_allocation
 
@@ -202,7 +225,7 @@ def reallocate(plan_path: Path, data: Path | None, date_: dt.datetime | None, ou
             click.echo(f"budgets written to {out}")
 
 
-def _reallocate(plan_path: Path, data: Path | None, date: dt.date | None, dry_run: bool):
+def _reallocate(plan_path: Path, data: Path | None, date: dt.date | None, dry_run: bool, write_outputs=None):
     from allocator.engine import reallocate as decide
 
     loaded, daily, warnings, (kind, source) = load_inputs(plan_path, data)
@@ -211,7 +234,7 @@ def _reallocate(plan_path: Path, data: Path | None, date: dt.date | None, dry_ru
         from allocator.pushes import effective_plan
 
         notes = effective_plan(loaded)  # Spark authorization ends read by `sync` win over auth_expires
-        alloc = reallocate_from_ledger(loaded, date, dry_run=dry_run)
+        alloc = reallocate_from_ledger(loaded, date, dry_run=dry_run, before_record=write_outputs)
         alloc.warnings[:0] = notes
         return alloc
     if date is None:
@@ -221,27 +244,9 @@ def _reallocate(plan_path: Path, data: Path | None, date: dt.date | None, dry_ru
         fit_path = fit_file(loaded)
     alloc = decide(loaded.plan, daily, date, fit_path=fit_path)
     alloc.warnings[:0] = warnings
+    if write_outputs is not None:
+        write_outputs(alloc)
     return alloc
-
-
-def fit_file(loaded) -> Path:
-    """Where the latest hierarchical fit of a plan is saved (beside the plan)."""
-    return loaded.path.with_name(loaded.path.stem + ".fit.nc")
-
-
-def budgets_csv(alloc) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["date", "creative_id", "name", "status", "budget", "previous_budget", "share", "prob_best",
-                "reason"])
-    for c in alloc.creatives:
-        w.writerow([alloc.date.isoformat(), c.id, c.label, c.status, f"{c.budget:.2f}",
-                    f"{c.previous_budget:.2f}", f"{c.share:.4f}",
-                    "" if c.prob_best is None else f"{c.prob_best:.4f}", c.reason])
-    return buf.getvalue()
 
 
 if __name__ == "__main__":

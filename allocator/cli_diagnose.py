@@ -6,14 +6,17 @@ from pathlib import Path
 
 import click
 
-from allocator.cli import fail, fit_file, run_guarded
+from allocator.cli import fail, fit_file, format_option, json_alias_option, output_format, run_guarded
 
 
 @click.command(epilog="Examples:\n\n  sparkbandit diagnose --plan plan.toml")
 @click.option("--plan", "plan_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Campaign plan (TOML) whose latest fit to summarise.")
-def diagnose(plan_path: Path) -> None:
+@format_option()
+@json_alias_option()
+def diagnose(plan_path: Path, fmt: str | None, as_json: bool) -> None:
     """Print ArviZ's summary (mean, sd, interval, ESS, R-hat) of the latest hierarchical fit."""
+    fmt = output_format(fmt, as_json)
     from allocator.plan import load_plan
 
     loaded = run_guarded(load_plan, plan_path)
@@ -25,4 +28,5 @@ def diagnose(plan_path: Path) -> None:
         )
     from models.hierarchical import diagnose_summary  # imports arviz
 
-    click.echo(run_guarded(diagnose_summary, path))
+    text = run_guarded(diagnose_summary, path, fmt)
+    click.echo(text, nl=fmt == "table")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from allocator.cli import fail, run_guarded
+from allocator.cli import fail, format_option, json_alias_option, output_format, run_guarded
 from allocator.engine import money
 
 PLAN_OPTION = click.option(
@@ -27,9 +27,20 @@ def _load(plan_path: Path):
 
 
 def _console():
-    from rich.console import Console
+    from allocator.render import console_for
 
-    return Console(highlight=False, soft_wrap=False)
+    return console_for()
+
+
+def _csv(header: list[str], rows: list[list]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
 
 
 # ---------------------------------------------------------------------------- ingest
@@ -95,18 +106,31 @@ HISTORY_EPILOG = """Examples:
 @PLAN_OPTION
 @click.option("--all", "include_superseded", is_flag=True, help="Also show decisions replaced by a re-run.")
 @click.option("--last", type=click.IntRange(min=1), help="Only the last N decisions.")
-@JSON_OPTION
-def history(plan_path: Path, include_superseded: bool, last: int | None, as_json: bool) -> None:
+@format_option()
+@json_alias_option()
+def history(plan_path: Path, include_superseded: bool, last: int | None, fmt: str | None, as_json: bool) -> None:
     """Decisions over time: phase, winner, and budget and probability best per creative."""
     from rich.table import Table
 
     from allocator.daily import decision_history
 
+    fmt = output_format(fmt, as_json)
     loaded = _load(plan_path)
     decisions = run_guarded(decision_history, loaded, include_superseded)
     if last is not None:
         decisions = decisions[-last:]
-    if as_json:
+    if fmt == "csv":
+        labels = {c.id: c.label for c in loaded.plan.creatives}
+        rows = [
+            [d.date.isoformat(), d.phase, d.winner or "", c["id"], labels.get(c["id"], c.get("name", c["id"])),
+             f"{c['budget']:.2f}", "" if c["prob_best"] is None else f"{c['prob_best']:.4f}",
+             "yes" if d.in_force else "no"]
+            for d in decisions for c in d.allocation.get("creatives", [])
+        ]
+        click.echo(_csv(["date", "phase", "winner", "creative_id", "name", "budget", "prob_best", "in_force"], rows),
+                   nl=False)
+        return
+    if fmt == "json":
         click.echo(json.dumps({"campaign": loaded.plan.campaign.name, "decisions": [d.to_json() for d in decisions]},
                               indent=2))
         return
@@ -154,18 +178,27 @@ STATUS_EPILOG = """Examples:
 @click.command("status", epilog=STATUS_EPILOG)
 @PLAN_OPTION
 @click.option("--date", "date_", type=click.DateTime(["%Y-%m-%d"]), help="Today's date (default: the UTC date).")
-@JSON_OPTION
-def status(plan_path: Path, date_: dt.datetime | None, as_json: bool) -> None:
+@format_option()
+@json_alias_option()
+def status(plan_path: Path, date_: dt.datetime | None, fmt: str | None, as_json: bool) -> None:
     """Phase, winner, budgets in force and warnings: authorizations ending, learning phase, missing or
     restated results."""
     from allocator.daily import campaign_status
     from allocator.pushes import stored_authorizations
 
+    fmt = output_format(fmt, as_json)
     loaded = _load(plan_path)
     auths, notes = run_guarded(stored_authorizations, loaded)  # TikTok's authorization ends (from sync) win
     st = run_guarded(campaign_status, loaded, None if date_ is None else date_.date())
     st.warnings[:0] = notes
-    if as_json:
+    if fmt == "csv":  # the budgets in force; warnings to stderr
+        for w in st.warnings:
+            click.echo(f"warning: {w}", err=True)
+        rows = [[b["id"], b["name"], b["status"], f"{b['budget']:.2f}",
+                 "" if b["prob_best"] is None else f"{b['prob_best']:.4f}", b["reason"]] for b in st.budgets]
+        click.echo(_csv(["creative_id", "name", "status", "budget", "prob_best", "reason"], rows), nl=False)
+        return
+    if fmt == "json":
         click.echo(json.dumps({**st.to_json(), "authorizations": auths}, indent=2))
         return
     cur = st.currency

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from allocator.engine import Allocation, History, build_model, conjugate_model, learning_state, money, reallocate
 from allocator.ledger import BUSY_TIMEOUT, DecisionRecord, Ledger
+from allocator.outputs import fit_file, write_folder_atomic
 from allocator.plan import LoadedPlan
 from models.errors import LedgerError
 from models.observations import DailyObservations
@@ -42,6 +44,7 @@ def reallocate_from_ledger(
     dry_run: bool = False,
     *,
     busy_timeout: float = BUSY_TIMEOUT,
+    before_record: Callable[[Allocation], None] | None = None,
 ) -> Allocation:
     """Decide the budgets for `date` from the ledger's results and decisions, and record the decision.
 
@@ -52,6 +55,9 @@ def reallocate_from_ledger(
         The day the budgets apply to; default the day after the last day with results.
     dry_run : bool
         Decide but record nothing (the ledger is not created either).
+    before_record : callable, optional
+        Writes the outputs the user asked for (``reallocate --out``); called with the decision inside the
+        write transaction, before it is recorded, so an output that fails (raises) records nothing.
 
     The previous budgets and last-change dates come from the decisions in force before `date` (see
     `Ledger.history`), so step limits, days between changes and learning-phase holds carry over days.
@@ -63,7 +69,10 @@ def reallocate_from_ledger(
     if not path.exists() and (dry_run or date is None):
         if date is None:
             raise _no_data(loaded)
-        return _decide(loaded, DailyObservations.empty(plan.creative_ids), date, History.from_plan(plan), [], False)
+        alloc = _decide(loaded, DailyObservations.empty(plan.creative_ids), date, History.from_plan(plan), [], False)
+        if before_record is not None:
+            before_record(alloc)
+        return alloc
     with Ledger.open(path, busy_timeout=busy_timeout) as ledger:
         scope = ledger.read() if dry_run else ledger.write()
         with scope:
@@ -83,6 +92,8 @@ def reallocate_from_ledger(
                 )
             alloc = _decide(loaded, daily, date, history, notes, recorded=not dry_run)
             alloc.warnings.extend(pending_notes + notes)
+            if before_record is not None:
+                before_record(alloc)
             if not dry_run:
                 ledger.record_decision(loaded, alloc, run_id=alloc.diagnostics["ledger"]["run_id"])
     return alloc
@@ -111,7 +122,7 @@ def _decide(
     plan = loaded.plan
     fit_path = None
     if plan.campaign.model == "hierarchical":
-        fit_path = loaded.path.with_name(loaded.path.stem + ".fit.nc")  # as `sparkbandit reallocate --data`
+        fit_path = fit_file(loaded)  # as `sparkbandit reallocate --data`
     alloc = reallocate(
         plan, daily, date, history=history, rng=decision_rng(plan.campaign.seed, date), model=build_model(plan),
         fit_path=fit_path,
@@ -295,48 +306,67 @@ class Report:
     images: tuple[Path, ...]
 
 
-def write_report(loaded: LoadedPlan, out: str | Path, today: dt.date | None = None) -> Report:
-    """Write prob_best.png, budgets.png, cpa_posterior.png and index.html into `out`.
+REPORT_FILES = ("index.html", "prob_best.png", "budgets.png", "cpa_posterior.png")
 
-    The page needs no network: images by relative path, inline CSS, no scripts.
+
+def _legend_outside(ax) -> None:
+    """The legend beside the axes, never over a line (the winner threshold, the minimum)."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False)
+
+
+def write_report(loaded: LoadedPlan, out: str | Path, today: dt.date | None = None) -> Report:
+    """Write prob_best.png, budgets.png, cpa_posterior.png and index.html into the folder `out`.
+
+    The page needs no network: images by relative path, inline CSS, no scripts. It opens with the budgets to
+    set today, then a table per creative (spend, conversions, observed and estimated CPA, P(best), budget,
+    reason). The folder is written whole or not at all (`allocator.outputs.write_folder_atomic`); an
+    existing `out` may hold only an earlier report's files.
     """
+    plan = loaded.plan
+    out = Path(out)
+    status = campaign_status(loaded, today)
+    with Ledger.open(loaded.ledger_path, create=False) as ledger, ledger.read():
+        decisions = ledger.decisions(plan)
+        daily = ledger.daily(plan)
+    # Posterior of each creative's CPA now (conjugate model: exact and fast), from the results before today.
+    upto = daily.upto(np.datetime64(status.date, "D") - np.timedelta64(1, "D")) if daily.n_days else daily
+    post = conjugate_model(plan).fit(
+        upto, plan.campaign.objective, n_draws=plan.decision.draws, rng=np.random.default_rng(plan.campaign.seed)
+    )
+
+    def fill(folder: Path) -> list[Path]:
+        cpa_rows = _plots(loaded, decisions, upto, post, folder)
+        (folder / "index.html").write_text(_html(loaded, status, decisions, cpa_rows, upto), encoding="utf-8")
+        return [out / name for name in REPORT_FILES[1:]]
+
+    images = write_folder_atomic(out, fill, REPORT_FILES)
+    return Report(out, out / "index.html", tuple(images))
+
+
+def _plots(loaded: LoadedPlan, decisions: list[DecisionRecord], daily: DailyObservations, post, folder: Path) -> list:
+    """The three PNGs into `folder`; returns the CPA summary rows (label, mean, 5%, median, 95%)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from allocator.cli import write_atomic
-
     plan = loaded.plan
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise LedgerError(f"cannot create report folder {out} ({e.strerror}); check the path") from None
-    status = campaign_status(loaded, today)
-    with Ledger.open(loaded.ledger_path, create=False) as ledger, ledger.read():
-        decisions = ledger.decisions(plan)
-        daily = ledger.daily(plan)
     dates, budgets, prob = series(loaded, decisions)
     labels = [c.label for c in plan.creatives]
     cur = plan.campaign.currency
-    images = []
 
     def save(fig, name: str) -> None:
-        path = out / name
-        tmp = out / f".{name}.tmp.png"
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        fig.savefig(folder / name, dpi=110, bbox_inches="tight")
         plt.close(fig)
-        tmp.replace(path)
-        images.append(path)
 
     # probability best over time
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(9, 4))
     if dates:
         for j, label in enumerate(labels):
             ax.plot(dates, prob[:, j], marker="o", ms=3, label=label)
-        ax.axhline(plan.decision.prob_best, color="grey", ls="--", lw=1, label=f"winner at {plan.decision.prob_best:.0%}")
-        ax.legend(fontsize=8, loc="upper left", ncols=2)
+        ax.axhline(plan.decision.prob_best, color="grey", ls="--", lw=1,
+                   label=f"winner at {plan.decision.prob_best:.0%}")
+        _legend_outside(ax)
         fig.autofmt_xdate()
     else:
         ax.text(0.5, 0.5, "no decisions yet", ha="center", va="center", transform=ax.transAxes)
@@ -346,12 +376,12 @@ def write_report(loaded: LoadedPlan, out: str | Path, today: dt.date | None = No
     save(fig, "prob_best.png")
 
     # budget per creative over time
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(9, 4))
     if dates:
         for j, label in enumerate(labels):
             ax.step(dates, budgets[:, j], where="post", marker="o", ms=3, label=label)
         ax.axhline(plan.guardrails.min_budget, color="grey", ls=":", lw=1, label="ad-group minimum")
-        ax.legend(fontsize=8, loc="upper left", ncols=2)
+        _legend_outside(ax)
         fig.autofmt_xdate()
     else:
         ax.text(0.5, 0.5, "no decisions yet", ha="center", va="center", transform=ax.transAxes)
@@ -359,12 +389,8 @@ def write_report(loaded: LoadedPlan, out: str | Path, today: dt.date | None = No
     ax.set_title(f"{plan.campaign.name}: budget per creative")
     save(fig, "budgets.png")
 
-    # current posterior of each creative's CPA (conjugate model: exact and fast)
-    post = conjugate_model(plan).fit(
-        daily, plan.campaign.objective, n_draws=plan.decision.draws, rng=np.random.default_rng(plan.campaign.seed)
-    )
     cpa = post.cpa_draws
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(9, 4))
     cpa_rows = []
     if cpa is not None and np.isfinite(cpa).any():
         finite = np.where(np.isfinite(cpa), cpa, np.nan)
@@ -376,18 +402,14 @@ def write_report(loaded: LoadedPlan, out: str | Path, today: dt.date | None = No
             ax.hist(finite[:, j], bins=bins, histtype="step", density=True, lw=1.5, label=label)
             q = np.nanquantile(finite[:, j], [0.05, 0.5, 0.95])
             cpa_rows.append((label, float(np.nanmean(finite[:, j])), *map(float, q)))
-        ax.legend(fontsize=8)
+        _legend_outside(ax)
     else:
         ax.text(0.5, 0.5, "no results yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(f"cost per conversion ({cur})")
     ax.set_yticks([])
-    ax.set_title(f"{plan.campaign.name}: posterior CPA per creative (conjugate model)")
+    ax.set_title(f"{plan.campaign.name}: model's CPA per creative (conjugate posterior)")
     save(fig, "cpa_posterior.png")
-
-    page = _html(loaded, status, decisions, cpa_rows)
-    index = out / "index.html"
-    write_atomic(index, page)
-    return Report(out, index, tuple(images))
+    return cpa_rows
 
 
 _CSS = """
@@ -397,10 +419,13 @@ table{border-collapse:collapse;font-size:.85em} th,td{border:1px solid #ddd;padd
 th{background:#f4f4f4} td.l,th.l{text-align:left} tr.win td{background:#eef8ee}
 .warn{background:#fff6e0;border-left:4px solid #e0a000;padding:4px 10px;margin:3px 0}
 img{max-width:100%;border:1px solid #eee;margin:6px 0} .muted{color:#777;font-size:.85em}
+.today{background:#eef4ff;border:1px solid #b8cdf0;padding:4px 14px 10px;margin:1em 0}
+.today h2{border:none;margin-top:.6em} .today td{font-size:1.1em}
 """
 
 
-def _html(loaded: LoadedPlan, status: CampaignStatus, decisions: list[DecisionRecord], cpa_rows: list) -> str:
+def _html(loaded: LoadedPlan, status: CampaignStatus, decisions: list[DecisionRecord], cpa_rows: list,
+          daily: DailyObservations) -> str:
     e = html.escape
     plan = loaded.plan
     cur = plan.campaign.currency
@@ -412,11 +437,14 @@ def _html(loaded: LoadedPlan, status: CampaignStatus, decisions: list[DecisionRe
         f"<p class='muted'>Report for {status.date.isoformat()}, written {e(dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC'))} "
         f"from {e(str(loaded.ledger_path.name))}. Daily budget {money(plan.campaign.daily_budget, cur)}, "
         f"model {e(plan.campaign.model)}, policy {e(plan.campaign.policy)}.</p>",
+        "__TODAY__",
         "<h2>Status</h2>",
         f"<p>Phase: <b>{e(status.phase or 'no decision yet')}</b>. Winner: <b>{e(_label(plan, status.winner) or 'none yet')}</b>. "
         f"Leader: {e(_label(plan, status.leader) or '-')}. Results: "
         f"{status.data_first or '-'} to {status.data_last or '-'}.</p>",
     ]
+    at = parts.index("__TODAY__")
+    parts[at:at + 1] = _today_box(plan, status) + _creative_table(plan, status, cpa_rows, daily)
     parts += [f"<div class='warn'>{e(w)}</div>" for w in status.warnings]
     parts += [
         "<h2>Probability best</h2><img src='prob_best.png' alt='probability best per creative over time'>",
@@ -424,6 +452,8 @@ def _html(loaded: LoadedPlan, status: CampaignStatus, decisions: list[DecisionRe
         "<h2>Cost per conversion now</h2><img src='cpa_posterior.png' alt='posterior CPA per creative'>",
     ]
     if cpa_rows:
+        parts.append("<p class='muted'>The model's cost per conversion: mean and 90% interval of the posterior "
+                     "(not TikTok's observed cost per conversion, which is in the table above).</p>")
         parts.append("<table><tr><th class='l'>creative</th><th>mean CPA</th><th>5%</th><th>median</th><th>95%</th></tr>")
         for label, mean, lo, med, hi in cpa_rows:
             parts.append(
@@ -456,6 +486,60 @@ def _html(loaded: LoadedPlan, status: CampaignStatus, decisions: list[DecisionRe
         parts.append("</table>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def _today_box(plan, status: CampaignStatus) -> list[str]:
+    """The first thing on the page: the budget to type into Ads Manager for each creative."""
+    e = html.escape
+    cur = plan.campaign.currency
+    d = status.last_decision
+    if d is None:
+        return ["<div class='today'><h2>Budgets to set today</h2><p>No decision recorded yet: run "
+                "<code>sparkbandit reallocate --plan PLAN</code>.</p></div>"]
+    when = "today" if d.date == status.date else f"from {d.date.isoformat()} (the latest decision)"
+    rows = []
+    for c in d.allocation.get("creatives", []):
+        prev = c.get("previous_budget")
+        change = ""
+        if prev is not None and abs(c["budget"] - prev) > 0.005:
+            change = f"<span class='muted'>was {money(prev, cur)}</span>"
+        elif prev is not None:
+            change = "<span class='muted'>unchanged</span>"
+        rows.append(f"<tr><td class='l'>{e(_label(plan, c['id']) or c['id'])}</td>"
+                    f"<td><b>{money(c['budget'], cur)}</b></td><td class='l'>{change}</td></tr>")
+    stale = "" if d.date == status.date else (
+        f"<p class='muted'>No decision for {status.date.isoformat()} yet; these are the budgets in force.</p>")
+    return [f"<div class='today'><h2>Budgets to set {e(when)}</h2>{stale}<table>"
+            "<tr><th class='l'>creative</th><th>daily budget</th><th class='l'></th></tr>", *rows, "</table></div>"]
+
+
+def _creative_table(plan, status: CampaignStatus, cpa_rows: list, daily: DailyObservations) -> list[str]:
+    """Per creative: spend, conversions, observed CPA (spend / conversions, as Ads Manager shows it), the
+    model's CPA, P(best), budget and reason of the latest decision."""
+    e = html.escape
+    cur = plan.campaign.currency
+    totals = daily.totals() if daily.n_days else None
+    model_cpa = {row[0]: row[1] for row in cpa_rows}
+    by_id = {} if status.last_decision is None else {
+        c["id"]: c for c in status.last_decision.allocation.get("creatives", [])}
+    out = ["<h2>Creatives</h2><table><tr><th class='l'>creative</th><th>spend</th><th>conversions</th>"
+           "<th>observed CPA<br><span class='muted'>spend / conv.</span></th>"
+           "<th>estimated CPA<br><span class='muted'>model mean</span></th><th>P(best)</th><th>budget</th>"
+           "<th class='l'>reason</th></tr>"]
+    for i, c in enumerate(plan.creatives):
+        spend = float(totals.spend[i]) if totals else 0.0
+        conv = float(totals.conversions[i]) if totals else 0.0
+        observed = money(spend / conv, cur) if conv > 0 else "-"
+        d = by_id.get(c.id, {})
+        p = d.get("prob_best")
+        out.append(
+            f"<tr><td class='l'>{e(c.label)}</td><td>{money(spend, cur)}</td><td>{conv:,.0f}</td>"
+            f"<td>{observed}</td><td>{money(model_cpa.get(c.label), cur)}</td>"
+            f"<td>{'-' if p is None else format(p, '.1%')}</td>"
+            f"<td>{money(d.get('budget'), cur)}</td><td class='l'>{e(d.get('reason', ''))}</td></tr>"
+        )
+    out.append("</table>")
+    return out
 
 
 def _label(plan, creative_id: str | None) -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from allocator.guardrails import Budgets, GuardrailSettings, Reason, apply_guardrails
+from allocator.guardrails import Budgets, GuardrailSettings, Reason, apply_guardrails, clear_losers
 from allocator.plan import CampaignPlan, Creative, ModelSettings, Prior
 from allocator.policies import PolicyContext, target_shares
 from allocator.stopping import PhaseDecision, decide_phase
@@ -65,6 +65,9 @@ class CreativeDecision:
     days_live: int
     reason: str
     reason_code: str
+    observed_cpa: float | None = None  # spend / conversions, as Ads Manager's "Cost per conversion"
+    yesterday_spend: float = 0.0  # results of the day before the decision date
+    yesterday_conversions: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,9 @@ class Allocation:
                     "days_live": c.days_live,
                     "reason": c.reason,
                     "reason_code": c.reason_code,
+                    "observed_cpa": num(c.observed_cpa, 4),
+                    "yesterday": {"spend": round(c.yesterday_spend, 2),
+                                  "conversions": int(c.yesterday_conversions)},
                 }
                 for c in self.creatives
             ],
@@ -162,6 +168,9 @@ def guardrail_settings(plan: CampaignPlan, resolution: float | None = 0.01) -> G
         max_change=g.max_change,
         exploration_floor=g.exploration_floor,
         resolution=resolution,
+        spend_all=g.spend_all,
+        pause_below_prob_best=g.pause_below_prob_best,
+        pause_min_expected_loss=g.pause_min_expected_loss,
     )
 
 
@@ -279,9 +288,10 @@ def reallocate(
     """
     steps = _steps(plan, daily, date, history, rng, model, fit_path)
     next(steps)
-    target, previous, live, held, settings, winner = next(steps)
+    target, previous, live, held, settings, winner, losers = next(steps)
     out: Budgets = apply_guardrails(
-        target[None, :], previous[None, :], live[None, :], held[None, :], settings, winner_phase=np.array([winner])
+        target[None, :], previous[None, :], live[None, :], held[None, :], settings, winner_phase=np.array([winner]),
+        losers=losers[None, :],
     )
     return _finish(steps, (out.budgets[0], out.reasons[0], out.unspent[0]))
 
@@ -318,12 +328,13 @@ def reallocate_many(
             posts[k].set_exact(p[row], float(e_max[row]))
     args = [next(g) for g in gens]
     groups: dict[tuple, list[int]] = {}
-    for k, (target, _, _, _, settings, _) in enumerate(args):
+    for k, (target, _, _, _, settings, _, _) in enumerate(args):
         groups.setdefault((settings, target.size), []).append(k)
     results: list[tuple] = [()] * len(gens)
     for (settings, _), members in groups.items():
         stack = [np.stack([args[k][j] for k in members]) for j in range(4)]
-        out = apply_guardrails(*stack, settings, winner_phase=np.array([args[k][5] for k in members]))
+        out = apply_guardrails(*stack, settings, winner_phase=np.array([args[k][5] for k in members]),
+                               losers=np.stack([args[k][6] for k in members]))
         for row, k in enumerate(members):
             results[k] = (out.budgets[row], out.reasons[row], out.unspent[row])
     return [_finish(g, r) for g, r in zip(gens, results)]
@@ -437,10 +448,20 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
             ctx = PolicyContext(day=days, min_days=plan.decision.min_days)
             target[live_idx] = target_shares(camp.policy, live_post, ctx)
     prob_best = np.full(n, np.nan)
-    prob_best[live_idx] = live_post.prob_best()
     loss = np.full(n, np.nan)
+    post_mean = np.full(n, np.nan)
     if live_idx.size:
+        prob_best[live_idx] = live_post.prob_best()
         loss[live_idx] = live_post.expected_loss()
+        post_mean[live_idx] = live_post.mean()
+    else:
+        warnings.append(
+            "no creative can receive budget today (every one is paused in the plan or its Spark "
+            "authorization has ended): all budgets are 0; set a creative's status to \"active\" or add one "
+            "with a new authorization code"
+        )
+    if leader_id is not None and winner_id is None and _tied(live_post, prob_best[live_idx]):
+        leader_id = None  # launch day: four creatives at 25% have no leader
 
     # --- holds: days between changes and the learning phase
     age, conv_total, first_week = learning_state(plan, daily, date)
@@ -454,14 +475,14 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
             since = (date - last).days
             held[i] = True
             held_reason[i] = (
-                f"held: changed {since} day{'s' if since != 1 else ''} ago "
-                f"(at least {g.min_days_between_changes} days between changes)"
+                f"held: changed {_days(since)} ago, TikTok advises {_days(g.min_days_between_changes)} "
+                "between changes"
             )
         elif g.hold_learning and 0 < age[i] < g.learning_days and conv_total[i] < g.learning_conversions:
             held[i] = True
             held_reason[i] = (
-                f"held: learning phase (day {age[i]} of {g.learning_days}, "
-                f"{conv_total[i]:.0f} of {g.learning_conversions} conversions)"
+                f"held: in TikTok's learning phase (day {age[i]} of {g.learning_days}, "
+                f"{conv_total[i]:.0f} of {g.learning_conversions} conversions); a budget change would restart it"
             )
     few = [
         f"{c.label} ({first_week[i]:.0f})"
@@ -474,14 +495,26 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
             f"learning phase needs about {g.learning_conversions}; delivery and CPA may stay unstable): "
             + ", ".join(few)
         )
+    learning_now = live & (age < g.learning_days)
+    reach = _learning_out_of_reach(plan, daily, live) if (learning_now.any() or few) else None
+    if reach:
+        warnings.append(reach)
 
     settings = guardrail_settings(plan)
-    budgets, codes, unspent = yield (target, history.previous, live, held, settings, phase.winner is not None)
-    if unspent > 0:
-        warnings.append(
-            f"{money(float(unspent), camp.currency)} of the daily budget cannot be spent within "
-            "max_budget and the live creatives; raise guardrails.max_budget or add creatives"
-        )
+    losers = clear_losers(prob_best[None, :], loss[None, :], post_mean[None, :], live[None, :], settings)[0]
+    budgets, codes, unspent = yield (target, history.previous, live, held, settings, phase.winner is not None,
+                                     losers)
+    if unspent > 0 and live_idx.size:
+        if not g.spend_all:
+            warnings.append(
+                f"{money(float(unspent), camp.currency)} of the daily budget is left unspent: the creatives' "
+                "targets ask for less within their step limits (guardrails.spend_all = false)"
+            )
+        else:
+            warnings.append(
+                f"{money(float(unspent), camp.currency)} of the daily budget cannot be spent within "
+                "max_budget and the live creatives; raise guardrails.max_budget or add creatives"
+            )
 
     # --- reasons in words
     cur = camp.currency
@@ -490,11 +523,15 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
     ci = post.interval(0.9)
     cpa_mean, cpa_lo, cpa_hi = post.cpa_summary(0.9)
     days_live = daily.days_live() if daily.n_days else np.zeros(n, dtype=int)
+    y_spend, y_conv = np.zeros(n), np.zeros(n)
+    if daily.n_days and daily.dates[-1] == np.datetime64(date, "D") - np.timedelta64(1, "D"):
+        y_spend, y_conv = daily.spend[-1], daily.conversions[-1]
     decisions = []
     for i, c in enumerate(plan.creatives):
         code = Reason(int(codes[i]))
         reason = _reason_text(code, c, target[i], budgets[i], history.previous[i], settings, cur,
-                              not_live_reason[i], held_reason[i], winner_id)
+                              not_live_reason[i], held_reason[i], winner_id, prob_best[i],
+                              loss[i] / np.nanmax(post_mean) if live_idx.size and np.nanmax(post_mean) > 0 else 0.0)
         st = status[i] if not live[i] else ("running" if budgets[i] > 0 else "paused")
         decisions.append(
             CreativeDecision(
@@ -520,6 +557,10 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
                 days_live=int(days_live[i]),
                 reason=reason,
                 reason_code=code.name.lower(),
+                observed_cpa=(float(totals.spend[i] / totals.conversions[i])
+                              if totals and totals.conversions[i] > 0 else None),
+                yesterday_spend=float(y_spend[i]),
+                yesterday_conversions=float(y_conv[i]),
             )
         )
     return Allocation(
@@ -542,6 +583,55 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
     )
 
 
+def _days(n: int) -> str:
+    return f"{n} day{'s' if n != 1 else ''}"
+
+
+def _tied(post: Posterior, p: np.ndarray) -> bool:
+    """True when the two highest probabilities of best are equal within their error: exactly equal for
+    exact answers, within two Monte Carlo standard errors of the difference otherwise."""
+    if p.size < 2:
+        return False
+    lo, hi = np.sort(p)[-2:]
+    if post.marginals is not None:
+        return hi - lo <= 1e-6
+    n_draws = post.draws.shape[0]
+    return hi - lo <= 2.0 * np.sqrt(max(lo + hi, 1e-12) / n_draws)
+
+
+def _learning_out_of_reach(plan: CampaignPlan, daily: DailyObservations, live: np.ndarray) -> str | None:
+    """The warning when, at this budget and CPA, an ad group cannot reach TikTok's learning-phase
+    conversions in its learning days; it says what to do. None when it can (or nothing is live)."""
+    g, camp = plan.guardrails, plan.campaign
+    n_live = int(live.sum())
+    if not n_live or g.learning_conversions <= 0 or g.learning_days <= 0 or camp.objective == "conversion_rate":
+        return None
+    spend = float(daily.spend.sum()) if daily.n_days else 0.0
+    conv = float(daily.conversions.sum()) if daily.n_days else 0.0
+    if conv >= 5:
+        cpa, source = spend / conv, "the campaign's observed CPA"
+    else:
+        rate = plan.prior.alpha / (plan.prior.alpha + plan.prior.beta)
+        cpa, source = plan.prior.cpm / (1000.0 * rate), "the prior's CPA (too few conversions yet)"
+    per_group = camp.daily_budget / n_live
+    expected = per_group * g.learning_days / cpa
+    if expected >= g.learning_conversions:
+        return None
+    need = g.learning_conversions * cpa / g.learning_days
+    fits = int(camp.daily_budget // need)
+    cur = camp.currency
+    fewer = (f"test at most {fits} creative{'s' if fits != 1 else ''} at a time" if fits >= 1
+             else f"raise the daily budget to at least {money(need, cur)}")
+    return (
+        f"learning phase out of reach: at {money(cpa, cur)} per conversion ({source}), "
+        f"{money(per_group, cur)}/day per ad group ({n_live} live) brings about {expected:.0f} conversions in "
+        f"{g.learning_days} days, short of the {g.learning_conversions} TikTok's learning phase needs "
+        f"({money(need, cur)}/day per ad group). To act: {fewer}; pause clear losers early "
+        "(guardrails.pause_below_prob_best); or set guardrails.hold_learning = false so budgets follow the "
+        "results (TikTok's 'learning' label then stays, which does not stop delivery)"
+    )
+
+
 def _reason_text(
     code: Reason,
     c: Creative,
@@ -553,35 +643,56 @@ def _reason_text(
     not_live: str,
     held: str,
     winner: str | None,
+    prob_best: float = float("nan"),
+    rel_loss: float = 0.0,
 ) -> str:
+    """The reason for a creative's budget in words a marketer reads: what was done and which rule did it."""
+
     def fmt(x: float) -> str:
         return money(x, cur)
 
     target = share * s.total
+    asks = f"the model suggests {fmt(target)} ({share:.0%})"
     if code == Reason.NOT_LIVE:
         return not_live
     if code == Reason.HELD:
         return held
+    if code == Reason.PAUSED_LOSER:
+        return (
+            f"paused: clearly losing ({prob_best:.1%} chance of being best, expected {rel_loss:.0%} worse than "
+            "the best); pausing one ad group does not restart the others' learning"
+        )
     if code == Reason.PAUSED_TARGET:
-        return f"paused: target {fmt(target)} is nearer 0 than the {fmt(s.min_budget)} minimum"
+        return f"paused: {asks}, nearer 0 than the {fmt(s.min_budget)} ad-group minimum"
     if code == Reason.PAUSED_CONFLICT:
         return "paused: the minimums of stronger creatives use the whole budget"
     if code == Reason.FLOOR:
-        return f"raised to the exploration floor ({s.exploration_floor:.0%} of the budget; target {fmt(target)})"
+        return f"kept at the {s.exploration_floor:.0%} exploration floor so it keeps being tested; {asks}"
     if code == Reason.MINIMUM:
-        return f"raised to the {fmt(s.min_budget)} ad-group minimum (target {fmt(target)})"
+        return f"raised to TikTok's {fmt(s.min_budget)} ad-group minimum; {asks}"
     if code == Reason.CAP:
-        return f"capped at max_budget {fmt(s.max_budget or 0)} (target {fmt(target)})"
-    if code == Reason.STEP_UP:
-        return f"step limit: +{s.max_change:.0%} of {fmt(previous)} (target {fmt(target)})"
-    if code == Reason.STEP_DOWN:
-        return f"step limit: -{s.max_change:.0%} of {fmt(previous)} (target {fmt(target)})"
+        return f"capped at the {fmt(s.max_budget or 0)} maximum per creative; {asks}"
+    if code in (Reason.STEP_UP, Reason.STEP_DOWN):
+        up = code == Reason.STEP_UP
+        limit = f"{'+' if up else '-'}{s.max_change:.0%} of yesterday's {fmt(previous)}"
+        if (target > budget) == up or abs(target - budget) < 0.005:
+            return f"{'raised' if up else 'lowered'} only as far as the step limit ({limit}); {asks}"
+        # The limit binds, but the other way round from the target: the budget had to go somewhere.
+        return (f"{'raised to' if up else 'kept at'} the step limit ({limit}) to spend the whole budget; "
+                f"{asks}")
     if code == Reason.RELEASED:
         return f"raised from {fmt(previous)} despite the hold, so the whole budget is spent"
     if code == Reason.STEP_RELAXED:
-        return f"above the +{s.max_change:.0%} step limit so the whole budget is spent"
+        return (f"above the +{s.max_change:.0%} step limit so the whole budget is spent "
+                "(set guardrails.spend_all = false to leave it unspent instead)")
     if winner is not None:
-        return "winner: budget moves to it" if c.id == winner else "winner declared elsewhere: stepping down"
+        if c.id == winner:
+            return "winner: budget moves to it"
+        if previous > 0 and budget > previous * (1.0 - s.max_change) + 0.005:
+            return ("winner declared elsewhere: stepping down; kept above its step limit only so the whole "
+                    "budget is spent (guardrails.spend_all = false leaves it unspent instead)")
+        return "winner declared elsewhere: stepping down"
     if abs(budget - target) <= max(0.01, 0.005 * s.total):
-        return f"policy target ({share:.1%})"
-    return f"policy target ({share:.1%}, {fmt(target)}), rebalanced to spend the budget within the limits"
+        return f"as the model suggests ({share:.0%} of the budget)"
+    more = "more" if budget > target else "less"
+    return f"{asks}; given {more} so the whole budget is spent within the limits"

@@ -17,6 +17,9 @@ The rules, strongest first
    was not running (previous 0) starts at any budget.
 6. The exploration floor: every live creative gets at least `exploration_floor` of the total.
 7. The policy's target.
+Two options: `losers` (`clear_losers`) are paused before anything else, held or not; with
+`spend_all = False` rule 2 is "never exceeded": no creative gets more than its target within its bounds
+(no step relaxing, no released holds) and the rest stays unspent.
 
 Method
 ------
@@ -56,6 +59,7 @@ class Reason(IntEnum):
     NOT_LIVE = 9  # paused in the plan or authorization expired
     STEP_RELAXED = 10  # above the step limit, to spend the total
     RELEASED = 11  # a held budget raised, to spend the total
+    PAUSED_LOSER = 12  # paused: clearly losing (P(best) and expected loss past the plan's thresholds)
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,15 @@ class GuardrailSettings:
         Smallest share of the total for each live creative (0 disables; 0 in the winner phase).
     resolution : float or None
         Budgets are multiples of this (0.01 = cents); None leaves them unrounded.
+    spend_all : bool
+        True: spend the total whenever the rules allow (relaxing step-up limits and releasing holds if
+        needed). False: never give a creative more than its target asks (within its bounds); the rest is
+        left unspent rather than funding a loser.
+    pause_below_prob_best : float
+        A live creative whose probability of being best is below this and whose expected loss is at least
+        `pause_min_expected_loss` is paused, even when held (0 disables). See `clear_losers`.
+    pause_min_expected_loss : float
+        Expected loss relative to the best posterior mean (0.25: expected to convert 25% worse).
     """
 
     total: float
@@ -82,6 +95,32 @@ class GuardrailSettings:
     max_change: float = 0.5
     exploration_floor: float = 0.05
     resolution: float | None = 0.01
+    spend_all: bool = True
+    pause_below_prob_best: float = 0.0
+    pause_min_expected_loss: float = 0.25
+
+
+def clear_losers(
+    prob_best: np.ndarray, expected_loss: np.ndarray, mean: np.ndarray, live: np.ndarray,
+    settings: GuardrailSettings,
+) -> np.ndarray:
+    """The live creatives that are clearly losing, shape (n_campaigns, n_creatives), bool.
+
+    Losing clearly means both: probability of being best below `pause_below_prob_best`, and expected loss
+    E[max_j X_j - X_i] at least `pause_min_expected_loss` times the best posterior mean (a small P(best)
+    alone can be a near-tie among many creatives). The creative with the highest P(best) is never one.
+    All inputs have shape (n_campaigns, n_creatives); entries of creatives that are not live are ignored.
+    """
+    live = np.atleast_2d(np.asarray(live, dtype=bool))
+    if settings.pause_below_prob_best <= 0:
+        return np.zeros_like(live)
+    p = np.where(live, np.nan_to_num(np.atleast_2d(prob_best), nan=0.0), -np.inf)
+    m = np.where(live, np.nan_to_num(np.atleast_2d(mean), nan=0.0), -np.inf)
+    best = m.max(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(best > 0, np.atleast_2d(expected_loss) / np.where(best > 0, best, 1.0), 0.0)
+    top = np.arange(live.shape[1])[None, :] == np.argmax(p, axis=1)[:, None]
+    return live & ~top & (p < settings.pause_below_prob_best) & (rel >= settings.pause_min_expected_loss)
 
 
 @dataclass(frozen=True)
@@ -157,6 +196,7 @@ def apply_guardrails(
     held: np.ndarray,
     settings: GuardrailSettings,
     winner_phase: np.ndarray | None = None,
+    losers: np.ndarray | None = None,
 ) -> Budgets:
     """Turn target shares into budgets that obey the rules in the module docstring.
 
@@ -173,6 +213,9 @@ def apply_guardrails(
     settings : GuardrailSettings
     winner_phase : ndarray of bool, shape (n_campaigns,), optional
         Campaigns in which a winner was declared: the exploration floor no longer applies.
+    losers : ndarray of bool, shape (n_campaigns, n_creatives), optional
+        Clearly losing creatives (`clear_losers`): paused, held or not (pausing an ad group does not reset
+        the others' learning).
 
     Returns
     -------
@@ -181,6 +224,8 @@ def apply_guardrails(
     target = np.atleast_2d(np.asarray(target, dtype=np.float64))
     previous = np.atleast_2d(np.asarray(previous, dtype=np.float64))
     live = np.atleast_2d(np.asarray(live, dtype=bool))
+    lost = np.zeros_like(live) if losers is None else np.atleast_2d(np.asarray(losers, dtype=bool)) & live
+    live = live & ~lost
     held = np.atleast_2d(np.asarray(held, dtype=bool)) & live & (previous > 0)
     n_camp, n = target.shape
     s = settings
@@ -189,6 +234,7 @@ def apply_guardrails(
         total = np.floor(total / s.resolution + 1e-7) * s.resolution
     reasons = np.full((n_camp, n), Reason.TARGET, dtype=np.int8)
     reasons[~live] = Reason.NOT_LIVE
+    reasons[lost] = Reason.PAUSED_LOSER
     reasons[held] = Reason.HELD
     winner = np.zeros(n_camp, bool) if winner_phase is None else np.asarray(winner_phase, dtype=bool)
 
@@ -250,8 +296,9 @@ def apply_guardrails(
         run[rows, weakest[rows]] = False
         reasons[rows, weakest[rows]] = Reason.PAUSED_CONFLICT
     # Caps below what remains: bring back creatives paused for their target (strongest first), then
-    # relax the step-up limit to the cap.
-    for _ in range(n):
+    # relax the step-up limit to the cap. With spend_all = False none of this: what the targets cannot
+    # take within their limits stays unspent.
+    for _ in range(n if s.spend_all else 0):
         room = np.where(run, hi, 0.0).sum(axis=1)
         need = np.where(run, lo, 0.0).sum(axis=1)
         # Only creatives whose lower bound still fits in what remains can come back.
@@ -264,13 +311,13 @@ def apply_guardrails(
         run[rows, best[rows]] = True
         reasons[rows, best[rows]] = Reason.TARGET
     room = np.where(run, hi, 0.0).sum(axis=1)
-    relax = (room < remaining - 1e-9)[:, None] & run & (hi_reason == Reason.STEP_UP)
+    relax = (room < remaining - 1e-9)[:, None] & run & (hi_reason == Reason.STEP_UP) & s.spend_all
     hi = np.where(relax, cap, hi)
     hi_reason = np.where(relax, Reason.STEP_RELAXED, hi_reason)
     # Still short (every other creative held, or expired): release held creatives, strongest first; they
     # only go up from their budget (rule 2 over rule 3).
     released = np.zeros_like(run)
-    for _ in range(n):
+    for _ in range(n if s.spend_all else 0):
         room = np.where(run, hi, 0.0).sum(axis=1)
         need = np.where(run, lo, 0.0).sum(axis=1)
         new_lo = np.maximum(budgets, s.min_budget)
@@ -291,6 +338,9 @@ def apply_guardrails(
     reasons = np.where(released, Reason.RELEASED, reasons)
 
     room = np.where(run, hi, 0.0).sum(axis=1)
+    if not s.spend_all:
+        # Only what the targets ask for, within each creative's bounds (the minimum and floors still hold).
+        room = np.minimum(room, np.where(run, np.clip(target_budget, lo, hi), 0.0).sum(axis=1))
     spend = np.minimum(remaining, room)
     lam = _solve_lambda(target_budget, lo, hi, run, spend)
     b = np.where(run, np.clip(target_budget + lam[:, None], lo, hi), 0.0)

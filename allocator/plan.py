@@ -96,6 +96,13 @@ class Guardrails(Strict):
     learning_days: int = Field(default=7, ge=0)
     learning_conversions: int = Field(default=50, ge=0)
     hold_learning: bool = True
+    # false: leave money unspent rather than give a creative more than its target (say to a loser when the
+    # leader is at its step limit)
+    spend_all: bool = True
+    # pause a clearly losing creative, even in its learning phase: P(best) below this (0 = never) ...
+    pause_below_prob_best: float = Field(default=0.0, ge=0, lt=1)
+    # ... and an expected loss of at least this share of the best creative's value
+    pause_min_expected_loss: float = Field(default=0.25, ge=0)
 
 
 class Decision(Strict):

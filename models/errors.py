@@ -80,3 +80,8 @@ class TikTokAPIError(SparkBanditError):
 
 class ApplyRefused(SparkBanditError):
     """`apply` will not send now: a decision for a past day, or TikTok's 23:55-00:00 budget lock."""
+
+
+class OutputError(SparkBanditError):
+    """A file or folder requested by the user (--out, a report) could not be written; nothing was left
+    half-written."""

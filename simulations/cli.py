@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from allocator.cli import fail, run_guarded, write_atomic
+from allocator.cli import fail, format_option, json_alias_option, output_format, run_guarded
 
 SIMULATE_EPILOG = """Examples:
 
@@ -30,7 +30,6 @@ def _fmt(x: float | None, spec: str, se: float | None = None) -> str:
 
 
 def print_summary(res, full: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     unit = res.unit_cost
@@ -51,7 +50,9 @@ def print_summary(res, full: dict) -> None:
             _fmt(s["p_correct_winner"], ".1%"),
             _fmt(s["decision_day_mean"], ".1f"),
         )
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    from allocator.render import console_for
+
+    console = console_for()
     console.print(table)
     console.print("± one standard error over replicates; regret in expected conversions lost against the oracle")
     fell_back = {p: s["model_fallbacks"] for p, s in full["policies"].items() if s.get("model_fallbacks")}
@@ -61,26 +62,31 @@ def print_summary(res, full: dict) -> None:
 
 
 def _run(study: Path, replicates: int | None, seed: int | None, model: str | None, workers: int,
-         scheduler: str | None, show_progress: bool):
+         scheduler: str | None, show_progress: bool, force: bool = False):
     from pydantic import ValidationError
 
     from allocator.plan import pydantic_error
     from simulations.runner import load_spec, run_study
-    from simulations.study import Study
+    from simulations.study import Study, check_size
 
     try:
         spec = load_spec(study).with_overrides(replicates=replicates, seed=seed, model=model)
     except ValidationError as e:
         raise pydantic_error(str(study), e, Study) from None
+    size = check_size(spec.study, str(study), spec.replicates, 1 if scheduler else workers, force)
+    if size.seconds > 30:
+        # Say up front what a long study costs: a log or a cron mail shows it even without a terminal.
+        click.echo(f"simulating {spec.replicates:,} replicates: estimated {size.describe()}", err=True)
     if not show_progress:
         return run_study(spec, workers=workers, scheduler=scheduler)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
-                  TimeElapsedColumn(), transient=True) as bar:
+    with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+                  TimeElapsedColumn(), TextColumn(f"(estimated {size.describe().split(' on ')[0]})"),
+                  transient=True) as bar:
         task = bar.add_task("chunks", total=spec.n_chunks)
         return run_study(spec, workers=workers, scheduler=scheduler,
-                         progress=lambda done, total: bar.update(task, completed=done))
+                         progress=lambda done, total: bar.update(task, completed=done, total=total))
 
 
 @click.command(epilog=SIMULATE_EPILOG)
@@ -91,32 +97,78 @@ def _run(study: Path, replicates: int | None, seed: int | None, model: str | Non
               help="The posterior the policies decide on (default: the study's).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for results.csv, summary.json and the PNG plots.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@format_option()
+@json_alias_option()
+@click.option("--force", is_flag=True, help="Run a study even when its estimated time or memory is too large.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Local processes running chunks of replicates.")
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://HOST:PORT) to run the chunks on.")
 def simulate(study: Path, replicates: int | None, seed: int | None, model: str | None, out: Path | None,
-             as_json: bool, workers: int, scheduler: str | None) -> None:
+             fmt: str | None, as_json: bool, force: bool, workers: int, scheduler: str | None) -> None:
     """Simulate STUDY (TOML): every policy it lists, with the plan's guardrails and stopping rule, against
     the oracle. The numbers depend only on the seed, not on --workers or --scheduler."""
-    from simulations.metrics import results_csv, summary
+    from simulations.metrics import summary
 
-    show_progress = sys.stderr.isatty() and not as_json
+    fmt = output_format(fmt, as_json)
+    show_progress = sys.stderr.isatty() and fmt == "table"
     try:
-        res = run_guarded(_run, study, replicates, seed, model, workers, scheduler, show_progress)
-    except OSError as e:  # e.g. a scheduler that cannot be reached
-        fail(f"{scheduler or 'workers'}: {e}")
+        res = run_guarded(_run, study, replicates, seed, model, workers, scheduler, show_progress, force)
+    except OSError as e:
+        fail(_os_error_line(e, scheduler))
+        return
+    except KeyboardInterrupt:
+        fail("interrupted: the study was stopped and nothing was written", 130)
         return
     full = summary(res, full=True)
     if out is not None:
-        from simulations.plots import write_plots
-
-        write_atomic(out / "results.csv", results_csv(res))
-        write_atomic(out / "summary.json", json.dumps(full, indent=2) + "\n")
-        write_plots(res, out)
-    if as_json:
+        run_guarded(write_outputs, res, full, out)
+    if fmt == "json":
         click.echo(json.dumps(summary(res), indent=2))
+    elif fmt == "csv":
+        click.echo(summary_csv(res, full), nl=False)
     else:
         print_summary(res, full)
         if out is not None:
             click.echo(f"results written to {out}/ (results.csv, summary.json, 3 PNG plots)")
+
+
+def _os_error_line(e: OSError, scheduler: str | None) -> str:
+    """Blame what failed: a file (a history CSV that cannot be read), else the scheduler, else the pool."""
+    reason = e.strerror or str(e) or type(e).__name__
+    if e.filename:
+        return f"{e.filename}: cannot read ({reason}); check the path and its permissions"
+    if scheduler is not None:
+        return f"scheduler {scheduler}: {reason}; check the address and that the scheduler is running"
+    return f"worker pool: {reason}; try --workers 1"
+
+
+OUT_FILES = ("results.csv", "summary.json")
+
+
+def write_outputs(res, full: dict, out: Path) -> None:
+    """results.csv, summary.json and the plots into `out`, written whole or not at all."""
+    from allocator.outputs import write_folder_atomic
+    from simulations.metrics import results_csv
+    from simulations.plots import PLOTS, write_plots
+
+    def fill(folder: Path) -> None:
+        (folder / "results.csv").write_text(results_csv(res), encoding="utf-8")
+        (folder / "summary.json").write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+        write_plots(res, folder)
+
+    write_folder_atomic(out, fill, (*OUT_FILES, *PLOTS))
+
+
+def summary_csv(res, full: dict) -> str:
+    """The summary table as CSV: one row per policy, the table's columns with their standard errors."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    cols = ["conversions_mean", "conversions_se", "regret_mean", "regret_se", "spend_mean", "cpa_mean",
+            "share_on_best", "p_correct_winner", "decision_day_mean"]
+    w.writerow(["policy", *cols])
+    for policy, s in full["policies"].items():
+        w.writerow([policy, *("" if s.get(c) is None else repr(float(s[c])) for c in cols)])
+    return buf.getvalue()

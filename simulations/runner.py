@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from allocator.guardrails import GuardrailSettings, apply_guardrails
+from allocator.guardrails import GuardrailSettings, apply_guardrails, clear_losers
 from allocator.policies import POLICIES, PolicyContext
 from allocator.stopping import PHASE_WINNER, decide_phase_batch
 from models.batch import BatchPosterior, DrawsBatchPosterior
@@ -96,7 +96,9 @@ def guardrails_for(study: Study, volume: float) -> tuple[GuardrailSettings, Hold
         g = Guardrails()
     settings = GuardrailSettings(total=volume, min_budget=g.min_budget, max_budget=g.max_budget,
                                  max_change=g.max_change, exploration_floor=g.exploration_floor,
-                                 resolution=1.0 if unit else 0.01)
+                                 resolution=1.0 if unit else 0.01, spend_all=g.spend_all,
+                                 pause_below_prob_best=g.pause_below_prob_best,
+                                 pause_min_expected_loss=g.pause_min_expected_loss)
     holds = Holds(g.min_days_between_changes, g.hold_learning, g.learning_days, g.learning_conversions)
     return settings, holds
 
@@ -267,7 +269,10 @@ def simulate_campaign(
         if holds.hold_learning:
             held |= (present & (prev > 0) & (age > 0) & (age < holds.learning_days)
                      & (conv_obs < holds.learning_conversions))
-        decision = apply_guardrails(target, prev, present, held, settings, winner_phase=won)
+        losers = None
+        if settings.pause_below_prob_best > 0 and not oracle:
+            losers = clear_losers(*_loser_inputs(post, present), present, settings)
+        decision = apply_guardrails(target, prev, present, held, settings, winner_phase=won, losers=losers)
         budgets = decision.budgets
 
         # --- delivery
@@ -357,7 +362,8 @@ def _policy_key(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
-def run_chunk(spec: StudySpec, chunk: int) -> dict[str, dict[str, np.ndarray]]:
+def run_chunk(spec: StudySpec, chunk: int, on_policy: Callable[[], None] | None = None,
+              ) -> dict[str, dict[str, np.ndarray]]:
     """Run every policy of the study on replicates of chunk `chunk`; metrics summed over campaigns.
 
     Returns {policy: {name: array}} with SCALARS of shape (n,) and SERIES of shape (n, periods), n the
@@ -378,6 +384,8 @@ def run_chunk(spec: StudySpec, chunk: int) -> dict[str, dict[str, np.ndarray]]:
             ss = np.random.SeedSequence(seed, spawn_key=(chunk, 1, _policy_key(policy), c))
             runs.append(simulate_campaign(world, dyn, study, policy, np.random.default_rng(ss)))
         results[policy] = _combine(runs)
+        if on_policy is not None:  # progress within a chunk (a hierarchical chunk can take many minutes)
+            on_policy()
     return results
 
 
@@ -420,11 +428,12 @@ class StudyResult:
     cpu_seconds: float = 0.0  # CPU time of the chunks, summed over the processes that ran them
 
 
-def _timed_chunk(spec: StudySpec, chunk: int) -> tuple[dict[str, dict[str, np.ndarray]], float]:
+def _timed_chunk(spec: StudySpec, chunk: int, on_policy: Callable[[], None] | None = None,
+                 ) -> tuple[dict[str, dict[str, np.ndarray]], float]:
     import time
 
     t0 = time.process_time()
-    out = run_chunk(spec, chunk)
+    out = run_chunk(spec, chunk, on_policy)
     return out, time.process_time() - t0
 
 
@@ -448,7 +457,8 @@ def run_study(
 ) -> StudyResult:
     """Run all chunks: in this process (workers=1), in a local process pool (workers > 1), or on a Dask
     distributed cluster at `scheduler` (dask.distributed is imported only then). The numbers are the same
-    in every case. `progress(done, total)` is called after each chunk."""
+    in every case. `progress(done, total)` is called after each chunk (in this process: after each policy of
+    each chunk, counting chunk-policies)."""
     n = spec.n_chunks
     parts: list[dict | None] = [None] * n
     done = 0
@@ -485,18 +495,80 @@ def run_study(
             ctx.set_forkserver_preload(["simulations.runner"])
         else:
             ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(workers, n), mp_context=ctx, initializer=_ignore_sigint)
+        try:
             futures = {pool.submit(_timed_chunk, spec, c): c for c in range(n)}
             for fut in cf_completed(futures):
                 parts[futures[fut]] = fut.result()
                 done += 1
                 tick()
+        except BaseException:
+            # Ctrl-C (or any failure): stop now rather than after the running chunks (a chunk can take
+            # minutes): cancel what has not started and end the workers.
+            _stop_pool(pool)
+            raise
+        pool.shutdown(wait=True)
     else:
+        # In this process the progress counts policies within chunks too: `progress(done, total)` then
+        # counts chunk-policies (total = chunks x policies), so a single long chunk still moves the bar.
+        n_pol = len(spec.study.study.policies)
+        steps = 0
+
+        def step() -> None:
+            nonlocal steps
+            steps += 1
+            if progress is not None:
+                progress(steps, n * n_pol)
+
         for c in range(n):
-            parts[c] = _timed_chunk(spec, c)
-            done += 1
-            tick()
+            parts[c] = _timed_chunk(spec, c, step)
     return _merge(spec, parts)  # type: ignore[arg-type]
+
+
+def _loser_inputs(post, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(prob_best, expected_loss, mean), shape (n_replicates, n_creatives), for `clear_losers`: exact for
+    the conjugate posterior as `allocator.engine` computes them (`scaled_beta_max` over the live
+    creatives), so the simulator pauses the same creatives as `reallocate`; from the draws otherwise."""
+    if not isinstance(post, BatchPosterior):
+        return post.prob_best(), post.expected_loss(), post.mean()
+    from models.prob_best import scaled_beta_max
+
+    n_rep, k = post.shape
+    p = np.zeros((n_rep, k))
+    loss = np.full((n_rep, k), np.nan)
+    mean = np.where(present, post.scale * post.alpha / (post.alpha + post.beta), np.nan)
+    masks, group = np.unique(present, axis=0, return_inverse=True)
+    for g, mask in enumerate(masks):
+        rows, cols = np.flatnonzero(group.ravel() == g), np.flatnonzero(mask)
+        if not cols.size:
+            continue
+        sub = np.ix_(rows, cols)
+        pb, e_max = scaled_beta_max(post.alpha[sub], post.beta[sub], post.scale[sub])
+        p[sub] = pb
+        loss[sub] = np.maximum(np.asarray(e_max).reshape(-1, 1) - mean[sub], 0.0)
+    return p, loss, mean
+
+
+def _ignore_sigint() -> None:
+    """Pool workers ignore Ctrl-C: the terminal sends it to the whole process group, and the parent alone
+    decides to stop (ending the workers), so no worker prints its own traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_pool(pool) -> None:
+    """Cancel pending chunks and end the pool's worker processes (SIGTERM, then SIGKILL after 1 s)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=1.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=1.0)
 
 
 def load_spec(path) -> StudySpec:

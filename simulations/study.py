@@ -33,6 +33,7 @@ mode; the reference the probability-of-best shares are checked against).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -314,4 +315,98 @@ def load_study(path: str | Path) -> LoadedStudy:
     return loaded
 
 
-__all__ = ["Study", "LoadedStudy", "load_study", "parse_study", "PlanError"]
+# ------------------------------------------------------------------ size bound
+# Cost model of a study, measured by benchmarks/bench_simulate.py-style runs (BENCHMARKS.md, issue 12):
+# the conjugate simulator costs about 8e-8 CPU seconds per replicate x period x policy x creative x
+# posterior draw (realistic.toml, 2026-12-02); a hierarchical fit about 0.3 s per replicate, day and policy.
+CONJUGATE_SECONDS_PER_DRAW = 1e-7
+HIERARCHICAL_SECONDS_PER_FIT = 0.3
+MAX_SECONDS = 3600.0  # refuse (without --force) a study estimated to run longer than an hour
+MAX_MEMORY_SHARE = 0.5  # ... or to need more than half of this machine's memory
+
+
+@dataclass(frozen=True)
+class StudySize:
+    """The estimated cost of a study: wall seconds on `workers` processes and peak bytes of results."""
+
+    cpu_seconds: float
+    seconds: float
+    memory_bytes: float
+    workers: int
+
+    def describe(self) -> str:
+        return (f"about {_duration(self.seconds)} on {self.workers} worker{'s' if self.workers != 1 else ''} "
+                f"and {self.memory_bytes / 2**30:.1f} GiB of memory")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 86400:.0f} days"
+
+
+def estimate_size(study: Study, replicates: int | None = None, workers: int = 1) -> StudySize:
+    """Estimate the time and memory of running `study` (with `replicates` instead of the study's).
+
+    Memory: every policy keeps, per replicate, len(SERIES) series of `periods` floats and a few scalars, and
+    the final merge copies them once (x2); a chunk's working arrays (chunk_size x creatives x draws) come on
+    top per worker.
+    """
+    s = study.study
+    n_rep = s.replicates if replicates is None else replicates
+    k = max(_n_creatives(study.world), 1) if study.world.history is None else 20  # history: a typical size
+    policies = len(s.policies)
+    learners = sum(p != "oracle" for p in s.policies)
+    if s.model == "hierarchical":
+        cpu = n_rep * s.periods * learners * HIERARCHICAL_SECONDS_PER_FIT
+    else:
+        cpu = n_rep * s.periods * policies * k * s.posterior_draws * CONJUGATE_SECONDS_PER_DRAW
+    n_chunks = -(-n_rep // s.chunk_size)
+    used = max(1, min(workers, n_chunks))
+    results = 2.0 * policies * n_rep * (4 * s.periods + 9) * 8
+    working = used * min(s.chunk_size, n_rep) * k * s.posterior_draws * 8 * 4
+    return StudySize(cpu, cpu / used, results + working, used)
+
+
+def physical_memory() -> float | None:
+    """Bytes of RAM of this machine, None where the OS does not say."""
+    import os
+
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_size(study: Study, source: str, replicates: int | None = None, workers: int = 1,
+               force: bool = False) -> StudySize:
+    """Refuse (PlanError) a study estimated to take over an hour or half the memory, unless `force`."""
+    size = estimate_size(study, replicates, workers)
+    ram = physical_memory()
+    too_long = size.seconds > MAX_SECONDS
+    too_big = ram is not None and size.memory_bytes > MAX_MEMORY_SHARE * ram
+    if (too_long or too_big) and not force:
+        n_rep = study.study.replicates if replicates is None else replicates
+        limit = "an hour" if too_long else f"half of this machine's {ram / 2**30:.0f} GiB"
+        raise PlanError(
+            source, "study.replicates",
+            f"{n_rep:,} replicates would take {size.describe()}, more than {limit}",
+            "lower --replicates (or study.replicates), add --workers, or add --force to run it anyway",
+        )
+    return size
+
+
+__all__ = [
+    "LoadedStudy",
+    "PlanError",
+    "Study",
+    "StudySize",
+    "check_size",
+    "estimate_size",
+    "load_study",
+    "parse_study",
+]

@@ -53,8 +53,9 @@ def _save_draws(ld, theta, path: Path) -> str:
     return str(path)
 
 
-def diagnose_summary(path: str | Path) -> str:
-    """ArviZ's summary table of a saved fit (netCDF or zarr written by ``fit(save_to=...)``), as text."""
+def diagnose_summary(path: str | Path, fmt: str = "table") -> str:
+    """ArviZ's summary table of a saved fit (netCDF or zarr written by ``fit(save_to=...)``), as text
+    (`fmt` "table"), CSV ("csv") or a JSON object keyed by variable ("json")."""
     import arviz as az
     import xarray as xr
 
@@ -69,5 +70,9 @@ def diagnose_summary(path: str | Path) -> str:
     table = az.summary(tree, var_names=names or None)
     import pandas as pd
 
+    if fmt == "csv":
+        return table.to_csv(index_label="variable")
+    if fmt == "json":
+        return table.to_json(orient="index", indent=2) + "\n"
     with pd.option_context("display.width", 200, "display.max_rows", 1000, "display.max_columns", 20):
         return table.to_string()

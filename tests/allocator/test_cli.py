@@ -195,3 +195,8 @@ def test_hierarchical_reallocate_then_diagnose(runner, tmp_path):
     res = runner.invoke(main, ["diagnose", "--plan", str(plan)])
     assert res.exit_code == 0, res.output
     assert "organic_coef" in res.output and "r_hat" in res.output
+    rows = list(csv.DictReader(runner.invoke(main, ["diagnose", "--plan", str(plan), "--format", "csv"]).output
+                               .splitlines()))
+    assert "organic_coef" in {r["variable"] for r in rows} and all("r_hat" in r for r in rows)
+    js = json.loads(runner.invoke(main, ["diagnose", "--plan", str(plan), "--json"]).output)
+    assert set(js) == {r["variable"] for r in rows} and "ess_bulk" in js["organic_coef"]

@@ -287,7 +287,10 @@ def test_thirty_day_walkthrough(tmp_path):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"src='{png}'" in page
     assert "http" not in page and "<script" not in page
-    assert page.count("<tr") == 1 + DAYS + 1 + 4  # decision header + rows, CPA header + creatives
+    # budgets box, creatives table, decision header + rows, CPA header + creatives (4 creatives each)
+    assert page.count("<tr") == (1 + 4) + (1 + 4) + (1 + DAYS) + (1 + 4)
+    assert page.index("Budgets to set") < page.index("<h2>Creatives</h2>") < page.index("<h2>Status</h2>")
+    assert "observed CPA" in page and "estimated CPA" in page
     assert "restated since the last decision" in page
 
 

@@ -73,7 +73,10 @@ def test_help_has_examples():
     assert "Examples:" in r.output and "--scheduler" in r.output
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in STUDIES.glob("*.toml")))
+@pytest.mark.parametrize("name", [
+    pytest.param(p.name, marks=pytest.mark.slow) if p.name == "hierarchical.toml" else p.name  # ~100 s of PyMC
+    for p in sorted(STUDIES.glob("*.toml"))
+])
 def test_every_shipped_study_runs(name):
     r = _run(str(STUDIES / name), "--replicates", "2", "--json")
     assert r.exit_code == 0, r.output
@@ -91,6 +94,7 @@ def test_scheduler_option_runs_on_a_dask_cluster():
     assert json.loads(remote.output) == local
 
 
+@pytest.mark.slow  # fits the hierarchical model (~60 s on 2 shared cores)
 def test_model_option_overrides_the_study_and_is_validated():
     hier = STUDIES / "hierarchical.toml"
     conj = json.loads(_run(str(hier), "--replicates", "2", "--model", "conjugate", "--json").output)

@@ -179,6 +179,7 @@ def test_hierarchical_fits_see_each_day_as_reported_so_far():
     assert fits.reported(4).sum() == lagged.sum()  # by then days 0-2 are complete (day 3 had none)
 
 
+@pytest.mark.slow  # hierarchical fits per replicate and day (~40 s on 2 shared cores)
 def test_hierarchical_study_runs_within_the_guardrails():
     g = Guardrails()
     s = study(MONEY, study={"model": "hierarchical", "periods": 3},
