@@ -196,20 +196,21 @@ def reallocate(plan_path: Path, data: Path | None, date_: dt.datetime | None, ou
     from allocator.outputs import BUDGET_FORMATS
     from models.errors import SparkBanditError
 
-    fmt = output_format(fmt, as_json)
+    sheet = fmt == "adgroups"  # the ad-group sheet goes to --out; stdout then shows the table (or --json)
+    fmt = ("json" if as_json else "table" if out is not None else "adgroups") if sheet else output_format(fmt, as_json)
 
     def write_outputs(alloc) -> None:
         # Called before the decision is recorded (inside the ledger's transaction): a file that cannot be
         # written leaves the ledger as it was.
         if out is not None:
-            write_atomic(out, _adgroups_sheet(plan_path, alloc) if fmt == "adgroups" else BUDGET_FORMATS["csv"](alloc))
+            write_atomic(out, _adgroups_sheet(plan_path, alloc) if sheet else BUDGET_FORMATS["csv"](alloc))
 
     try:
         alloc = _reallocate(plan_path, data, None if date_ is None else date_.date(), dry_run, write_outputs)
     except SparkBanditError as e:
         fail(str(e), e.exit_code)
         return
-    if fmt == "adgroups" and out is None:
+    if fmt == "adgroups":
         click.echo(_adgroups_sheet(plan_path, alloc), nl=False)
     elif fmt == "json":
         click.echo(json.dumps(alloc.to_json(), indent=2))
