@@ -16,7 +16,7 @@ import numpy as np
 from allocator.guardrails import Budgets, GuardrailSettings, Reason, apply_guardrails
 from allocator.plan import CampaignPlan, Creative, ModelSettings, Prior
 from allocator.policies import PolicyContext, target_shares
-from allocator.stopping import PhaseDecision, decide_phase
+from allocator.stopping import PhaseDecision, decide_phase, rule_applies
 from models.conjugate import BetaPrior, ConjugateModel
 from models.cost import CostModel
 from models.observations import DailyObservations
@@ -372,7 +372,8 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
     live_post = post.subset(live_idx)
     yield live_post  # a batch driver may fill in its exact answers here, for many campaigns at once
     phase: PhaseDecision = decide_phase(
-        live_post, days, plan.decision.min_days, plan.decision.prob_best, plan.decision.value_remaining
+        live_post, days, plan.decision.min_days, plan.decision.prob_best, plan.decision.value_remaining,
+        stop=rule_applies(camp.policy, plan.decision.stop),
     )
     winner_id = None if phase.winner is None else ids[live_idx[phase.winner]]
     leader_id = None if phase.leader is None else ids[live_idx[phase.leader]]

@@ -18,7 +18,7 @@ from models.errors import PlanError
 
 Objective = Literal["conversions_per_dollar", "conversion_rate", "click_rate"]
 ModelName = Literal["conjugate", "hierarchical"]
-PolicyName = Literal["thompson", "top_two_thompson", "uniform", "greedy", "ucb", "explore_then_commit"]
+PolicyName = Literal["thompson", "top_two_thompson", "uniform", "ab_test", "greedy", "ucb", "explore_then_commit"]
 
 
 class Strict(BaseModel):
@@ -64,6 +64,8 @@ class Decision(Strict):
     min_days: int = Field(default=7, ge=0)
     prob_best: float = Field(default=0.95, gt=0, le=1)
     value_remaining: float = Field(default=0.01, gt=0)
+    # false: the stopping rule never declares a winner (no commit; textbook bandits, fixed-horizon tests)
+    stop: bool = True
     draws: int = Field(default=4000, ge=100, le=1_000_000)
 
 

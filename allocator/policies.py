@@ -69,7 +69,8 @@ def top_two_thompson(post: Posterior, ctx: PolicyContext, beta: float = 0.5) -> 
 
 
 def uniform(post: Posterior, ctx: PolicyContext) -> np.ndarray:
-    """Equal split across live creatives."""
+    """Equal split across live creatives, for the whole campaign (a fixed-horizon A/B test: the stopping rule
+    never applies to it, see FIXED_HORIZON). `ab_test` is the same split, stopped by the rule."""
     mean = np.asarray(post.mean(), dtype=np.float64)
     return np.full(mean.shape, 1.0 / mean.shape[-1])
 
@@ -103,10 +104,15 @@ POLICIES: dict[str, Policy] = {
     "thompson": thompson,
     "top_two_thompson": top_two_thompson,
     "uniform": uniform,
+    "ab_test": uniform,
     "greedy": greedy,
     "ucb": ucb,
     "explore_then_commit": explore_then_commit,
 }
+
+
+# Policies the stopping rule never ends: "uniform" is an equal split for the whole planned campaign.
+FIXED_HORIZON = frozenset({"uniform"})
 
 
 def target_shares(name: str, post: Posterior, ctx: PolicyContext) -> np.ndarray:

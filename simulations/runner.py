@@ -25,7 +25,7 @@ import numpy as np
 
 from allocator.guardrails import GuardrailSettings, apply_guardrails
 from allocator.policies import POLICIES, PolicyContext
-from allocator.stopping import PHASE_WINNER, decide_phase_batch
+from allocator.stopping import PHASE_WINNER, decide_phase_batch, rule_applies
 from models.batch import BatchPosterior, DrawsBatchPosterior
 from simulations.history import PastCampaign
 from simulations.study import Study
@@ -246,7 +246,8 @@ def simulate_campaign(
                 out["fallbacks"] += fell_back
             else:
                 post = BatchPosterior(alpha, beta, np.broadcast_to(scale, (n_rep, k)), present, n_draws, rng)
-            phase = decide_phase_batch(post, days_data, dec.min_days, dec.prob_best, dec.value_remaining)
+            phase = decide_phase_batch(post, days_data, dec.min_days, dec.prob_best, dec.value_remaining,
+                                       stop=rule_applies(policy, dec.stop))
             won = phase.phase == PHASE_WINNER
             if policy == "thompson_per_impression":
                 per_imp = BatchPosterior(alpha, beta, np.broadcast_to(scale, (n_rep, k)), present,

@@ -54,6 +54,7 @@ SimPolicyName = Literal[
     "thompson",
     "top_two_thompson",
     "uniform",
+    "ab_test",
     "greedy",
     "ucb",
     "explore_then_commit",

@@ -166,3 +166,13 @@ def test_hierarchical_plan_settings_reach_the_model():
     assert (defaults.draws, defaults.target_accept, defaults.min_ess, defaults.max_rhat) == (2000, 0.99, 400.0, 1.01)
     with pytest.raises(ValueError, match="organic_sd"):
         make_plan(campaign={"model": "hierarchical"}, model={"organic_sd": 0.0})
+
+
+@pytest.mark.parametrize("policy, stop, phase", [("ab_test", True, "winner"), ("thompson", True, "winner"),
+                                                 ("uniform", True, "optimize"), ("thompson", False, "optimize")])
+def test_stopping_rule_by_policy_and_decision_stop(policy, stop, phase):
+    # Creative c4 converts 10x better: the rule declares it unless the policy or [decision] stop forbids.
+    plan = make_plan(campaign={"policy": policy}, decision={"stop": stop})
+    alloc = reallocate(plan, make_daily(plan, [1e-4, 1e-4, 1e-4, 1e-4, 1e-3]), D0 + dt.timedelta(10))
+    assert alloc.phase == phase
+    assert alloc.winner == ("c4" if phase == "winner" else None)

@@ -191,3 +191,23 @@ def test_hierarchical_study_runs_within_the_guardrails():
     assert np.all(np.isfinite(r["prob_best_t"])) and np.all((r["prob_best_t"] >= 0) & (r["prob_best_t"] <= 1))
     assert np.all(r["fallbacks"] >= 0) and r["fallbacks"].shape == (2,)
     assert np.all(r["conversions"] >= 0) and np.all(np.isfinite(r["regret"]))
+
+
+def test_uniform_is_an_equal_split_for_the_whole_campaign_and_ab_test_stops():
+    # Very different creatives: the rule declares a winner within the horizon for every stopping policy.
+    s = study(UNIT, study={"periods": 20}, world={"impressions_per_period": 2000,
+                                                   "conversion_rates": [0.02, 0.2]},
+              decision={"min_days": 3})
+    uni = run_one(s, "uniform")
+    assert uni["declared"].sum() == 0
+    np.testing.assert_array_equal(uni["budgets"], 1000.0)  # 2000 impressions split equally every day
+    ab = run_one(s, "ab_test")
+    assert ab["declared"].min() == 1 and np.all(ab["decision_day"] == 3)
+    # After the decision the winner takes all: the last day's budget is all on creative 2.
+    np.testing.assert_array_equal(ab["budgets"][-1][:, 1], 2000.0)
+    off = study(UNIT, study={"periods": 20}, world={"impressions_per_period": 2000,
+                                                     "conversion_rates": [0.02, 0.2]},
+                decision={"min_days": 3, "stop": False})
+    ts = run_one(off, "thompson")
+    assert ts["declared"].sum() == 0 and ts["winner_phase"].sum() == 0
+    np.testing.assert_array_equal(run_one(off, "ab_test")["declared"], 0.0)
