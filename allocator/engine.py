@@ -178,8 +178,10 @@ def organic_rates(plan: CampaignPlan) -> np.ndarray:
 
 def conjugate_model(plan: CampaignPlan) -> ConjugateModel:
     p = plan.prior
+    cdf = plan.model.delay_cdf
     return ConjugateModel(
-        BetaPrior(p.alpha, p.beta), BetaPrior(p.click_alpha, p.click_beta), CostModel(p.cpm, p.cpm_weight)
+        BetaPrior(p.alpha, p.beta), BetaPrior(p.click_alpha, p.click_beta), CostModel(p.cpm, p.cpm_weight),
+        delay_cdf=None if cdf is None else tuple(cdf),
     )
 
 

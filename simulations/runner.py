@@ -115,6 +115,17 @@ def reported_by(lagged: np.ndarray, t: int) -> np.ndarray:
     return np.cumsum(lagged[:t], axis=-1)[np.arange(t), ..., np.minimum(age, window - 1)]
 
 
+def study_delay_cdf(study: Study, dyn: Dynamics) -> tuple[float, ...] | None:
+    """The delay CDF F(age) every model of a study corrects with: `[model] delay_cdf`, else the world's true
+    delay, else None (no delay). `delay_cdf = [1.0]` switches the correction off in a delayed world."""
+    if study.model.delay_cdf is not None:
+        return tuple(study.model.delay_cdf)
+    if dyn.delay_pmf is not None:
+        # reported within `lag` days; F(0) > 0 is required, and F is 1 from the window's end
+        return tuple(np.clip(np.cumsum(dyn.delay_pmf) / dyn.delay_pmf.sum(), 1e-3, 1.0)[:-1]) + (1.0,)
+    return None
+
+
 class _HierarchicalFits:
     """The hierarchical model's posterior for every replicate of one campaign, refitted each day.
 
@@ -128,13 +139,7 @@ class _HierarchicalFits:
         from allocator.engine import hierarchical_model
 
         m = study.model
-        if m.delay_cdf is not None:
-            cdf = tuple(m.delay_cdf)
-        elif dyn.delay_pmf is not None:
-            # reported within `lag` days; F(0) > 0 is required, and F is 1 from the window's end
-            cdf = tuple(np.clip(np.cumsum(dyn.delay_pmf) / dyn.delay_pmf.sum(), 1e-3, 1.0)[:-1]) + (1.0,)
-        else:
-            cdf = (1.0,)
+        cdf = study_delay_cdf(study, dyn) or (1.0,)
         self.model = hierarchical_model(m, study_prior(study), delay_cdf=cdf, on_failure="fallback",
                                         reuse_compiled=True)
         n_rep, k = world.shape
@@ -212,6 +217,19 @@ def simulate_campaign(
     days_live = np.zeros((n_rep, k))
     cum_imps = np.zeros((n_rep, k))
     days_data = np.zeros(n_rep, dtype=int)
+    # Delay correction of the conjugate posterior (models.conjugate): the last len(cdf) days' impressions
+    # count n x F(age); kept in a ring buffer.
+    cdf = study_delay_cdf(study, dyn)
+    n_cdf = 0 if cdf is None or cdf == (1.0,) else len(cdf)
+    recent = np.zeros((max(n_cdf, 1), n_rep, k))
+    miss = None if not n_cdf else 1.0 - np.asarray(cdf)
+
+    def exposure(t: int) -> np.ndarray:
+        """Effective impressions of days 0..t-1 at the end of day t-1."""
+        if not n_cdf:
+            return imps_obs
+        deficit = sum(recent[(t - 1 - a) % n_cdf] * miss[a] for a in range(min(t, n_cdf)))
+        return imps_obs - deficit
 
     out = {name: np.zeros(n_rep) for name in SCALARS}
     out["decision_day"] = np.full(n_rep, np.nan)
@@ -239,7 +257,7 @@ def simulate_campaign(
             won = any_live.copy()
         else:
             alpha = prior.alpha + conv_obs
-            beta = prior.beta + imps_obs - conv_obs
+            beta = prior.beta + np.maximum(exposure(t) - conv_obs, 0.0)
             scale = 1.0 if unit else (w_cpm + imps_obs) / (w_cpm * prior.cpm / 1000.0 + spend_obs)
             if hier is not None:
                 post, fell_back = hier.posterior(t, present, np.broadcast_to(scale, (n_rep, k)), n_draws, rng)
@@ -293,6 +311,8 @@ def simulate_campaign(
             hier.record(t, imps, spend, split if window else conv[:, :, None])
         conv_obs += reported
         imps_obs += imps
+        if n_cdf:
+            recent[t % n_cdf] = imps
         spend_obs += spend
 
         # --- metrics (regret in expected conversions: units x (best value - value))
@@ -338,7 +358,7 @@ def simulate_campaign(
             post, fell_back = hier.posterior(periods, present, np.broadcast_to(scale, (n_rep, k)), n_draws, rng)
             out["fallbacks"] += fell_back
         else:
-            post = BatchPosterior(prior.alpha + conv_obs, prior.beta + imps_obs - conv_obs,
+            post = BatchPosterior(prior.alpha + conv_obs, prior.beta + np.maximum(exposure(periods) - conv_obs, 0.0),
                                   np.broadcast_to(scale, (n_rep, k)), present, n_draws, rng)
         final_correct = (post.leader() == best).astype(float)
         out["correct"] = np.where(out["declared"] > 0, declared_correct, final_correct)
