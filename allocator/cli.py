@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("allocator.cli_ledger", "report", "Write PNG plots and an offline index.html."),
     "diagnose": ("allocator.cli_diagnose", "diagnose", "ArviZ summary of the latest hierarchical fit."),
     "simulate": ("simulations.cli", "simulate", "Run a simulation study of policies offline."),
+    "learn": ("allocator.cli_learn", "learn", "Learn priors (and the attribution delay) from past campaigns."),
 }
 
 

@@ -38,14 +38,40 @@ class Campaign(Strict):
 
 
 class Prior(Strict):
-    """Beta prior of the conversion rate per impression, Beta prior of the click rate, prior CPM."""
+    """Beta prior of the conversion rate per impression, Beta prior of the click rate, prior CPM.
 
+    `file`: a priors file written by `sparkbandit learn` (relative to the plan); its [prior] keys (and its
+    [model] delay_cdf, organic_mean, organic_sd) apply where the plan does not give them (`merge_priors_file`).
+    """
+
+    file: str | None = None
     alpha: float = Field(default=1.0, gt=0)
     beta: float = Field(default=5000.0, gt=0)
     click_alpha: float = Field(default=1.0, gt=0)
     click_beta: float = Field(default=99.0, gt=0)
     cpm: float = Field(default=8.0, gt=0)
     cpm_weight: float = Field(default=1000.0, gt=0)
+
+
+class PriorsFileModel(Strict):
+    """The [model] keys a priors file may set."""
+
+    delay_cdf: list[float] | None = None
+    organic_mean: float | None = None
+    organic_sd: float | None = None
+
+
+class PriorsFile(Strict):
+    """A priors file of `sparkbandit learn`: [prior] (no nested file) and [model] delay_cdf / organic_*."""
+
+    prior: Prior = Prior()
+    model: PriorsFileModel = PriorsFileModel()
+
+    @model_validator(mode="after")
+    def _no_nested_file(self) -> PriorsFile:
+        if self.prior.file is not None:
+            raise ValueError("prior.file: a priors file cannot name another; remove the key")
+        return self
 
 
 class Guardrails(Strict):
@@ -295,10 +321,37 @@ def read_toml(path: Path) -> tuple[dict, bytes]:
     return data, raw
 
 
+def merge_priors_file(data: dict, base: Path, source: str) -> bytes:
+    """Fill `data`'s [prior] and [model] from the priors file named by `[prior] file` (relative to `base`,
+    the folder of the plan or study), in place; keys given in `data` win. Returns the file's bytes (b"" when
+    there is none). Raises PlanError naming the priors file and key."""
+    prior = data.get("prior")
+    if not isinstance(prior, dict) or not isinstance(prior.get("file"), str):
+        return b""
+    fpath = Path(prior["file"])
+    fpath = fpath if fpath.is_absolute() else base / fpath
+    if not fpath.is_file():
+        raise PlanError(source, "prior.file", f"file {str(fpath)!r} not found",
+                        "give a path relative to the plan (write one with sparkbandit learn --out)")
+    fdata, raw = read_toml(fpath)
+    try:
+        parsed = PriorsFile.model_validate(fdata)
+    except ValidationError as e:
+        raise pydantic_error(str(fpath), e, PriorsFile) from None
+    learned = parsed.prior.model_dump(include=parsed.prior.model_fields_set)
+    data["prior"] = {**learned, **prior}
+    model = parsed.model.model_dump(exclude_none=True)
+    if model:
+        given = data.get("model") if isinstance(data.get("model"), dict) else {}
+        data["model"] = {**model, **given}
+    return raw
+
+
 def load_plan(path: str | Path) -> LoadedPlan:
-    """Read and validate a campaign plan. Raises PlanError with one clear line."""
+    """Read and validate a campaign plan (with its priors file, if any). Raises PlanError with one line."""
     path = Path(path)
     data, raw = read_toml(path)
+    raw += merge_priors_file(data, path.parent, str(path))
     try:
         plan = CampaignPlan.model_validate(data)
     except ValidationError as e:

@@ -45,6 +45,7 @@ from allocator.plan import (
     Organic,
     Prior,
     Strict,
+    merge_priors_file,
     pydantic_error,
     read_toml,
 )
@@ -306,6 +307,7 @@ def load_study(path: str | Path) -> LoadedStudy:
     """Read and validate a study file. Raises PlanError with one clear line."""
     path = Path(path)
     data, _raw = read_toml(path)
+    merge_priors_file(data, path.parent, str(path))
     study = parse_study(data, str(path))
     loaded = LoadedStudy(study, path)
     hp = loaded.history_path
