@@ -15,7 +15,7 @@ import numpy as np
 
 from allocator.guardrails import Budgets, GuardrailSettings, Reason, apply_guardrails
 from allocator.plan import CampaignPlan, Creative, ModelSettings, Prior
-from allocator.policies import PolicyContext, target_shares
+from allocator.policies import PolicyContext, sharpen_exponent, target_shares
 from allocator.stopping import PhaseDecision, decide_phase, rule_applies
 from models.conjugate import BetaPrior, ConjugateModel
 from models.cost import CostModel
@@ -183,6 +183,20 @@ def conjugate_model(plan: CampaignPlan) -> ConjugateModel:
         BetaPrior(p.alpha, p.beta), BetaPrior(p.click_alpha, p.click_beta), CostModel(p.cpm, p.cpm_weight),
         delay_cdf=None if cdf is None else tuple(cdf),
     )
+
+
+def sharpen_today(plan: CampaignPlan, daily: DailyObservations, date: dt.date) -> float:
+    """The exponent of `[policy] sharpen_to` for the budgets of `date`: 1 on the test's first day (the
+    earliest `launched` or day of data), `sharpen_to` on `campaign.end`, linear in between."""
+    s, end = plan.policy.sharpen_to, plan.campaign.end
+    if s == 1.0 or end is None:
+        return 1.0
+    starts = [c.launched for c in plan.creatives if c.launched is not None]
+    if daily.n_days:
+        starts.append(daily.dates[0].astype(dt.date))
+    start = min([*starts, date])
+    span = (end - start).days
+    return float(sharpen_exponent(s, 1.0 if span <= 0 else (date - start).days / span))
 
 
 def build_model(plan: CampaignPlan, progressbar: bool = False):
@@ -386,7 +400,8 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
         if phase.winner is not None:
             target[live_idx[phase.winner]] = 1.0
         else:
-            ctx = PolicyContext(day=days, min_days=plan.decision.min_days)
+            ctx = PolicyContext(day=days, min_days=plan.decision.min_days,
+                                sharpen=sharpen_today(plan, daily, date))
             target[live_idx] = target_shares(camp.policy, live_post, ctx)
     prob_best = np.full(n, np.nan)
     prob_best[live_idx] = live_post.prob_best()

@@ -35,6 +35,7 @@ class Campaign(Strict):
     data: str | None = None
     ledger: str | None = None
     seed: int = 0
+    end: dt.date | None = None  # the planned last day of the test (for [policy] sharpen_to)
 
 
 class Prior(Strict):
@@ -72,6 +73,16 @@ class PriorsFile(Strict):
         if self.prior.file is not None:
             raise ValueError("prior.file: a priors file cannot name another; remove the key")
         return self
+
+
+class PolicySettings(Strict):
+    """Settings of the campaign's policy.
+
+    sharpen_to : exponent c the Thompson family's shares are raised to on the planned last day (shares
+        proportional to P(best)^c; c rises linearly from 1 on the first day); 1 = plain Thompson sampling.
+    """
+
+    sharpen_to: float = Field(default=1.0, ge=1.0, le=50.0)
 
 
 class Guardrails(Strict):
@@ -160,6 +171,7 @@ class CampaignPlan(Strict):
     guardrails: Guardrails = Guardrails()
     decision: Decision = Decision()
     model: ModelSettings = ModelSettings()
+    policy: PolicySettings = PolicySettings()
     creatives: list[Creative] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -172,6 +184,11 @@ class CampaignPlan(Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"creatives: name {dup[0]!r} appears more than once; names must be unique")
+        if self.policy.sharpen_to != 1.0 and self.campaign.end is None:
+            raise ValueError(
+                "policy.sharpen_to: needs the planned end of the test; add campaign.end = YYYY-MM-DD "
+                "(or set sharpen_to = 1)"
+            )
         g, budget = self.guardrails, self.campaign.daily_budget
         if g.max_budget is not None and g.max_budget < g.min_budget:
             raise ValueError(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from allocator.guardrails import GuardrailSettings, apply_guardrails
-from allocator.policies import POLICIES, PolicyContext
+from allocator.policies import POLICIES, PolicyContext, sharpen, sharpen_exponent
 from allocator.stopping import PHASE_WINNER, decide_phase_batch, rule_applies
 from models.batch import BatchPosterior, DrawsBatchPosterior
 from simulations.history import PastCampaign
@@ -243,6 +243,8 @@ def simulate_campaign(
     hier = _HierarchicalFits(study, world, dyn, periods) if study.study.model == "hierarchical" and not oracle else None
 
     for t in range(periods):
+        # [policy] sharpen_to: 1 on the first period, sharpen_to on the last (the test's planned end)
+        c_t = float(sharpen_exponent(study.policy.sharpen_to, t / max(periods - 1, 1)))
         present = np.broadcast_to(world.present(t), (n_rep, k))
         mult = dyn.rate_multiplier(t, days_live, cum_imps)
         rate = world.rates * mult
@@ -270,9 +272,9 @@ def simulate_campaign(
             if policy == "thompson_per_impression":
                 per_imp = BatchPosterior(alpha, beta, np.broadcast_to(scale, (n_rep, k)), present,
                                          max(int(world.volume), 1), rng)
-                shares = per_imp.prob_best()
+                shares = sharpen(per_imp.prob_best(), c_t)
             else:
-                shares = fn(post, PolicyContext(day=days_data, min_days=dec.min_days))
+                shares = fn(post, PolicyContext(day=days_data, min_days=dec.min_days, sharpen=c_t))
             shares = np.where(present, np.nan_to_num(np.asarray(shares, dtype=np.float64), nan=0.0), 0.0)
             target = np.where(won[:, None], _one_hot(np.maximum(phase.winner, 0), k), shares)
             series["prob_best_t"][:, t] = post.prob_best()[rows, best]

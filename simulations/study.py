@@ -22,6 +22,8 @@ Schema (defaults in brackets)
 [world.fatigue]      by ["days" | "impressions"], half_life (days or impressions)
 [world.seasonality]  weekday = [7 multipliers of the conversion rate, Monday first], cpm_weekday, start_weekday
 Each realism table is switched on by its presence and off with enabled = false.
+[policy]    sharpen_to [1]: the Thompson family's shares proportional to P(best)^c, c rising from 1 on the first
+            period to sharpen_to on the last (the study's periods are the planned length of the test)
 [prior], [guardrails], [decision], [model]: the plan's sections (allocator.plan); [model] is used with
 study.model = "hierarchical" (without a delay_cdf there, the model gets the world's true delay). Without [guardrails], unit-cost
 studies run with none (the textbook bandit) and money studies with the plan's defaults; without [prior],
@@ -43,6 +45,7 @@ from allocator.plan import (
     Guardrails,
     ModelSettings,
     Organic,
+    PolicySettings,
     Prior,
     Strict,
     merge_priors_file,
@@ -240,6 +243,7 @@ class Study(Strict):
     guardrails: Guardrails | None = None
     decision: Decision = Decision()
     model: ModelSettings = ModelSettings()
+    policy: PolicySettings = PolicySettings()
 
     @model_validator(mode="after")
     def _model(self) -> Study:

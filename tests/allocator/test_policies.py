@@ -177,3 +177,30 @@ def test_uniform_is_fixed_horizon_and_ab_test_stops():
     assert not rule_applies("thompson", stop=False)
     p = post()
     np.testing.assert_array_equal(POLICIES["ab_test"](p, PolicyContext()), np.full(4, 0.25))
+
+def test_sharpen_exact_and_exponent_schedule():
+    from allocator.policies import sharpen, sharpen_exponent
+
+    p = np.array([0.5, 0.3, 0.2])
+    np.testing.assert_allclose(sharpen(p, 2.0), np.array([0.25, 0.09, 0.04]) / 0.38)
+    np.testing.assert_array_equal(sharpen(p, 1.0), p)
+    batch = np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
+    got = sharpen(batch, np.array([1.0, 3.0]))
+    np.testing.assert_allclose(got[0], batch[0])
+    np.testing.assert_allclose(got[1], np.array([0.001, 0.001, 0.512]) / 0.514)
+    # no underflow: tiny shares raised to a power still leave a distribution
+    np.testing.assert_allclose(sharpen(np.array([1e-200, 1e-250]), 5.0), [1.0, 0.0], atol=1e-200)
+    assert sharpen_exponent(3.0, 0.0) == 1.0 and sharpen_exponent(3.0, 1.0) == 3.0
+    assert sharpen_exponent(3.0, 0.5) == 2.0 and sharpen_exponent(3.0, 2.0) == 3.0
+
+
+def test_thompson_family_is_sharpened_and_others_are_not():
+    from allocator.policies import sharpen
+
+    p = post()
+    ctx = PolicyContext(day=10, min_days=7, sharpen=3.0)
+    np.testing.assert_allclose(POLICIES["thompson"](p, ctx), sharpen(p.prob_best(), 3.0))
+    plain = POLICIES["top_two_thompson"](p, PolicyContext(day=10, min_days=7))
+    np.testing.assert_allclose(POLICIES["top_two_thompson"](p, ctx), sharpen(plain, 3.0))
+    for name in ("uniform", "ab_test", "greedy", "ucb", "explore_then_commit"):
+        np.testing.assert_array_equal(POLICIES[name](p, ctx), POLICIES[name](p, PolicyContext(10, 7)))

@@ -211,3 +211,15 @@ def test_uniform_is_an_equal_split_for_the_whole_campaign_and_ab_test_stops():
     ts = run_one(off, "thompson")
     assert ts["declared"].sum() == 0 and ts["winner_phase"].sum() == 0
     np.testing.assert_array_equal(run_one(off, "ab_test")["declared"], 0.0)
+
+
+def test_sharpen_to_one_is_plain_thompson_and_higher_exploits_more_late():
+    base = dict(study={"periods": 20, "policies": ["thompson"]}, decision={"stop": False})
+    plain = run_one(study(UNIT, **base), "thompson", n_rep=200, record=False)
+    one = run_one(study(UNIT, **base, policy={"sharpen_to": 1.0}), "thompson", n_rep=200, record=False)
+    np.testing.assert_array_equal(plain["regret"], one["regret"])
+    sharp = run_one(study(UNIT, **base, policy={"sharpen_to": 5.0}), "thompson", n_rep=200, record=False)
+    late = slice(10, 20)
+    share = lambda r: r["units_on_best_t"][:, late].sum(axis=1) / r["units_t"][:, late].sum(axis=1)  # noqa: E731
+    d = share(sharp) - share(plain)  # paired: the same worlds
+    assert d.mean() > 3 * d.std(ddof=1) / np.sqrt(d.size)
