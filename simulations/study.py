@@ -236,14 +236,30 @@ class WorldSection(Strict):
         return self.daily_budget is None
 
 
+class StudyPrior(Prior):
+    """The plan's [prior] plus, for history replay, `from_history` (fit the prior to the past campaigns by
+    k-fold cross-fitting: each campaign is replayed with a prior learned from the other folds only) and
+    `folds` [5]. The world's true rates are still drawn with `alpha`, `beta`."""
+
+    from_history: bool = False
+    folds: int = Field(default=5, ge=2, le=100)
+
+
 class Study(Strict):
     study: StudySection
     world: WorldSection
-    prior: Prior | None = None
+    prior: StudyPrior | None = None
     guardrails: Guardrails | None = None
     decision: Decision = Decision()
     model: ModelSettings = ModelSettings()
     policy: PolicySettings = PolicySettings()
+
+    @model_validator(mode="after")
+    def _from_history(self) -> Study:
+        if self.prior is not None and self.prior.from_history and self.world.history is None:
+            raise ValueError("prior.from_history: needs world.history (the past campaigns to learn from); "
+                             "remove it or replay a history")
+        return self
 
     @model_validator(mode="after")
     def _model(self) -> Study:
