@@ -569,4 +569,11 @@ def load_spec(path) -> StudySpec:
 
     loaded = load_study(path)
     hp = loaded.history_path
-    return StudySpec(loaded.study, None if hp is None else read_history(hp))
+    history = None if hp is None else read_history(hp)
+    study = loaded.study
+    if history is not None and study.world.history_money and any(p.spend is None for p in history):
+        # no spend to drive a money world: replay impressions (unit-cost mode)
+        data = study.model_dump()
+        data["world"]["history_money"] = False
+        study = type(study).model_validate(data)
+    return StudySpec(study, history)

@@ -170,6 +170,9 @@ class WorldSection(Strict):
     creatives: list[CreativeSpec] | None = Field(default=None, min_length=1)
     generator: GeneratorSpec | None = None
     history: str | None = None
+    # history replay: with spend in the history, the money world (each creative's observed CPM, the
+    # campaign's spend per period as the daily budget, conversions per dollar); false: unit-cost impressions
+    history_money: bool = True
     cpm: CpmSpec | None = None
     delay: DelaySpec | None = None
     fatigue: FatigueSpec | None = None
@@ -232,7 +235,10 @@ class WorldSection(Strict):
 
     @property
     def unit_cost(self) -> bool:
-        """True when budgets are impressions (unit-cost mode, also history replay)."""
+        """True when budgets are impressions (unit-cost mode; history replay without spend or with
+        history_money = false)."""
+        if self.history is not None:
+            return not self.history_money
         return self.daily_budget is None
 
 

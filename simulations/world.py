@@ -190,23 +190,29 @@ def listed(study: Study, n_rep: int) -> CampaignWorld:
 
 def replay(study: Study, past: PastCampaign, n_rep: int, rng: np.random.Generator) -> CampaignWorld:
     """A past campaign as a simulated one: each replicate draws the creatives' true rates from the Beta
-    posterior of their observed counts (the study's prior), and the campaign's total impressions are spread
-    evenly over the periods (unit-cost mode). With spend in the data, spend is accounted at each creative's
-    observed CPM (the campaign's average CPM for a creative without impressions)."""
+    posterior of their observed counts (the study's prior). With spend in the data (and `history_money`),
+    a money world: each creative's observed CPM (the campaign's average for a creative without
+    impressions) and the campaign's spend spread evenly over the periods as the daily budget, so policies
+    maximise conversions per dollar. Otherwise unit-cost mode: the campaign's impressions spread evenly,
+    spend (if any) accounted at the observed CPMs."""
     prior = study_prior(study)
     a = prior.alpha + past.conversions
     b = prior.beta + past.impressions - past.conversions
     k = a.size
     rates = rng.beta(a, b, size=(n_rep, k))
-    volume = float(max(np.floor(past.impressions.sum() / study.study.periods), 1.0))
-    spend_cpm = None
+    periods = study.study.periods
+    cpm = None
     if past.spend is not None:
         avg = 1000.0 * past.spend.sum() / past.impressions.sum()
         with np.errstate(divide="ignore", invalid="ignore"):
             c = np.where(past.impressions > 0, 1000.0 * past.spend / past.impressions, avg)
-        spend_cpm = _tile(c, n_rep)
+        cpm = _tile(np.where(c > 0, c, avg if avg > 0 else 1.0), n_rep)
+    if cpm is not None and not study.world.unit_cost:
+        volume = float(np.floor(100.0 * past.spend.sum() / periods) / 100.0)
+        return CampaignWorld(past.creative_ids, rates, cpm, np.zeros(k, int), np.full(k, NEVER), volume)
+    volume = float(max(np.floor(past.impressions.sum() / periods), 1.0))
     return CampaignWorld(past.creative_ids, rates, None, np.zeros(k, int), np.full(k, NEVER), volume,
-                         spend_cpm=spend_cpm)
+                         spend_cpm=cpm)
 
 
 def stack_worlds(worlds: list[CampaignWorld]) -> CampaignWorld:

@@ -31,17 +31,25 @@ def test_replay_draws_rates_from_the_beta_posterior():
     mean, sd = a / (a + b), np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
     assert np.all(np.abs(w.rates.mean(axis=0) - mean) < 4 * sd / np.sqrt(20000))
     assert np.allclose(w.rates.std(axis=0), sd, rtol=0.05)
-    assert w.volume == np.floor(past.impressions.sum() / spec.study.study.periods)
-    assert w.unit_cost and w.spend_cpm is not None
+    # Spend in the history drives the money world: observed CPMs, the spend per period as the budget.
+    periods = spec.study.study.periods
+    assert not w.unit_cost and w.volume == np.floor(100 * past.spend.sum() / periods) / 100
+    np.testing.assert_allclose(w.cpm[0], 1000 * past.spend / past.impressions)
+    data = spec.study.model_dump()
+    data["world"]["history_money"] = False
+    unit = replay(type(spec.study).model_validate(data), past, 10, np.random.default_rng(0))
+    assert unit.unit_cost and unit.spend_cpm is not None
+    assert unit.volume == np.floor(past.impressions.sum() / periods)
 
 
 def test_history_study_sums_over_campaigns():
     spec = load_spec(STUDIES / "history.toml").with_overrides(replicates=6)
     res = run_study(spec)
     periods = spec.study.study.periods
-    volumes = sum(np.floor(p.impressions.sum() / periods) for p in spec.history)
+    volumes = sum(np.floor(100 * p.spend.sum() / periods) / 100 for p in spec.history)
     for policy, r in res.policies.items():
-        assert np.allclose(r["units"], volumes * periods)  # every campaign's impressions, every day
+        assert np.allclose(r["units"], volumes * periods)  # every campaign's budget, every day
+        assert np.allclose(r["spend"], volumes * periods)
         assert np.all(r["conversions"] > 0) and np.all(r["spend"] > 0)
     assert res.policies["oracle"]["regret"].max() == 0
     assert res.policies["thompson"]["regret"].mean() < res.policies["uniform"]["regret"].mean()
