@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "diagnose": ("allocator.cli_diagnose", "diagnose", "ArviZ summary of the latest hierarchical fit."),
     "simulate": ("simulations.cli", "simulate", "Run a simulation study of policies offline."),
     "learn": ("allocator.cli_learn", "learn", "Learn priors (and the attribution delay) from past campaigns."),
+    "candidates": ("allocator.cli_candidates", "candidates", "Rank organic posts to boost next."),
 }
 
 
