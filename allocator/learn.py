@@ -321,7 +321,11 @@ def learn(
     org = None
     if past.dailies and organic:
         if any(np.isfinite(r).any() for r in past.organic):
-            org = organic_coefficient(past.dailies, past.organic, rng)
+            try:
+                org = organic_coefficient(past.dailies, past.organic, rng)
+            except ModelError as e:
+                # the priors and the delay stand on their own: report, do not fail the whole run
+                skipped["organic coefficient"] = str(e)
         else:
             skipped["organic coefficient"] = "no organic data in the plans"
     return LearnResult(conv, click, cpm, cv, current, past.n_campaigns, int((past.impressions > 0).sum()), groups,
@@ -342,8 +346,8 @@ def organic_coefficient(dailies: list, organic: list, rng: np.random.Generator) 
         posts = fit_portfolio(dailies, organic, objective="conversion_rate", n_draws=1000, rng=rng, save_to=path)
         saved = posts[0].diagnostics.get("fit_path") if posts else None
         if posts and posts[0].diagnostics.get("fallback"):
-            raise ModelError("the portfolio fit of the organic coefficient failed its diagnostics; "
-                             "rerun learn with --no-organic")
+            raise ModelError("the portfolio fit failed its diagnostics gate (see the warning); the plans keep "
+                             "their organic_mean and organic_sd")
         tree = xr.open_datatree(saved or path, engine="h5netcdf")
         draws = np.asarray(tree["posterior"]["organic_coef"]).ravel()
         tree.close()

@@ -148,7 +148,7 @@ def _curve(spec: StudySpec, label: str) -> None:
 
 def sharpen() -> None:
     print("## sharpen_to trade-off (thompson, [decision] stop = false so every policy runs the whole test)")
-    for name, reps in (("realistic", 200), ("delay", 200), ("bernoulli", 200), ("history", 200)):
+    for name, reps in (("realistic", 100), ("bernoulli", 200), ("history", 200)):
         spec = load_spec(STUDIES / f"{name}.toml")
         spec = with_study(spec, study={"replicates": reps, "policies": ["thompson", "uniform"]},
                           decision={"stop": False})
@@ -168,10 +168,10 @@ def delay() -> None:
 
 
 def stopping() -> None:
-    print("## OR stopping rule: declared share and decision day (400 replicates)")
+    print("## OR stopping rule: declared share and decision day (200 replicates)")
     for name in ("realistic", "delay"):
         spec = load_spec(STUDIES / f"{name}.toml")
-        spec = with_study(spec, study={"replicates": 400, "policies": ["thompson", "ab_test", "uniform", "oracle"]})
+        spec = with_study(spec, study={"replicates": 200, "policies": ["thompson", "ab_test", "uniform", "oracle"]})
         res = run_study(spec)
         for p in ("thompson", "ab_test", "uniform"):
             r = res.policies[p]

@@ -166,3 +166,4 @@ def test_learn_from_ledgers_recovers_the_delay_from_restatements(tmp_path):
     new = load_plan(tmp_path / "new.toml").plan
     assert new.prior.alpha == pytest.approx(js["prior"]["alpha"], rel=1e-9)
     assert new.model.delay_cdf == written["model"]["delay_cdf"]
+
