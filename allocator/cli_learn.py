@@ -47,7 +47,8 @@ def learn(history: Path | None, plans: tuple[Path, ...], out: Path | None, as_js
     """
     import numpy as np
 
-    from allocator.learn import PastCreatives, learn as fit
+    from allocator.learn import PastCreatives
+    from allocator.learn import learn as fit
     from allocator.plan import Prior, load_plan
 
     if (history is None) == (not plans):

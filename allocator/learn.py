@@ -21,7 +21,13 @@ import numpy as np
 
 from allocator.plan import LoadedPlan, Prior
 from models.delay import DelayFit, estimate_delay_cdf, versions_to_known
-from models.empirical_bayes import BetaFit, CpmFit, cross_validate, fit_beta_binomial, fit_cpm
+from models.empirical_bayes import (
+    BetaFit,
+    CpmFit,
+    cross_validate,
+    fit_beta_binomial,
+    fit_cpm,
+)
 from models.errors import DataError, ModelError
 
 
@@ -214,8 +220,8 @@ class LearnResult:
         """The human report, one line each."""
         c = self.conversion
         out = [f"Learned from {self.campaigns} past campaigns, {self.creatives} creatives.", "",
-               f"conversion prior  Beta({_num(c.alpha)} ± {_num(c.se_alpha)}, {_num(c.beta)} ± {_num(c.se_beta)}): "
-               f"{c.words()}"]
+               (f"conversion prior  Beta({_num(c.alpha)} ± {_num(c.se_alpha)}, {_num(c.beta)} ± {_num(c.se_beta)}): "
+                f"{c.words()}")]
         if c.at_bound:
             out.append("  (the creatives' rates do not differ beyond chance: every new creative is expected at the "
                        "pooled rate)")
@@ -231,9 +237,10 @@ class LearnResult:
         cv = self.cv
         verdict = ("better" if cv["better"] else
                    "worse" if cv["gain"] < -2 * cv["gain_se"] else "not clearly different")
-        out += ["", f"{cv['folds']}-fold check on held-out campaigns: log predictive density per creative "
-                f"{cv['lpd_learned']:.3f} (learned) vs {cv['lpd_current']:.3f} (current Beta({self.current.alpha:g}, "
-                f"{self.current.beta:g})): {cv['gain']:+.3f} ± {cv['gain_se']:.3f}, {verdict}"]
+        out += ["", (f"{cv['folds']}-fold check on held-out campaigns: log predictive density per creative "
+                     f"{cv['lpd_learned']:.3f} (learned) vs {cv['lpd_current']:.3f} (current "
+                     f"Beta({self.current.alpha:g}, {self.current.beta:g})): {cv['gain']:+.3f} ± "
+                     f"{cv['gain_se']:.3f}, {verdict}")]
         if self.delay is not None:
             d = self.delay
             cells = ", ".join(f"{v:.2f} ± {s:.2f}" for v, s in zip(d.cdf, d.se))

@@ -36,7 +36,7 @@ def restated_versions(ledger: Ledger, plan: CampaignPlan) -> tuple[list[np.ndarr
         spans = ledger.conn.execute(
             "SELECT first_date, last_date FROM imports WHERE campaign_id = ? AND last_date IS NOT NULL", (cid,)
         ).fetchall()
-    ordinal = lambda s: dt.date.fromisoformat(str(s)[:10]).toordinal()  # noqa: E731
+    ordinal = lambda s: dt.date.fromisoformat(str(s)[:10]).toordinal()
     spans_o = np.array([(ordinal(f or l), ordinal(l)) for f, l in spans], dtype=np.int64).reshape(-1, 2)
     units: dict[tuple[int, int], tuple[list[int], list[float]]] = {}
     for ref, date, conv, last in rows:

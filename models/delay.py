@@ -76,7 +76,7 @@ class DelayFit:
     conversions: float
 
     def to_json(self) -> dict:
-        r = lambda x: [round(float(v), 4) for v in x]  # noqa: E731
+        r = lambda x: [round(float(v), 4) for v in x]
         return {"delay_cdf": r(self.cdf), "se": r(self.se), "ci90": [r(self.low), r(self.high)],
                 "days": self.days, "conversions": self.conversions}
 

@@ -54,7 +54,7 @@ def _grad(k: np.ndarray, n: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 def _hessian(k: np.ndarray, n: np.ndarray, a: float, b: float) -> np.ndarray:
-    tg = lambda x: special.polygamma(1, x)  # noqa: E731
+    tg = lambda x: special.polygamma(1, x)
     common = np.sum(tg(a + b) - tg(a + b + n))
     return np.array([
         [np.sum(tg(a + k) - tg(a)) + common, common],
@@ -102,8 +102,9 @@ class BetaFit:
     def mean(self) -> float:
         return self.alpha / (self.alpha + self.beta)
 
-    def quantile(self, q: float | np.ndarray) -> np.ndarray | float:
-        return stats.beta.ppf(q, self.alpha, self.beta)
+    def quantile(self, q: float | Sequence[float] | np.ndarray) -> np.ndarray:
+        """Quantiles of the prior (of a new creative's rate), same shape as q."""
+        return np.asarray(stats.beta.ppf(q, self.alpha, self.beta), dtype=np.float64)
 
     def words(self, verb: str = "convert") -> str:
         """What the prior means: 'a new creative is expected to convert at 0.031% (90% of creatives between
@@ -212,7 +213,7 @@ def fold_of(campaigns: Sequence[str], folds: int, rng: np.random.Generator) -> d
 
 
 def cross_validate(
-    campaign: Sequence[str],
+    campaign: Sequence[str] | np.ndarray,
     k: np.ndarray,
     n: np.ndarray,
     current: tuple[float, float],
@@ -227,15 +228,15 @@ def cross_validate(
     "gain_se" (standard error clustered by campaign), "better" (gain > 2 SE).
     """
     rng = np.random.default_rng(0) if rng is None else rng
-    campaign = np.asarray(list(campaign))
+    camp = np.asarray(list(campaign))
     k = np.asarray(k, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
-    names = sorted(set(campaign.tolist()))
+    names = sorted(set(camp.tolist()))
     folds = int(min(folds, len(names)))
     if folds < 2:
         raise ModelError("cross-validation needs at least 2 past campaigns")
-    fold = fold_of(campaign.tolist(), folds, rng)
-    f = np.array([fold[c] for c in campaign])
+    fold = fold_of(camp.tolist(), folds, rng)
+    f = np.array([fold[c] for c in camp])
     use = n > 0
     learned = np.full(k.size, np.nan)
     for j in range(folds):
@@ -250,8 +251,8 @@ def cross_validate(
     n_ok = int(ok.sum())
     gain = float(d[ok].mean())
     # Clustered by campaign: the sum of each campaign's deviations from the mean gain.
-    by_camp = {}
-    for c, x in zip(campaign[ok], d[ok] - gain):
+    by_camp: dict[str, float] = {}
+    for c, x in zip(camp[ok], d[ok] - gain):
         by_camp[c] = by_camp.get(c, 0.0) + x
     g = len(by_camp)
     dev = np.array(list(by_camp.values()))

@@ -29,7 +29,14 @@ from allocator.stopping import PHASE_WINNER, decide_phase_batch, rule_applies
 from models.batch import BatchPosterior, DrawsBatchPosterior
 from simulations.history import PastCampaign
 from simulations.study import Study
-from simulations.world import CampaignWorld, Dynamics, build_worlds, dynamics, stack_worlds, study_prior
+from simulations.world import (
+    CampaignWorld,
+    Dynamics,
+    build_worlds,
+    dynamics,
+    stack_worlds,
+    study_prior,
+)
 
 # Per-replicate figures of one policy (arrays of shape (n_replicates,)), and per-day series (n_replicates, T).
 SCALARS = ("conversions", "spend", "regret", "units", "units_on_best", "correct", "declared", "decision_day",

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from models.conjugate import BetaPrior, ConjugateModel
-from models.delay import cdf_at, effective_impressions, estimate_delay_cdf, versions_to_known
+from models.delay import (
+    cdf_at,
+    effective_impressions,
+    estimate_delay_cdf,
+    versions_to_known,
+)
 from models.observations import DailyObservations
 from simulations.study import load_study
 from simulations.world import dynamics
