@@ -14,7 +14,9 @@ With the default organic prior N(0, 0.5) the ranking is by engagement but the in
 coefficient from past campaigns first.
 
 Each post is matched to a running creative it would replace, most urgent first: an authorization ending
-within `AUTH_DAYS` days, then a creative that is clearly losing (probability of best below `LOSING`).
+within `AUTH_DAYS` days, then a fatigued creative (its conversion rate over its last `FATIGUE_DAYS` days of
+data below that of its first `FATIGUE_DAYS` with probability at least `FATIGUE_PROB`, by at least
+`FATIGUE_DROP`), then one that is clearly losing (probability of best below `LOSING`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from models.observations import DailyObservations
 
 AUTH_DAYS = 7
 LOSING = 0.05
+FATIGUE_DAYS = 7
+FATIGUE_PROB = 0.9
+FATIGUE_DROP = 0.2
 ENGAGEMENT_FLOOR = 1e-4  # a post with no engagement at all (the log needs a floor)
 COLUMNS = ("post_id", "views", "likes", "comments", "shares")
 
@@ -92,6 +97,24 @@ def read_posts(path: str | Path) -> list[Post]:
     return posts
 
 
+def fatigue(impressions: np.ndarray, conversions: np.ndarray, rng: np.random.Generator,
+            n_draws: int = 4000) -> float | None:
+    """The relative drop of a creative's conversion rate from its first FATIGUE_DAYS days with impressions to
+    its last FATIGUE_DAYS, if it is at least FATIGUE_DROP with posterior probability FATIGUE_PROB (Beta(1, 1)
+    posteriors of each window's rate); None otherwise or with fewer than 2 x FATIGUE_DAYS such days."""
+    live = np.flatnonzero(np.asarray(impressions) > 0)
+    if live.size < 2 * FATIGUE_DAYS:
+        return None
+    first, last = live[:FATIGUE_DAYS], live[-FATIGUE_DAYS:]
+    n1, c1 = impressions[first].sum(), conversions[first].sum()
+    n2, c2 = impressions[last].sum(), conversions[last].sum()
+    r1 = rng.beta(1 + c1, 1 + n1 - c1, n_draws)
+    r2 = rng.beta(1 + c2, 1 + n2 - c2, n_draws)
+    if np.mean(r2 < (1 - FATIGUE_DROP) * r1) < FATIGUE_PROB:
+        return None
+    return float(1 - (c2 / n2) / (c1 / n1)) if c1 > 0 else None
+
+
 @dataclass(frozen=True)
 class Candidate:
     post: Post
@@ -149,6 +172,12 @@ def rank_candidates(
             continue
         if c.auth_expires is not None and (c.auth_expires - date).days <= AUTH_DAYS:
             slots.append((c.id, f"authorization of {c.label} ends {c.auth_expires.isoformat()}", -np.inf))
+    for i, c in enumerate(plan.creatives):
+        if c.status == "active" and c.id not in {s[0] for s in slots} and daily.n_days:
+            drop = fatigue(daily.impressions[:, i], daily.conversions[:, i], rng)
+            if drop is not None:
+                slots.append((c.id, f"{c.label} is fatigued (conversion rate down {drop:.0%} from its first "
+                              f"{FATIGUE_DAYS} days)", -np.inf))
     for i, c in enumerate(plan.creatives):
         if c.status == "active" and c.id not in {s[0] for s in slots} and pbest[i] < LOSING:
             slots.append((c.id, f"{c.label} is clearly losing (probability of best {pbest[i]:.1%})", float(pmean[i])))

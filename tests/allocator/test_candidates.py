@@ -81,3 +81,21 @@ def test_cli_json_and_bad_posts(tmp_path):
     f.write_text("post_id,views,likes\np1,1000,3\n")
     with pytest.raises(DataError, match="header: column 'comments' is missing"):
         read_posts(f)
+
+
+def test_fatigued_creative_is_replaced_and_a_steady_one_is_not():
+    from allocator.candidates import fatigue
+
+    rng = np.random.default_rng(0)
+    imps = np.full(20, 20_000.0)
+    tired = np.r_[np.full(7, 10.0), np.full(6, 8.0), np.full(7, 4.0)]  # rate halves
+    assert fatigue(imps, tired, rng) == pytest.approx(1 - 28 / 70)
+    assert fatigue(imps, np.full(20, 10.0), rng) is None
+    assert fatigue(imps[:13], tired[:13], rng) is None  # too few days to tell
+    p = plan(creatives=[{"id": "a"}, {"id": "b"}, {"id": "c"}])
+    dates = np.datetime64(D0) + np.arange(20)
+    conv = np.stack([np.full(20, 10.0), tired, np.full(20, 9.0)], axis=1)
+    daily = DailyObservations(p.creative_ids, dates, np.tile(imps[:, None], 3), np.zeros((20, 3)), conv,
+                              np.tile(imps[:, None], 3) * 0.006)
+    got = rank_candidates(p, POSTS, daily, D0 + dt.timedelta(20), np.random.default_rng(0))
+    assert got[0].replaces == "b" and got[0].why == "replace: b is fatigued (conversion rate down 60% from its first 7 days)"
