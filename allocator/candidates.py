@@ -176,8 +176,8 @@ def rank_candidates(
         if c.status == "active" and c.id not in {s[0] for s in slots} and daily.n_days:
             drop = fatigue(daily.impressions[:, i], daily.conversions[:, i], rng)
             if drop is not None:
-                slots.append((c.id, f"{c.label} is fatigued (conversion rate down {drop:.0%} from its first "
-                              f"{FATIGUE_DAYS} days)", -np.inf))
+                why = f"{c.label} is fatigued (conversion rate down {drop:.0%} from its first {FATIGUE_DAYS} days)"
+                slots.append((c.id, why, -np.inf))
     for i, c in enumerate(plan.creatives):
         if c.status == "active" and c.id not in {s[0] for s in slots} and pbest[i] < LOSING:
             slots.append((c.id, f"{c.label} is clearly losing (probability of best {pbest[i]:.1%})", float(pmean[i])))
