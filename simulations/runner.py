@@ -407,7 +407,8 @@ def run_chunk(spec: StudySpec, chunk: int) -> dict[str, dict[str, np.ndarray]]:
     creative count with a mask (`simulations.world.stack_worlds`), per-row budgets in the guardrails, in
     batches of at most MAX_BATCH_ROWS rows; batch g's outcomes come from SeedSequence(seed, spawn_key=(chunk,
     1, crc32(policy), g)). `spec.batch = False` loops over campaigns instead (the reference it is tested
-    against: the same results within standard errors).
+    against: the same results within standard errors). thompson_per_impression always loops (its draws per
+    budget unit would multiply by the batch).
     """
     study = spec.study
     lo, hi = chunk_bounds(spec, chunk)
@@ -424,10 +425,12 @@ def run_chunk(spec: StudySpec, chunk: int) -> dict[str, dict[str, np.ndarray]]:
         worlds = [replace(w, prior_alpha=np.full(n_rep, a), prior_beta=np.full(n_rep, b))
                   for w, a, b in zip(worlds, alpha, beta)]
     results: dict[str, dict[str, np.ndarray]] = {}
-    batched = spec.batch and study.world.history is not None and len(worlds) > 1
     per = max(1, MAX_BATCH_ROWS // max(n_rep, 1))
-    groups = [worlds[i:i + per] for i in range(0, len(worlds), per)] if batched else [[w] for w in worlds]
     for policy in study.study.policies:
+        # thompson_per_impression draws once per budget unit: batched, that is rows x the largest volume
+        batched = (spec.batch and study.world.history is not None and len(worlds) > 1
+                   and policy != "thompson_per_impression")
+        groups = [worlds[i:i + per] for i in range(0, len(worlds), per)] if batched else [[w] for w in worlds]
         acc = _Accumulator()
         for g, members in enumerate(groups):
             ss = np.random.SeedSequence(seed, spawn_key=(chunk, 1, _policy_key(policy), g))
