@@ -15,7 +15,8 @@ Schema (defaults in brackets)
             (unit-cost mode: the budget is impressions, there is no money). Creatives, exactly one of:
             conversion_rates = [...] (+ cpms = [...] with a budget), [[world.creatives]] (id,
             conversion_rate, cpm, arrives, expires, organic), [world.generator] (n_creatives, rate, spread,
-            organic_strength, cpm_low, cpm_high) or history = "past_tests.csv".
+            organic_strength, cpm_low, cpm_high) or history = "past_tests.csv" (history_money [true]: with
+            spend in the history, a money world at the observed CPMs; false: impressions).
 [world.cpm]          noise (lognormal sd of each creative's CPM from day to day) [0], saturation (elasticity
                      of CPM in the creative's daily spend) [0], saturation_spend [100]
 [world.delay]        window [7] days, half_life [1.0] (geometric delay) or pmf = [...] (window values)
@@ -24,6 +25,8 @@ Schema (defaults in brackets)
 Each realism table is switched on by its presence and off with enabled = false.
 [policy]    sharpen_to [1]: the Thompson family's shares proportional to P(best)^c, c rising from 1 on the first
             period to sharpen_to on the last (the study's periods are the planned length of the test)
+[prior]     the plan's [prior] (with `file`), plus for history replay from_history [false] and folds [5]:
+            each campaign replayed with a prior cross-fitted on the other folds (`StudyPrior`)
 [prior], [guardrails], [decision], [model]: the plan's sections (allocator.plan); [model] is used with
 study.model = "hierarchical" (without a delay_cdf there, the model gets the world's true delay). Without [guardrails], unit-cost
 studies run with none (the textbook bandit) and money studies with the plan's defaults; without [prior],
