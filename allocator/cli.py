@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "apply": ("allocator.cli_tiktok", "apply", "Push the decided budgets to the ad groups on TikTok."),
     "init": ("allocator.cli_tiktok", "init", "Write a starter plan from an export or the TikTok API."),
     "simulate": ("simulations.cli", "simulate", "Run a simulation study of policies offline."),
+    "learn": ("allocator.cli_learn", "learn", "Learn priors (and the attribution delay) from past campaigns."),
+    "candidates": ("allocator.cli_candidates", "candidates", "Rank organic posts to boost next."),
 }
 
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from allocator.guardrails import Budgets, GuardrailSettings, Reason, apply_guardrails, clear_losers
 from allocator.plan import CampaignPlan, Creative, ModelSettings, Prior
-from allocator.policies import PolicyContext, target_shares
-from allocator.stopping import PhaseDecision, decide_phase
+from allocator.policies import PolicyContext, sharpen_exponent, target_shares
+from allocator.stopping import PhaseDecision, decide_phase, rule_applies
 from models.conjugate import BetaPrior, ConjugateModel
 from models.cost import CostModel
 from models.observations import DailyObservations
@@ -187,9 +187,25 @@ def organic_rates(plan: CampaignPlan) -> np.ndarray:
 
 def conjugate_model(plan: CampaignPlan) -> ConjugateModel:
     p = plan.prior
+    cdf = plan.model.delay_cdf
     return ConjugateModel(
-        BetaPrior(p.alpha, p.beta), BetaPrior(p.click_alpha, p.click_beta), CostModel(p.cpm, p.cpm_weight)
+        BetaPrior(p.alpha, p.beta), BetaPrior(p.click_alpha, p.click_beta), CostModel(p.cpm, p.cpm_weight),
+        delay_cdf=None if cdf is None else tuple(cdf),
     )
+
+
+def sharpen_today(plan: CampaignPlan, daily: DailyObservations, date: dt.date) -> float:
+    """The exponent of `[policy] sharpen_to` for the budgets of `date`: 1 on the test's first day (the
+    earliest `launched` or day of data), `sharpen_to` on `campaign.end`, linear in between."""
+    s, end = plan.policy.sharpen_to, plan.campaign.end
+    if s == 1.0 or end is None:
+        return 1.0
+    starts = [c.launched for c in plan.creatives if c.launched is not None]
+    if daily.n_days:
+        starts.append(daily.dates[0].astype(dt.date))
+    start = min([*starts, date])
+    span = (end - start).days
+    return float(sharpen_exponent(s, 1.0 if span <= 0 else (date - start).days / span))
 
 
 def build_model(plan: CampaignPlan, progressbar: bool = False):
@@ -434,7 +450,8 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
     live_post = post.subset(live_idx)
     yield live_post  # a batch driver may fill in its exact answers here, for many campaigns at once
     phase: PhaseDecision = decide_phase(
-        live_post, days, plan.decision.min_days, plan.decision.prob_best, plan.decision.value_remaining
+        live_post, days, plan.decision.min_days, plan.decision.prob_best, plan.decision.value_remaining,
+        stop=rule_applies(camp.policy, plan.decision.stop),
     )
     winner_id = None if phase.winner is None else ids[live_idx[phase.winner]]
     leader_id = None if phase.leader is None else ids[live_idx[phase.leader]]
@@ -445,7 +462,8 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
         if phase.winner is not None:
             target[live_idx[phase.winner]] = 1.0
         else:
-            ctx = PolicyContext(day=days, min_days=plan.decision.min_days)
+            ctx = PolicyContext(day=days, min_days=plan.decision.min_days,
+                                sharpen=sharpen_today(plan, daily, date))
             target[live_idx] = target_shares(camp.policy, live_post, ctx)
     prob_best = np.full(n, np.nan)
     loss = np.full(n, np.nan)

@@ -66,8 +66,8 @@ class Reason(IntEnum):
 class GuardrailSettings:
     """The plan's budget rules (scalars shared by every campaign in a batch).
 
-    total : float
-        Daily budget to spend.
+    total : float or ndarray of shape (n_campaigns,)
+        Daily budget to spend (per campaign of a batch when an array: the simulator's history replay).
     min_budget : float
         Ad-group minimum; a running creative is at or above it.
     max_budget : float or None
@@ -89,7 +89,7 @@ class GuardrailSettings:
         Expected loss relative to the best posterior mean (0.25: expected to convert 25% worse).
     """
 
-    total: float
+    total: float | np.ndarray
     min_budget: float = 20.0
     max_budget: float | None = None
     max_change: float = 0.5
@@ -229,7 +229,7 @@ def apply_guardrails(
     held = np.atleast_2d(np.asarray(held, dtype=bool)) & live & (previous > 0)
     n_camp, n = target.shape
     s = settings
-    total = np.full(n_camp, float(s.total))
+    total = np.broadcast_to(np.asarray(s.total, dtype=np.float64), (n_camp,)).copy()
     if s.resolution:
         total = np.floor(total / s.resolution + 1e-7) * s.resolution
     reasons = np.full((n_camp, n), Reason.TARGET, dtype=np.int8)

@@ -28,7 +28,7 @@ ISO_4217 = frozenset(
     PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT
     TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG ZWL""".split()
 )
-PolicyName = Literal["thompson", "top_two_thompson", "uniform", "greedy", "ucb", "explore_then_commit"]
+PolicyName = Literal["thompson", "top_two_thompson", "uniform", "ab_test", "greedy", "ucb", "explore_then_commit"]
 
 
 class Strict(BaseModel):
@@ -48,6 +48,7 @@ class Campaign(Strict):
     # order of "NN/NN/YYYY" dates in exports; None detects it (a day above 12) and refuses a file that
     # cannot tell (every day and month 12 or less)
     date_format: DateFormat | None = None
+    end: dt.date | None = None  # the planned last day of the test (for [policy] sharpen_to)
 
     @model_validator(mode="after")
     def _currency(self) -> Campaign:
@@ -76,14 +77,50 @@ class DataRules(Strict):
 
 
 class Prior(Strict):
-    """Beta prior of the conversion rate per impression, Beta prior of the click rate, prior CPM."""
+    """Beta prior of the conversion rate per impression, Beta prior of the click rate, prior CPM.
 
+    `file`: a priors file written by `sparkbandit learn` (relative to the plan); its [prior] keys (and its
+    [model] delay_cdf, organic_mean, organic_sd) apply where the plan does not give them (`merge_priors_file`).
+    """
+
+    file: str | None = None
     alpha: float = Field(default=1.0, gt=0)
     beta: float = Field(default=5000.0, gt=0)
     click_alpha: float = Field(default=1.0, gt=0)
     click_beta: float = Field(default=99.0, gt=0)
     cpm: float = Field(default=8.0, gt=0)
     cpm_weight: float = Field(default=1000.0, gt=0)
+
+
+class PriorsFileModel(Strict):
+    """The [model] keys a priors file may set."""
+
+    delay_cdf: list[float] | None = None
+    organic_mean: float | None = None
+    organic_sd: float | None = None
+
+
+class PriorsFile(Strict):
+    """A priors file of `sparkbandit learn`: [prior] (no nested file) and [model] delay_cdf / organic_*."""
+
+    prior: Prior = Prior()
+    model: PriorsFileModel = PriorsFileModel()
+
+    @model_validator(mode="after")
+    def _no_nested_file(self) -> PriorsFile:
+        if self.prior.file is not None:
+            raise ValueError("prior.file: a priors file cannot name another; remove the key")
+        return self
+
+
+class PolicySettings(Strict):
+    """Settings of the campaign's policy.
+
+    sharpen_to : exponent c the Thompson family's shares are raised to on the planned last day (shares
+        proportional to P(best)^c; c rises linearly from 1 on the first day); 1 = plain Thompson sampling.
+    """
+
+    sharpen_to: float = Field(default=1.0, ge=1.0, le=50.0)
 
 
 class Guardrails(Strict):
@@ -109,6 +146,8 @@ class Decision(Strict):
     min_days: int = Field(default=7, ge=0)
     prob_best: float = Field(default=0.95, gt=0, le=1)
     value_remaining: float = Field(default=0.01, gt=0)
+    # false: the stopping rule never declares a winner (no commit; textbook bandits, fixed-horizon tests)
+    stop: bool = True
     draws: int = Field(default=4000, ge=100, le=1_000_000)
 
 
@@ -220,6 +259,7 @@ class CampaignPlan(Strict):
     model: ModelSettings = ModelSettings()
     tiktok: TikTok | None = None
     data: DataRules = DataRules()
+    policy: PolicySettings = PolicySettings()
     creatives: list[Creative] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -251,6 +291,11 @@ class CampaignPlan(Strict):
                         f"({self.creatives[i].label!r}); {why}"
                     )
                 first[value] = j
+        if self.policy.sharpen_to != 1.0 and self.campaign.end is None:
+            raise ValueError(
+                "policy.sharpen_to: needs the planned end of the test; add campaign.end = YYYY-MM-DD "
+                "(or set sharpen_to = 1)"
+            )
         g, budget = self.guardrails, self.campaign.daily_budget
         if g.max_budget is not None and g.max_budget < g.min_budget:
             raise ValueError(
@@ -400,10 +445,37 @@ def read_toml(path: Path) -> tuple[dict, bytes]:
     return data, raw
 
 
+def merge_priors_file(data: dict, base: Path, source: str) -> bytes:
+    """Fill `data`'s [prior] and [model] from the priors file named by `[prior] file` (relative to `base`,
+    the folder of the plan or study), in place; keys given in `data` win. Returns the file's bytes (b"" when
+    there is none). Raises PlanError naming the priors file and key."""
+    prior = data.get("prior")
+    if not isinstance(prior, dict) or not isinstance(prior.get("file"), str):
+        return b""
+    fpath = Path(prior["file"])
+    fpath = fpath if fpath.is_absolute() else base / fpath
+    if not fpath.is_file():
+        raise PlanError(source, "prior.file", f"file {str(fpath)!r} not found",
+                        "give a path relative to the plan (write one with sparkbandit learn --out)")
+    fdata, raw = read_toml(fpath)
+    try:
+        parsed = PriorsFile.model_validate(fdata)
+    except ValidationError as e:
+        raise pydantic_error(str(fpath), e, PriorsFile) from None
+    learned = parsed.prior.model_dump(include=parsed.prior.model_fields_set)
+    data["prior"] = {**learned, **prior}
+    model = parsed.model.model_dump(exclude_none=True)
+    if model:
+        given = data.get("model") if isinstance(data.get("model"), dict) else {}
+        data["model"] = {**model, **given}
+    return raw
+
+
 def load_plan(path: str | Path) -> LoadedPlan:
-    """Read and validate a campaign plan. Raises PlanError with one clear line."""
+    """Read and validate a campaign plan (with its priors file, if any). Raises PlanError with one line."""
     path = Path(path)
     data, raw = read_toml(path)
+    raw += merge_priors_file(data, path.parent, str(path))
     try:
         plan = CampaignPlan.model_validate(data)
     except ValidationError as e:

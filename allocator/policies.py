@@ -26,10 +26,14 @@ class PolicyContext:
         Days of data so far (0 before any result).
     min_days : int
         The plan's decision.min_days (exploration window).
+    sharpen : float or ndarray of shape (n_campaigns,)
+        Exponent c of the Thompson family's shares (shares proportional to share^c; 1 = plain), from
+        `sharpen_exponent`: it rises to `[policy] sharpen_to` as the planned end approaches.
     """
 
     day: int | np.ndarray = 0
     min_days: int = 7
+    sharpen: float | np.ndarray = 1.0
 
 
 Policy = Callable[[Posterior, PolicyContext], np.ndarray]
@@ -42,9 +46,32 @@ def _one_hot_argmax(values: np.ndarray) -> np.ndarray:
     return (np.arange(values.shape[-1]) == np.expand_dims(idx, -1)).astype(np.float64)
 
 
+def sharpen_exponent(sharpen_to: float, progress: float | np.ndarray) -> float | np.ndarray:
+    """c = 1 + (sharpen_to - 1) x progress: 1 on the first day (progress 0) to sharpen_to on the last (1)."""
+    return 1.0 + (float(sharpen_to) - 1.0) * np.clip(progress, 0.0, 1.0)
+
+
+def sharpen(shares: np.ndarray, c: float | np.ndarray) -> np.ndarray:
+    """Shares proportional to shares^c along the last axis (c = 1: unchanged). A test with a planned end
+    gains from exploring less as the end nears: what is learnt on the last days can no longer be used."""
+    shares = np.asarray(shares, dtype=np.float64)
+    c = np.asarray(c, dtype=np.float64)
+    if np.all(c == 1.0):
+        return shares
+    if c.ndim:
+        c = c[:, None]
+    # In logs, so tiny probabilities raised to c do not underflow to an all-zero row.
+    with np.errstate(divide="ignore"):
+        logs = c * np.log(shares)
+    logs = logs - np.max(logs, axis=-1, keepdims=True)
+    out = np.exp(logs)
+    return out / out.sum(axis=-1, keepdims=True)
+
+
 def thompson(post: Posterior, ctx: PolicyContext) -> np.ndarray:
-    """Share = probability of being best: the expected allocation of Thompson sampling."""
-    return post.prob_best()
+    """Share = probability of being best: the expected allocation of Thompson sampling (sharpened by
+    ctx.sharpen)."""
+    return sharpen(post.prob_best(), ctx.sharpen)
 
 
 def top_two_thompson(post: Posterior, ctx: PolicyContext, beta: float = 0.5) -> np.ndarray:
@@ -65,11 +92,12 @@ def top_two_thompson(post: Posterior, ctx: PolicyContext, beta: float = 0.5) -> 
     any_sure = sure.any(axis=-1, keepdims=True)
     second = np.where(any_sure, np.where(sure, 0.0, 1.0 / (n - 1)), second)
     shares = beta * p + (1.0 - beta) * second
-    return shares / shares.sum(axis=-1, keepdims=True)
+    return sharpen(shares / shares.sum(axis=-1, keepdims=True), ctx.sharpen)
 
 
 def uniform(post: Posterior, ctx: PolicyContext) -> np.ndarray:
-    """Equal split across live creatives."""
+    """Equal split across live creatives, for the whole campaign (a fixed-horizon A/B test: the stopping rule
+    never applies to it, see FIXED_HORIZON). `ab_test` is the same split, stopped by the rule."""
     mean = np.asarray(post.mean(), dtype=np.float64)
     return np.full(mean.shape, 1.0 / mean.shape[-1])
 
@@ -103,10 +131,18 @@ POLICIES: dict[str, Policy] = {
     "thompson": thompson,
     "top_two_thompson": top_two_thompson,
     "uniform": uniform,
+    "ab_test": uniform,
     "greedy": greedy,
     "ucb": ucb,
     "explore_then_commit": explore_then_commit,
 }
+
+
+# Policies whose shares `[policy] sharpen_to` sharpens (also the simulator's thompson_per_impression).
+THOMPSON_FAMILY = frozenset({"thompson", "top_two_thompson", "thompson_per_impression"})
+
+# Policies the stopping rule never ends: "uniform" is an equal split for the whole planned campaign.
+FIXED_HORIZON = frozenset({"uniform"})
 
 
 def target_shares(name: str, post: Posterior, ctx: PolicyContext) -> np.ndarray:

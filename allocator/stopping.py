@@ -1,8 +1,15 @@
 """Stopping rule: when is a winner declared?
 
-After `min_days` days of data, the leader is declared the winner when its probability of being best is at
-least `prob_best` and the 95th percentile of the value remaining, (best - leader) / leader, is below
-`value_remaining` (the rule of Google Analytics content experiments).
+The rule of Google Analytics content experiments, which is an OR: after `min_days` days of data, the leader
+is declared the winner when its probability of being best is at least `prob_best`, OR when the 95th
+percentile of the value remaining, (best - leader) / leader, is below `value_remaining` (then no other
+creative can plausibly be worth more than that fraction more than the leader, so a test of near-equal
+creatives ends too). An AND of the two would be the first condition alone: when P(best) >= 0.95 the 95th
+percentile of the value remaining is exactly 0.
+
+`stop = False` (the plan's or study's `[decision] stop`) switches the rule off: no winner is ever declared
+(textbook bandits, fixed-horizon tests). Policies in `allocator.policies.FIXED_HORIZON` ("uniform", an equal
+split for the whole campaign) never stop either; "ab_test" is the equal split that stops on the rule.
 """
 
 from __future__ import annotations
@@ -22,22 +29,35 @@ class PhaseDecision:
     winner: int | None  # index into the posterior's creatives
     leader: int | None
     leader_prob_best: float
-    value_remaining: float  # NaN where not needed (before min_days, or the leader below prob_best)
+    value_remaining: float  # NaN where not needed (before min_days, the leader at prob_best, rule off)
+    reason: str = ""  # "prob_best" or "value_remaining" when a winner is declared
+
+
+def rule_applies(policy: str, stop: bool = True) -> bool:
+    """Whether the stopping rule may declare a winner for `policy` ([decision] stop and the policy)."""
+    from allocator.policies import FIXED_HORIZON
+
+    return bool(stop) and policy not in FIXED_HORIZON
 
 
 def decide_phase(
-    post: Posterior, day: int, min_days: int, prob_best: float, value_remaining: float
+    post: Posterior, day: int, min_days: int, prob_best: float, value_remaining: float, stop: bool = True
 ) -> PhaseDecision:
+    """The phase of one campaign after `day` days of data (see the module docstring for the rule)."""
     if post.n_creatives == 0:
         return PhaseDecision("explore", None, None, 0.0, float("inf"))
     leader = post.leader()
     p = float(post.prob_best()[leader])
-    if day < min_days or p < prob_best:
+    if day < min_days:
+        return PhaseDecision("explore", None, leader, p, float("nan"))
+    if not stop:
+        return PhaseDecision("optimize", None, leader, p, float("nan"))
+    if p >= prob_best:
         # The value remaining needs joint draws; it is computed only where it can decide something.
-        return PhaseDecision("explore" if day < min_days else "optimize", None, leader, p, float("nan"))
+        return PhaseDecision("winner", leader, leader, p, float("nan"), "prob_best")
     vr = post.value_remaining(0.95)
-    if p >= prob_best and vr < value_remaining:
-        return PhaseDecision("winner", leader, leader, p, vr)
+    if vr < value_remaining:
+        return PhaseDecision("winner", leader, leader, p, vr, "value_remaining")
     return PhaseDecision("optimize", None, leader, p, vr)
 
 
@@ -61,14 +81,14 @@ class BatchPhaseDecision:
 
 
 def decide_phase_batch(
-    post, day: int | np.ndarray, min_days: int, prob_best: float, value_remaining: float
+    post, day: int | np.ndarray, min_days: int, prob_best: float, value_remaining: float, stop: bool = True
 ) -> BatchPhaseDecision:
     """The rule of `decide_phase`, row by row, for a batched posterior (e.g. `models.batch.BatchPosterior`).
 
     `post` needs `leader()` -> (n_campaigns,) with -1 for a campaign without live creatives,
     `prob_best()` -> (n_campaigns, n_creatives) and `value_remaining(0.95, rows=mask)` -> (n_campaigns,),
-    computed only for the campaigns in `mask` (past min_days with the leader at or above `prob_best`); the
-    returned value_remaining is inf elsewhere.
+    computed only for the campaigns in `mask` (past min_days with the leader below `prob_best`: only there
+    can it decide); the returned value_remaining is inf elsewhere.
     `day` is an int or an array of shape (n_campaigns,).
     """
     leader = np.asarray(post.leader())
@@ -77,12 +97,13 @@ def decide_phase_batch(
     p_all = np.asarray(post.prob_best())
     p = np.where(has, p_all[np.arange(n_camp), np.maximum(leader, 0)], 0.0)
     day = np.broadcast_to(np.asarray(day), (n_camp,))
-    # The value remaining matters only where everything else already allows a winner.
-    candidates = has & (day >= min_days) & (p >= prob_best)
+    past = has & (day >= min_days) & bool(stop)
+    by_prob = past & (p >= prob_best)
+    candidates = past & ~by_prob
     vr = np.full(n_camp, np.inf)
     if candidates.any():
         vr = np.where(candidates, np.asarray(post.value_remaining(0.95, rows=candidates), dtype=np.float64), vr)
-    won = candidates & (vr < value_remaining)
+    won = by_prob | (candidates & (vr < value_remaining))
     phase = np.where(~has | (day < min_days), PHASE_EXPLORE, np.where(won, PHASE_WINNER, PHASE_OPTIMIZE))
     return BatchPhaseDecision(
         phase.astype(np.int8), np.where(won, leader, -1), leader, p, vr

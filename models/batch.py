@@ -42,8 +42,9 @@ class _DrawAnswers:
         n_camp, n = self.shape
         n_live = self.live.sum(axis=1)
         winners = np.argmax(self.draws, axis=2)  # (n_campaigns, n_draws)
-        counts = np.zeros((n_camp, n))
-        np.add.at(counts, (np.repeat(np.arange(n_camp), self.n_draws), winners.ravel()), 1.0)
+        # bincount over flat (campaign, creative) cells: the same counts as np.add.at, several times faster
+        flat = (np.arange(n_camp)[:, None] * n + winners).ravel()
+        counts = np.bincount(flat, minlength=n_camp * n).reshape(n_camp, n).astype(np.float64)
         p = counts / self.n_draws
         # One live creative is best for sure; none: all zeros.
         p = np.where((n_live == 1)[:, None], self.live.astype(np.float64), p)
@@ -140,8 +141,9 @@ class BatchPosterior(_DrawAnswers):
     @cached_property
     def draws(self) -> np.ndarray:
         """Joint draws of the objective, shape (n_campaigns, n_draws, n_creatives), float32; -inf where not live."""
-        ga = standard_gamma(np.where(self.live, self.alpha, 1.0), self.n_draws, self.rng)
-        gb = standard_gamma(np.where(self.live, self.beta, 1.0), self.n_draws, self.rng)
+        # No draws for creatives that are not live (padding of a batch of campaigns of different sizes).
+        ga = standard_gamma(np.where(self.live, self.alpha, 1.0), self.n_draws, self.rng, self.live)
+        gb = standard_gamma(np.where(self.live, self.beta, 1.0), self.n_draws, self.rng, self.live)
         x = ga / (ga + gb) * self.scale.astype(np.float32)[:, None, :]
         return np.where(self.live[:, None, :], x, np.float32(-np.inf))
 
@@ -212,8 +214,10 @@ class DrawsBatchPosterior(_DrawAnswers):
 WILSON_HILFERTY_MIN = 30.0
 
 
-def standard_gamma(shape: np.ndarray, n_draws: int, rng: np.random.Generator) -> np.ndarray:
-    """Draws of Gamma(shape, 1), shape (n_campaigns, n_draws, n_creatives), float32.
+def standard_gamma(shape: np.ndarray, n_draws: int, rng: np.random.Generator,
+                   live: np.ndarray | None = None) -> np.ndarray:
+    """Draws of Gamma(shape, 1), shape (n_campaigns, n_draws, n_creatives), float32; entries where `live`
+    (same shape as `shape`) is False are not drawn and hold 1.
 
     Shapes below 30 are drawn exactly (numpy's Marsaglia-Tsang); larger ones by the Wilson-Hilferty cube of
     a normal draw, shape * (1 - c + z sqrt(c))^3 with c = 1 / (9 shape), whose CDF is within 2e-4 of the
@@ -223,7 +227,10 @@ def standard_gamma(shape: np.ndarray, n_draws: int, rng: np.random.Generator) ->
     shape = np.asarray(shape, dtype=np.float64)
     n_camp, n = shape.shape
     out = np.empty((n_camp, n, n_draws), dtype=np.float32)  # filled per creative, returned transposed
-    big = shape >= WILSON_HILFERTY_MIN
+    live = np.ones(shape.shape, dtype=bool) if live is None else np.asarray(live, dtype=bool)
+    if not live.all():
+        out[~live] = 1.0
+    big = (shape >= WILSON_HILFERTY_MIN) & live
     if big.any():
         s = shape[big].astype(np.float32)[:, None]
         c = 1.0 / (9.0 * s)
@@ -231,7 +238,7 @@ def standard_gamma(shape: np.ndarray, n_draws: int, rng: np.random.Generator) ->
         z *= np.sqrt(c)
         z += 1.0 - c
         out[big] = s * (z * z * z)
-    small = ~big
+    small = ~big & live
     if small.any():
         s = shape[small].astype(np.float32)[:, None]
         out[small] = rng.standard_gamma(s, size=(s.shape[0], n_draws), dtype=np.float32)

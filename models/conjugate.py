@@ -4,6 +4,11 @@ With a Beta(alpha, beta) prior and c events in n impressions, the posterior of t
 Beta(alpha + c, beta + n - c), independently per creative. The objective conversions_per_dollar is the
 conversion rate times impressions per dollar (see `models.cost`), so its posterior is a scaled Beta too.
 Fitting is closed-form: microseconds per creative, plus the draws.
+
+Attribution delay (`delay_cdf`, see `models.delay`): the newest days' conversions are not all reported yet,
+so with daily observations a day of age a (0 = the newest day) counts n x F(a) effective impressions in the
+conversion rate's Beta posterior (fractional counts): Beta(alpha + c, beta + sum_d n_d F(a_d) - c). Without
+it the last days read as worse than they are. Clicks are not delayed.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.cost import CostModel
+from models.delay import effective_impressions
 from models.objectives import OBJECTIVES
 from models.observations import DailyObservations, Observations
 from models.posterior import Posterior, ScaledBeta
@@ -40,19 +46,30 @@ class ConjugateModel:
         Prior of the click rate per impression (objective click_rate).
     cost : CostModel
         Impressions per currency unit.
+    delay_cdf : tuple of float, optional
+        F(a), the share of a day's final conversions reported by age a = 0, 1, ... (1 from the end of the
+        list on); None: no correction.
     """
 
     conversion_prior: BetaPrior = field(default_factory=BetaPrior)
     click_prior: BetaPrior = field(default_factory=lambda: BetaPrior(1.0, 99.0))
     cost: CostModel = field(default_factory=CostModel)
+    delay_cdf: tuple[float, ...] | None = None
 
     name = "conjugate"
 
-    def rate_params(self, obs: Observations, event: str) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior (alpha, beta) of the rate of `event` per impression, each shape (n_creatives,)."""
+    def rate_params(
+        self, obs: Observations, event: str, exposure: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior (alpha, beta) of the rate of `event` per impression, each shape (n_creatives,).
+
+        exposure : (n_creatives,) effective impressions (delay-corrected) in place of the impressions
+        """
         prior = self.conversion_prior if event == "conversions" else self.click_prior
         events = getattr(obs, event)
-        return prior.alpha + events, prior.beta + obs.impressions - events
+        n = obs.impressions if exposure is None else exposure
+        # Effective impressions can fall a little below the conversions reported (F is an estimate).
+        return prior.alpha + events, prior.beta + np.maximum(n - events, 0.0)
 
     def fit(
         self,
@@ -66,14 +83,17 @@ class ConjugateModel:
         Returns a Posterior with exact ScaledBeta marginals (of the objective and of conversions per currency
         unit) and `n_draws` joint draws made on first use.
         """
+        exposure = None
         if isinstance(obs, DailyObservations):
+            if self.delay_cdf is not None:
+                exposure = effective_impressions(obs.impressions, self.delay_cdf)
             obs = obs.totals()
         rng = np.random.default_rng() if rng is None else rng
         spec = OBJECTIVES[objective]
-        a, b = self.rate_params(obs, spec.event)
+        a, b = self.rate_params(obs, spec.event, exposure if spec.event == "conversions" else None)
         ipd = self.cost.impressions_per_dollar(obs)
         scale = ipd if spec.per_dollar else np.ones(obs.n_creatives)
-        ca, cb = self.rate_params(obs, "conversions")
+        ca, cb = self.rate_params(obs, "conversions", exposure)
         n = obs.n_creatives
 
         def sampler() -> tuple[np.ndarray, np.ndarray]:

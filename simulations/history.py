@@ -111,3 +111,31 @@ def read_history(path: str | Path) -> list[PastCampaign]:
             raise DataError(source, f"campaign {camp!r}", "has no impressions", "remove it or fix the counts")
         out.append(PastCampaign(camp, tuple(creatives), v[:, 0], v[:, 1], v[:, 2] if has_spend else None))
     return out
+
+
+# ---------------------------------------------------------------------------------------------- cross-fitting
+def cross_fit_priors(
+    history: list[PastCampaign], folds: int = 5, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Empirical-Bayes priors by k-fold cross-fitting: campaign c's prior is the maximum marginal likelihood
+    Beta fitted to the creatives of the campaigns in the other folds only, so no campaign's own data informs
+    its prior (`[prior] from_history = true`).
+
+    Returns (alpha, beta, fold), each of shape (n_campaigns,), in the order of `history`. Folds are assigned
+    by `models.empirical_bayes.fold_of` from SeedSequence(seed, spawn_key=(2,)).
+    """
+    from models.empirical_bayes import fit_beta_binomial, fold_of
+
+    names = [p.campaign_id for p in history]
+    folds = int(min(folds, len(names)))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,)))
+    fold_by = fold_of(names, folds, rng)
+    fold = np.array([fold_by[n] for n in names])
+    alpha = np.empty(len(history))
+    beta = np.empty(len(history))
+    for j in range(folds):
+        train = [p for p, f in zip(history, fold) if f != j]
+        fit = fit_beta_binomial(np.concatenate([p.conversions for p in train]),
+                                np.concatenate([p.impressions for p in train]))
+        alpha[fold == j], beta[fold == j] = fit.alpha, fit.beta
+    return alpha, beta, fold

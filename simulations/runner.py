@@ -24,12 +24,19 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from allocator.guardrails import GuardrailSettings, apply_guardrails, clear_losers
-from allocator.policies import POLICIES, PolicyContext
-from allocator.stopping import PHASE_WINNER, decide_phase_batch
+from allocator.policies import POLICIES, PolicyContext, sharpen, sharpen_exponent
+from allocator.stopping import PHASE_WINNER, decide_phase_batch, rule_applies
 from models.batch import BatchPosterior, DrawsBatchPosterior
 from simulations.history import PastCampaign
 from simulations.study import Study
-from simulations.world import CampaignWorld, Dynamics, build_worlds, dynamics, study_prior
+from simulations.world import (
+    CampaignWorld,
+    Dynamics,
+    build_worlds,
+    dynamics,
+    stack_worlds,
+    study_prior,
+)
 
 # Per-replicate figures of one policy (arrays of shape (n_replicates,)), and per-day series (n_replicates, T).
 SCALARS = ("conversions", "spend", "regret", "units", "units_on_best", "correct", "declared", "decision_day",
@@ -43,6 +50,7 @@ class StudySpec:
 
     study: Study
     history: list[PastCampaign] | None = None
+    batch: bool = True  # history replay: all campaigns in one padded batch (False: a loop, the reference)
 
     @property
     def replicates(self) -> int:
@@ -82,7 +90,7 @@ class Holds:
     learning_conversions: int = 0
 
 
-def guardrails_for(study: Study, volume: float) -> tuple[GuardrailSettings, Holds]:
+def guardrails_for(study: Study, volume: float | np.ndarray) -> tuple[GuardrailSettings, Holds]:
     """The plan's guardrails for a simulated campaign. Unit-cost mode without [guardrails]: none at all (no
     minimum, floor, step limit or hold: the textbook Bernoulli bandit), budgets in whole impressions."""
     g = study.guardrails
@@ -117,6 +125,17 @@ def reported_by(lagged: np.ndarray, t: int) -> np.ndarray:
     return np.cumsum(lagged[:t], axis=-1)[np.arange(t), ..., np.minimum(age, window - 1)]
 
 
+def study_delay_cdf(study: Study, dyn: Dynamics) -> tuple[float, ...] | None:
+    """The delay CDF F(age) every model of a study corrects with: `[model] delay_cdf`, else the world's true
+    delay, else None (no delay). `delay_cdf = [1.0]` switches the correction off in a delayed world."""
+    if study.model.delay_cdf is not None:
+        return tuple(study.model.delay_cdf)
+    if dyn.delay_pmf is not None:
+        # reported within `lag` days; F(0) > 0 is required, and F is 1 from the window's end
+        return tuple(np.clip(np.cumsum(dyn.delay_pmf) / dyn.delay_pmf.sum(), 1e-3, 1.0)[:-1]) + (1.0,)
+    return None
+
+
 class _HierarchicalFits:
     """The hierarchical model's posterior for every replicate of one campaign, refitted each day.
 
@@ -130,13 +149,7 @@ class _HierarchicalFits:
         from allocator.engine import hierarchical_model
 
         m = study.model
-        if m.delay_cdf is not None:
-            cdf = tuple(m.delay_cdf)
-        elif dyn.delay_pmf is not None:
-            # reported within `lag` days; F(0) > 0 is required, and F is 1 from the window's end
-            cdf = tuple(np.clip(np.cumsum(dyn.delay_pmf) / dyn.delay_pmf.sum(), 1e-3, 1.0)[:-1]) + (1.0,)
-        else:
-            cdf = (1.0,)
+        cdf = study_delay_cdf(study, dyn) or (1.0,)
         self.model = hierarchical_model(m, study_prior(study), delay_cdf=cdf, on_failure="fallback",
                                         reuse_compiled=True)
         n_rep, k = world.shape
@@ -202,6 +215,9 @@ def simulate_campaign(
     unit = world.unit_cost
     w_cpm = prior.cpm_weight
     rows = np.arange(n_rep)
+    # The policies' prior: the study's, or one per row (cross-fitted priors of a history replay).
+    pa = prior.alpha if world.prior_alpha is None else world.prior_alpha[:, None]
+    pb = prior.beta if world.prior_beta is None else world.prior_beta[:, None]
 
     imps_obs = np.zeros((n_rep, k))
     conv_obs = np.zeros((n_rep, k))
@@ -214,6 +230,19 @@ def simulate_campaign(
     days_live = np.zeros((n_rep, k))
     cum_imps = np.zeros((n_rep, k))
     days_data = np.zeros(n_rep, dtype=int)
+    # Delay correction of the conjugate posterior (models.conjugate): the last len(cdf) days' impressions
+    # count n x F(age); kept in a ring buffer.
+    cdf = study_delay_cdf(study, dyn)
+    n_cdf = 0 if cdf is None or cdf == (1.0,) else len(cdf)
+    recent = np.zeros((max(n_cdf, 1), n_rep, k))
+    miss = None if not n_cdf else 1.0 - np.asarray(cdf)
+
+    def exposure(t: int) -> np.ndarray:
+        """Effective impressions of days 0..t-1 at the end of day t-1."""
+        if not n_cdf:
+            return imps_obs
+        deficit = sum(recent[(t - 1 - a) % n_cdf] * miss[a] for a in range(min(t, n_cdf)))
+        return imps_obs - deficit
 
     out = {name: np.zeros(n_rep) for name in SCALARS}
     out["decision_day"] = np.full(n_rep, np.nan)
@@ -227,6 +256,8 @@ def simulate_campaign(
     hier = _HierarchicalFits(study, world, dyn, periods) if study.study.model == "hierarchical" and not oracle else None
 
     for t in range(periods):
+        # [policy] sharpen_to: 1 on the first period, sharpen_to on the last (the test's planned end)
+        c_t = float(sharpen_exponent(study.policy.sharpen_to, t / max(periods - 1, 1)))
         present = np.broadcast_to(world.present(t), (n_rep, k))
         mult = dyn.rate_multiplier(t, days_live, cum_imps)
         rate = world.rates * mult
@@ -240,22 +271,23 @@ def simulate_campaign(
             target = _one_hot(best, k)
             won = any_live.copy()
         else:
-            alpha = prior.alpha + conv_obs
-            beta = prior.beta + imps_obs - conv_obs
+            alpha = pa + conv_obs
+            beta = pb + np.maximum(exposure(t) - conv_obs, 0.0)
             scale = 1.0 if unit else (w_cpm + imps_obs) / (w_cpm * prior.cpm / 1000.0 + spend_obs)
             if hier is not None:
                 post, fell_back = hier.posterior(t, present, np.broadcast_to(scale, (n_rep, k)), n_draws, rng)
                 out["fallbacks"] += fell_back
             else:
                 post = BatchPosterior(alpha, beta, np.broadcast_to(scale, (n_rep, k)), present, n_draws, rng)
-            phase = decide_phase_batch(post, days_data, dec.min_days, dec.prob_best, dec.value_remaining)
+            phase = decide_phase_batch(post, days_data, dec.min_days, dec.prob_best, dec.value_remaining,
+                                       stop=rule_applies(policy, dec.stop))
             won = phase.phase == PHASE_WINNER
             if policy == "thompson_per_impression":
                 per_imp = BatchPosterior(alpha, beta, np.broadcast_to(scale, (n_rep, k)), present,
-                                         max(int(world.volume), 1), rng)
-                shares = per_imp.prob_best()
+                                         max(int(np.max(world.volume)), 1), rng)
+                shares = sharpen(per_imp.prob_best(), c_t)
             else:
-                shares = fn(post, PolicyContext(day=days_data, min_days=dec.min_days))
+                shares = fn(post, PolicyContext(day=days_data, min_days=dec.min_days, sharpen=c_t))
             shares = np.where(present, np.nan_to_num(np.asarray(shares, dtype=np.float64), nan=0.0), 0.0)
             target = np.where(won[:, None], _one_hot(np.maximum(phase.winner, 0), k), shares)
             series["prob_best_t"][:, t] = post.prob_best()[rows, best]
@@ -297,6 +329,8 @@ def simulate_campaign(
             hier.record(t, imps, spend, split if window else conv[:, :, None])
         conv_obs += reported
         imps_obs += imps
+        if n_cdf:
+            recent[t % n_cdf] = imps
         spend_obs += spend
 
         # --- metrics (regret in expected conversions: units x (best value - value))
@@ -342,7 +376,7 @@ def simulate_campaign(
             post, fell_back = hier.posterior(periods, present, np.broadcast_to(scale, (n_rep, k)), n_draws, rng)
             out["fallbacks"] += fell_back
         else:
-            post = BatchPosterior(prior.alpha + conv_obs, prior.beta + imps_obs - conv_obs,
+            post = BatchPosterior(pa + conv_obs, pb + np.maximum(exposure(periods) - conv_obs, 0.0),
                                   np.broadcast_to(scale, (n_rep, k)), present, n_draws, rng)
         final_correct = (post.leader() == best).astype(float)
         out["correct"] = np.where(out["declared"] > 0, declared_correct, final_correct)
@@ -362,6 +396,11 @@ def _policy_key(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
+#: Largest batch of history rows (campaigns x replicates) simulated at once: bounds memory (the posterior
+#: draws of a batch are rows x posterior_draws x creatives float32).
+MAX_BATCH_ROWS = 20_000
+
+
 def run_chunk(spec: StudySpec, chunk: int, on_policy: Callable[[], None] | None = None,
               ) -> dict[str, dict[str, np.ndarray]]:
     """Run every policy of the study on replicates of chunk `chunk`; metrics summed over campaigns.
@@ -369,6 +408,13 @@ def run_chunk(spec: StudySpec, chunk: int, on_policy: Callable[[], None] | None 
     Returns {policy: {name: array}} with SCALARS of shape (n,) and SERIES of shape (n, periods), n the
     chunk's replicates. "correct" is the share of campaigns whose declared winner (else final leader) is the
     true best; "declared" the share of campaigns with a winner; "decision_day" the mean over those.
+
+    History replay runs all past campaigns together (`spec.batch`, the default): padded to the largest
+    creative count with a mask (`simulations.world.stack_worlds`), per-row budgets in the guardrails, in
+    batches of at most MAX_BATCH_ROWS rows; batch g's outcomes come from SeedSequence(seed, spawn_key=(chunk,
+    1, crc32(policy), g)). `spec.batch = False` loops over campaigns instead (the reference it is tested
+    against: the same results within standard errors). thompson_per_impression always loops (its draws per
+    budget unit would multiply by the batch).
     """
     study = spec.study
     lo, hi = chunk_bounds(spec, chunk)
@@ -377,41 +423,68 @@ def run_chunk(spec: StudySpec, chunk: int, on_policy: Callable[[], None] | None 
     dyn = dynamics(study)
     world_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(chunk, 0)))
     worlds = build_worlds(study, spec.history, n_rep, world_rng)
+    prior = study.prior
+    if getattr(prior, "from_history", False) and spec.history:
+        from simulations.history import cross_fit_priors
+
+        alpha, beta, _ = cross_fit_priors(spec.history, prior.folds, seed)
+        worlds = [replace(w, prior_alpha=np.full(n_rep, a), prior_beta=np.full(n_rep, b))
+                  for w, a, b in zip(worlds, alpha, beta)]
     results: dict[str, dict[str, np.ndarray]] = {}
+    per = max(1, MAX_BATCH_ROWS // max(n_rep, 1))
     for policy in study.study.policies:
-        runs = []
-        for c, world in enumerate(worlds):
-            ss = np.random.SeedSequence(seed, spawn_key=(chunk, 1, _policy_key(policy), c))
-            runs.append(simulate_campaign(world, dyn, study, policy, np.random.default_rng(ss)))
-        results[policy] = _combine(runs)
+        # thompson_per_impression draws once per budget unit: batched, that is rows x the largest volume
+        batched = (spec.batch and study.world.history is not None and len(worlds) > 1
+                   and policy != "thompson_per_impression")
+        groups = [worlds[i:i + per] for i in range(0, len(worlds), per)] if batched else [[w] for w in worlds]
+        acc = _Accumulator()
+        for g, members in enumerate(groups):
+            ss = np.random.SeedSequence(seed, spawn_key=(chunk, 1, _policy_key(policy), g))
+            world = stack_worlds(members) if batched else members[0]
+            out = simulate_campaign(world, dyn, study, policy, np.random.default_rng(ss))
+            acc.add(out, len(members), n_rep)
+        results[policy] = acc.result()
         if on_policy is not None:  # progress within a chunk (a hierarchical chunk can take many minutes)
             on_policy()
     return results
 
 
-def _combine(runs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    if len(runs) == 1:
-        return {k: v for k, v in runs[0].items() if k in SCALARS or k in SERIES}
-    out: dict[str, np.ndarray] = {}
-    for name in ("conversions", "spend", "regret", "units", "units_on_best", "regret_t", "units_t",
-                 "units_on_best_t", "fallbacks"):
-        out[name] = np.sum([r[name] for r in runs], axis=0)
-    with np.errstate(invalid="ignore"), _quiet():
-        for name in ("correct", "declared", "decision_day", "prob_best_t"):
-            out[name] = np.nanmean([r[name] for r in runs], axis=0)
-    return out
+class _Accumulator:
+    """Metrics of many campaigns, summed (counts) or averaged over campaigns ignoring NaN (shares, days),
+    from runs of one or several campaigns each (rows campaign-major)."""
 
+    SUMS = ("conversions", "spend", "regret", "units", "units_on_best", "regret_t", "units_t", "units_on_best_t",
+            "fallbacks")
+    MEANS = ("correct", "declared", "decision_day", "prob_best_t")
 
-class _quiet:
-    def __enter__(self):
-        import warnings
+    def __init__(self) -> None:
+        self.sums: dict[str, np.ndarray] = {}
+        self.nansum: dict[str, np.ndarray] = {}
+        self.count: dict[str, np.ndarray] = {}
+        self.single: dict[str, np.ndarray] | None = None
+        self.runs = 0
 
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
+    def add(self, out: dict[str, np.ndarray], n_campaigns: int, n_rep: int) -> None:
+        self.runs += n_campaigns
+        if self.runs == 1:
+            self.single = {k: v for k, v in out.items() if k in SCALARS or k in SERIES}
+        for name in self.SUMS:
+            x = out[name].reshape((n_campaigns, n_rep) + out[name].shape[1:]).sum(axis=0)
+            self.sums[name] = self.sums.get(name, 0) + x
+        for name in self.MEANS:
+            x = out[name].reshape((n_campaigns, n_rep) + out[name].shape[1:])
+            self.nansum[name] = self.nansum.get(name, 0) + np.nansum(x, axis=0)
+            self.count[name] = self.count.get(name, 0) + np.isfinite(x).sum(axis=0)
 
-    def __exit__(self, *exc):
-        self._w.__exit__(*exc)
+    def result(self) -> dict[str, np.ndarray]:
+        if self.runs == 1 and self.single is not None:
+            return self.single
+        out = {name: np.asarray(v, dtype=np.float64) for name, v in self.sums.items()}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for name in self.MEANS:
+                out[name] = np.where(self.count[name] > 0, self.nansum[name] / np.maximum(self.count[name], 1),
+                                     np.nan)
+        return out
 
 
 # ------------------------------------------------------------------------------ the study
@@ -578,4 +651,11 @@ def load_spec(path) -> StudySpec:
 
     loaded = load_study(path)
     hp = loaded.history_path
-    return StudySpec(loaded.study, None if hp is None else read_history(hp))
+    history = None if hp is None else read_history(hp)
+    study = loaded.study
+    if history is not None and study.world.history_money and any(p.spend is None for p in history):
+        # no spend to drive a money world: replay impressions (unit-cost mode)
+        data = study.model_dump()
+        data["world"]["history_money"] = False
+        study = type(study).model_validate(data)
+    return StudySpec(study, history)

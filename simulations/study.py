@@ -15,13 +15,18 @@ Schema (defaults in brackets)
             (unit-cost mode: the budget is impressions, there is no money). Creatives, exactly one of:
             conversion_rates = [...] (+ cpms = [...] with a budget), [[world.creatives]] (id,
             conversion_rate, cpm, arrives, expires, organic), [world.generator] (n_creatives, rate, spread,
-            organic_strength, cpm_low, cpm_high) or history = "past_tests.csv".
+            organic_strength, cpm_low, cpm_high) or history = "past_tests.csv" (history_money [true]: with
+            spend in the history, a money world at the observed CPMs; false: impressions).
 [world.cpm]          noise (lognormal sd of each creative's CPM from day to day) [0], saturation (elasticity
                      of CPM in the creative's daily spend) [0], saturation_spend [100]
 [world.delay]        window [7] days, half_life [1.0] (geometric delay) or pmf = [...] (window values)
 [world.fatigue]      by ["days" | "impressions"], half_life (days or impressions)
 [world.seasonality]  weekday = [7 multipliers of the conversion rate, Monday first], cpm_weekday, start_weekday
 Each realism table is switched on by its presence and off with enabled = false.
+[policy]    sharpen_to [1]: the Thompson family's shares proportional to P(best)^c, c rising from 1 on the first
+            period to sharpen_to on the last (the study's periods are the planned length of the test)
+[prior]     the plan's [prior] (with `file`), plus for history replay from_history [false] and folds [5]:
+            each campaign replayed with a prior cross-fitted on the other folds (`StudyPrior`)
 [prior], [guardrails], [decision], [model]: the plan's sections (allocator.plan); [model] is used with
 study.model = "hierarchical" (without a delay_cdf there, the model gets the world's true delay). Without [guardrails], unit-cost
 studies run with none (the textbook bandit) and money studies with the plan's defaults; without [prior],
@@ -44,8 +49,10 @@ from allocator.plan import (
     Guardrails,
     ModelSettings,
     Organic,
+    PolicySettings,
     Prior,
     Strict,
+    merge_priors_file,
     pydantic_error,
     read_toml,
 )
@@ -55,6 +62,7 @@ SimPolicyName = Literal[
     "thompson",
     "top_two_thompson",
     "uniform",
+    "ab_test",
     "greedy",
     "ucb",
     "explore_then_commit",
@@ -166,6 +174,9 @@ class WorldSection(Strict):
     creatives: list[CreativeSpec] | None = Field(default=None, min_length=1)
     generator: GeneratorSpec | None = None
     history: str | None = None
+    # history replay: with spend in the history, the money world (each creative's observed CPM, the
+    # campaign's spend per period as the daily budget, conversions per dollar); false: unit-cost impressions
+    history_money: bool = True
     cpm: CpmSpec | None = None
     delay: DelaySpec | None = None
     fatigue: FatigueSpec | None = None
@@ -228,17 +239,37 @@ class WorldSection(Strict):
 
     @property
     def unit_cost(self) -> bool:
-        """True when budgets are impressions (unit-cost mode, also history replay)."""
+        """True when budgets are impressions (unit-cost mode; history replay without spend or with
+        history_money = false)."""
+        if self.history is not None:
+            return not self.history_money
         return self.daily_budget is None
+
+
+class StudyPrior(Prior):
+    """The plan's [prior] plus, for history replay, `from_history` (fit the prior to the past campaigns by
+    k-fold cross-fitting: each campaign is replayed with a prior learned from the other folds only) and
+    `folds` [5]. The world's true rates are still drawn with `alpha`, `beta`."""
+
+    from_history: bool = False
+    folds: int = Field(default=5, ge=2, le=100)
 
 
 class Study(Strict):
     study: StudySection
     world: WorldSection
-    prior: Prior | None = None
+    prior: StudyPrior | None = None
     guardrails: Guardrails | None = None
     decision: Decision = Decision()
     model: ModelSettings = ModelSettings()
+    policy: PolicySettings = PolicySettings()
+
+    @model_validator(mode="after")
+    def _from_history(self) -> Study:
+        if self.prior is not None and self.prior.from_history and self.world.history is None:
+            raise ValueError("prior.from_history: needs world.history (the past campaigns to learn from); "
+                             "remove it or replay a history")
+        return self
 
     @model_validator(mode="after")
     def _model(self) -> Study:
@@ -306,6 +337,7 @@ def load_study(path: str | Path) -> LoadedStudy:
     """Read and validate a study file. Raises PlanError with one clear line."""
     path = Path(path)
     data, _raw = read_toml(path)
+    merge_priors_file(data, path.parent, str(path))
     study = parse_study(data, str(path))
     loaded = LoadedStudy(study, path)
     hp = loaded.history_path

@@ -42,6 +42,11 @@ class CampaignWorld:
     volume : daily budget (currency) or impressions per period (unit-cost mode)
     spend_cpm : (n_replicates, n_creatives) CPM used to account spend in unit-cost mode (history), or None
     organic : (n_replicates, n_creatives) organic engagement rate, or None
+    mask : (n_replicates, n_creatives) bool, the slots that hold a creative (False for the padding of a
+        batch of campaigns with fewer creatives, `stack_worlds`), or None (all)
+    prior_alpha, prior_beta : (n_replicates,) the policies' Beta prior per row (cross-fitted priors of a
+        history replay), or None (the study's [prior])
+    volume may be an array of shape (n_replicates,) (a batch of campaigns of different sizes).
     """
 
     creative_ids: tuple[str, ...]
@@ -52,6 +57,9 @@ class CampaignWorld:
     volume: float
     spend_cpm: np.ndarray | None = None
     organic: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    prior_alpha: np.ndarray | None = None
+    prior_beta: np.ndarray | None = None
 
     @property
     def unit_cost(self) -> bool:
@@ -62,8 +70,10 @@ class CampaignWorld:
         return self.rates.shape  # type: ignore[return-value]
 
     def present(self, t: int) -> np.ndarray:
-        """Creatives that may receive budget in period t, shape (n_creatives,)."""
-        return (self.arrives <= t) & (t < self.expires)
+        """Creatives that may receive budget in period t, shape (n_creatives,), or (n_replicates,
+        n_creatives) for a padded batch."""
+        base = (self.arrives <= t) & (t < self.expires)
+        return base if self.mask is None else base & self.mask
 
 
 @dataclass(frozen=True)
@@ -180,23 +190,58 @@ def listed(study: Study, n_rep: int) -> CampaignWorld:
 
 def replay(study: Study, past: PastCampaign, n_rep: int, rng: np.random.Generator) -> CampaignWorld:
     """A past campaign as a simulated one: each replicate draws the creatives' true rates from the Beta
-    posterior of their observed counts (the study's prior), and the campaign's total impressions are spread
-    evenly over the periods (unit-cost mode). With spend in the data, spend is accounted at each creative's
-    observed CPM (the campaign's average CPM for a creative without impressions)."""
+    posterior of their observed counts (the study's prior). With spend in the data (and `history_money`),
+    a money world: each creative's observed CPM (the campaign's average for a creative without
+    impressions) and the campaign's spend spread evenly over the periods as the daily budget, so policies
+    maximise conversions per dollar. Otherwise unit-cost mode: the campaign's impressions spread evenly,
+    spend (if any) accounted at the observed CPMs."""
     prior = study_prior(study)
     a = prior.alpha + past.conversions
     b = prior.beta + past.impressions - past.conversions
     k = a.size
     rates = rng.beta(a, b, size=(n_rep, k))
-    volume = float(max(np.floor(past.impressions.sum() / study.study.periods), 1.0))
-    spend_cpm = None
+    periods = study.study.periods
+    cpm = None
     if past.spend is not None:
         avg = 1000.0 * past.spend.sum() / past.impressions.sum()
         with np.errstate(divide="ignore", invalid="ignore"):
             c = np.where(past.impressions > 0, 1000.0 * past.spend / past.impressions, avg)
-        spend_cpm = _tile(c, n_rep)
+        cpm = _tile(np.where(c > 0, c, avg if avg > 0 else 1.0), n_rep)
+    if cpm is not None and not study.world.unit_cost:
+        volume = float(np.floor(100.0 * past.spend.sum() / periods) / 100.0)
+        return CampaignWorld(past.creative_ids, rates, cpm, np.zeros(k, int), np.full(k, NEVER), volume)
+    volume = float(max(np.floor(past.impressions.sum() / periods), 1.0))
     return CampaignWorld(past.creative_ids, rates, None, np.zeros(k, int), np.full(k, NEVER), volume,
-                         spend_cpm=spend_cpm)
+                         spend_cpm=cpm)
+
+
+def stack_worlds(worlds: list[CampaignWorld]) -> CampaignWorld:
+    """Campaigns of different sizes as one batch: rows campaign-major (row = campaign x n_rep + replicate),
+    padded with empty slots (mask False, rate 0) up to the largest creative count, per-row volumes. Only for
+    worlds without arrivals, expiry or organic data (history replay)."""
+    n_rep = worlds[0].shape[0]
+    k = max(w.shape[1] for w in worlds)
+    rows = n_rep * len(worlds)
+
+    def pad(get, fill=0.0) -> np.ndarray:
+        out = np.full((len(worlds), n_rep, k), fill, dtype=np.float64)
+        for c, w in enumerate(worlds):
+            v = get(w)
+            out[c, :, : v.shape[1]] = v
+        return out.reshape(rows, k)
+
+    mask = pad(lambda w: np.ones(w.shape), 0.0).astype(bool)
+    rates = pad(lambda w: w.rates)
+    spend = None if any(w.spend_cpm is None for w in worlds) else pad(lambda w: w.spend_cpm)
+    cpm = None if any(w.cpm is None for w in worlds) else pad(lambda w: w.cpm, 1.0)
+    volume = np.repeat([float(w.volume) for w in worlds], n_rep)
+    prior = None
+    if all(w.prior_alpha is not None for w in worlds):
+        prior = (np.concatenate([w.prior_alpha for w in worlds]), np.concatenate([w.prior_beta for w in worlds]))
+    ids = tuple(f"slot-{i + 1}" for i in range(k))
+    return CampaignWorld(ids, rates, cpm, np.zeros(k, int), np.full(k, NEVER), volume, spend_cpm=spend,
+                         mask=mask, prior_alpha=None if prior is None else prior[0],
+                         prior_beta=None if prior is None else prior[1])
 
 
 def study_prior(study: Study):

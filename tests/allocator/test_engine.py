@@ -183,3 +183,46 @@ def test_hierarchical_plan_settings_reach_the_model():
     assert (defaults.draws, defaults.target_accept, defaults.min_ess, defaults.max_rhat) == (2000, 0.99, 400.0, 1.01)
     with pytest.raises(ValueError, match="organic_sd"):
         make_plan(campaign={"model": "hierarchical"}, model={"organic_sd": 0.0})
+
+
+@pytest.mark.parametrize("policy, stop, phase", [("ab_test", True, "winner"), ("thompson", True, "winner"),
+                                                 ("uniform", True, "optimize"), ("thompson", False, "optimize")])
+def test_stopping_rule_by_policy_and_decision_stop(policy, stop, phase):
+    # Creative c4 converts 10x better: the rule declares it unless the policy or [decision] stop forbids.
+    plan = make_plan(campaign={"policy": policy}, decision={"stop": stop})
+    alloc = reallocate(plan, make_daily(plan, [1e-4, 1e-4, 1e-4, 1e-4, 1e-3]), D0 + dt.timedelta(10))
+    assert alloc.phase == phase
+    assert alloc.winner == ("c4" if phase == "winner" else None)
+
+
+def test_sharpen_today_rises_from_one_to_sharpen_to_at_the_planned_end():
+    from allocator.engine import sharpen_today
+
+    plan = make_plan(campaign={"end": D0 + dt.timedelta(20)}, policy={"sharpen_to": 5.0})
+    daily = make_daily(plan, [1e-4] * 5)  # data from D0
+    assert sharpen_today(plan, daily, D0) == 1.0
+    assert sharpen_today(plan, daily, D0 + dt.timedelta(10)) == pytest.approx(3.0)
+    assert sharpen_today(plan, daily, D0 + dt.timedelta(20)) == 5.0
+    assert sharpen_today(plan, daily, D0 + dt.timedelta(30)) == 5.0
+    assert sharpen_today(make_plan(), daily, D0 + dt.timedelta(10)) == 1.0
+
+
+def test_sharpen_to_needs_the_planned_end():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="policy.sharpen_to: needs the planned end of the test"):
+        make_plan(policy={"sharpen_to": 3.0})
+
+
+def test_sharpened_thompson_puts_more_on_the_leader_on_the_last_day():
+    base = make_plan(guardrails={"exploration_floor": 0.0, "max_change": 10.0, "min_days_between_changes": 0,
+                                 "hold_learning": False})
+    daily = make_daily(base, [1e-4, 1.5e-4, 2e-4, 2.5e-4, 3e-4])
+    date = D0 + dt.timedelta(10)
+    sharp = make_plan(campaign={"end": date}, policy={"sharpen_to": 4.0},
+                      guardrails={"exploration_floor": 0.0, "max_change": 10.0, "min_days_between_changes": 0,
+                                  "hold_learning": False}, decision={"stop": False})
+    plain = reallocate(make_plan(guardrails=sharp.guardrails.model_dump(), decision={"stop": False}), daily, date)
+    got = reallocate(sharp, daily, date)
+    lead = int(np.argmax([c.prob_best for c in plain.creatives]))
+    assert got.creatives[lead].share > plain.creatives[lead].share

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from allocator.policies import POLICIES, PolicyContext, target_shares, top_two_thompson
-from allocator.stopping import decide_phase
+from allocator.stopping import decide_phase, rule_applies
 from models.posterior import Posterior, ScaledBeta
 
 ALPHA = np.array([11.0, 25.0, 18.0, 9.0])
@@ -138,10 +138,69 @@ def test_decide_phase():
     clear = post(alpha=np.array([400.0, 900.0, 420.0]), beta=np.array([1e6, 1e6, 1e6]),
                  scale=np.ones(3) * 100, n_draws=4000)
     d = decide_phase(clear, day=10, min_days=7, prob_best=0.95, value_remaining=0.01)
-    assert d.phase == "winner" and d.winner == 1 and d.leader == 1
-    assert d.leader_prob_best > 0.999 and d.value_remaining < 0.01
-    # Same posterior, but a stricter value-remaining threshold than 0 can never be met.
-    d = decide_phase(clear, day=10, min_days=7, prob_best=0.95, value_remaining=0.0)
-    assert d.phase == "optimize"
+    assert d.phase == "winner" and d.winner == 1 and d.leader == 1 and d.reason == "prob_best"
+    assert d.leader_prob_best > 0.999
+    # OR rule: the probability branch alone declares it, whatever the value-remaining threshold.
+    d = decide_phase(clear, day=10, min_days=7, prob_best=0.95, value_remaining=1e-9)
+    assert d.phase == "winner" and d.winner == 1 and d.reason == "prob_best"
     d = decide_phase(clear, day=6, min_days=7, prob_best=0.95, value_remaining=0.01)
     assert d.phase == "explore" and d.winner is None
+
+
+def test_decide_phase_value_remaining_branch():
+    """Near-equal creatives measured precisely: no P(best) reaches 0.95, but the others cannot be worth 1%
+    more than the leader, so the leader wins on the value remaining (the branch an AND rule never takes)."""
+    a = np.array([100_000.0, 100_050.0])
+    tied = post(alpha=a, beta=np.array([1e8, 1e8]), scale=np.ones(2), n_draws=4000)
+    d = decide_phase(tied, day=10, min_days=7, prob_best=0.95, value_remaining=0.01)
+    assert d.leader_prob_best < 0.95
+    assert d.phase == "winner" and d.reason == "value_remaining" and d.winner == d.leader
+    assert d.value_remaining < 0.01
+    # The 95th percentile of the relative gap: sd of the difference ~ sqrt(2) / sqrt(1e5) = 0.45%.
+    assert 0.002 < d.value_remaining < 0.008
+    d = decide_phase(tied, day=10, min_days=7, prob_best=0.95, value_remaining=0.001)
+    assert d.phase == "optimize" and d.winner is None and d.value_remaining >= 0.001
+    d = decide_phase(tied, day=6, min_days=7, prob_best=0.95, value_remaining=0.01)
+    assert d.phase == "explore"
+
+
+def test_stop_false_never_declares_a_winner():
+    clear = post(alpha=np.array([400.0, 900.0, 420.0]), beta=np.array([1e6, 1e6, 1e6]),
+                 scale=np.ones(3) * 100, n_draws=4000)
+    d = decide_phase(clear, day=30, min_days=7, prob_best=0.95, value_remaining=0.01, stop=False)
+    assert d.phase == "optimize" and d.winner is None and d.leader == 1
+
+
+def test_uniform_is_fixed_horizon_and_ab_test_stops():
+    assert rule_applies("ab_test") and rule_applies("thompson")
+    assert not rule_applies("uniform")
+    assert not rule_applies("thompson", stop=False)
+    p = post()
+    np.testing.assert_array_equal(POLICIES["ab_test"](p, PolicyContext()), np.full(4, 0.25))
+
+def test_sharpen_exact_and_exponent_schedule():
+    from allocator.policies import sharpen, sharpen_exponent
+
+    p = np.array([0.5, 0.3, 0.2])
+    np.testing.assert_allclose(sharpen(p, 2.0), np.array([0.25, 0.09, 0.04]) / 0.38)
+    np.testing.assert_array_equal(sharpen(p, 1.0), p)
+    batch = np.array([[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]])
+    got = sharpen(batch, np.array([1.0, 3.0]))
+    np.testing.assert_allclose(got[0], batch[0])
+    np.testing.assert_allclose(got[1], np.array([0.001, 0.001, 0.512]) / 0.514)
+    # no underflow: tiny shares raised to a power still leave a distribution
+    np.testing.assert_allclose(sharpen(np.array([1e-200, 1e-250]), 5.0), [1.0, 0.0], atol=1e-200)
+    assert sharpen_exponent(3.0, 0.0) == 1.0 and sharpen_exponent(3.0, 1.0) == 3.0
+    assert sharpen_exponent(3.0, 0.5) == 2.0 and sharpen_exponent(3.0, 2.0) == 3.0
+
+
+def test_thompson_family_is_sharpened_and_others_are_not():
+    from allocator.policies import sharpen
+
+    p = post()
+    ctx = PolicyContext(day=10, min_days=7, sharpen=3.0)
+    np.testing.assert_allclose(POLICIES["thompson"](p, ctx), sharpen(p.prob_best(), 3.0))
+    plain = POLICIES["top_two_thompson"](p, PolicyContext(day=10, min_days=7))
+    np.testing.assert_allclose(POLICIES["top_two_thompson"](p, ctx), sharpen(plain, 3.0))
+    for name in ("uniform", "ab_test", "greedy", "ucb", "explore_then_commit"):
+        np.testing.assert_array_equal(POLICIES[name](p, ctx), POLICIES[name](p, PolicyContext(10, 7)))

@@ -105,3 +105,19 @@ def test_draws_batch_posterior_gives_the_same_answers_from_the_same_draws():
     np.testing.assert_allclose(per_row[0, live[0]], dp.quantile(0.5)[0, live[0]])
     np.testing.assert_allclose(per_row[1], q[1])
     assert np.array_equal(dp.leader(), post.leader())
+
+
+def test_decide_phase_batch_or_rule_and_stop_switch():
+    # Row 0: clear winner (probability branch); row 1: near-equal creatives measured precisely (value
+    # remaining branch); row 2: a close race with little data (neither).
+    a = np.array([[200.0, 20.0], [100_000.0, 100_050.0], [50.0, 52.0]])
+    b = np.array([[1e6, 1e6], [1e8, 1e8], [1e6, 1e6]])
+    s = np.ones_like(a)
+    post = BatchPosterior(a, b, s, np.ones_like(a, bool), 4000, np.random.default_rng(7))
+    got = decide_phase_batch(post, 10, 7, 0.95, 0.01)
+    assert got.phase.tolist() == [PHASE_WINNER, PHASE_WINNER, PHASE_OPTIMIZE]
+    assert got.winner.tolist() == [0, int(got.leader[1]), -1]
+    assert got.leader_prob_best[1] < 0.95 and got.value_remaining[1] < 0.01
+    assert np.isinf(got.value_remaining[0])  # not needed: decided by the probability of best
+    off = decide_phase_batch(post, 10, 7, 0.95, 0.01, stop=False)
+    assert off.phase.tolist() == [PHASE_OPTIMIZE] * 3 and off.winner.tolist() == [-1, -1, -1]

@@ -192,3 +192,35 @@ def test_hierarchical_study_runs_within_the_guardrails():
     assert np.all(np.isfinite(r["prob_best_t"])) and np.all((r["prob_best_t"] >= 0) & (r["prob_best_t"] <= 1))
     assert np.all(r["fallbacks"] >= 0) and r["fallbacks"].shape == (2,)
     assert np.all(r["conversions"] >= 0) and np.all(np.isfinite(r["regret"]))
+
+
+def test_uniform_is_an_equal_split_for_the_whole_campaign_and_ab_test_stops():
+    # Very different creatives: the rule declares a winner within the horizon for every stopping policy.
+    s = study(UNIT, study={"periods": 20}, world={"impressions_per_period": 2000,
+                                                   "conversion_rates": [0.02, 0.2]},
+              decision={"min_days": 3})
+    uni = run_one(s, "uniform")
+    assert uni["declared"].sum() == 0
+    np.testing.assert_array_equal(uni["budgets"], 1000.0)  # 2000 impressions split equally every day
+    ab = run_one(s, "ab_test")
+    assert ab["declared"].min() == 1 and np.all(ab["decision_day"] == 3)
+    # After the decision the winner takes all: the last day's budget is all on creative 2.
+    np.testing.assert_array_equal(ab["budgets"][-1][:, 1], 2000.0)
+    off = study(UNIT, study={"periods": 20}, world={"impressions_per_period": 2000,
+                                                     "conversion_rates": [0.02, 0.2]},
+                decision={"min_days": 3, "stop": False})
+    ts = run_one(off, "thompson")
+    assert ts["declared"].sum() == 0 and ts["winner_phase"].sum() == 0
+    np.testing.assert_array_equal(run_one(off, "ab_test")["declared"], 0.0)
+
+
+def test_sharpen_to_one_is_plain_thompson_and_higher_exploits_more_late():
+    base = dict(study={"periods": 20, "policies": ["thompson"]}, decision={"stop": False})
+    plain = run_one(study(UNIT, **base), "thompson", n_rep=200, record=False)
+    one = run_one(study(UNIT, **base, policy={"sharpen_to": 1.0}), "thompson", n_rep=200, record=False)
+    np.testing.assert_array_equal(plain["regret"], one["regret"])
+    sharp = run_one(study(UNIT, **base, policy={"sharpen_to": 5.0}), "thompson", n_rep=200, record=False)
+    late = slice(10, 20)
+    share = lambda r: r["units_on_best_t"][:, late].sum(axis=1) / r["units_t"][:, late].sum(axis=1)  # noqa: E731
+    d = share(sharp) - share(plain)  # paired: the same worlds
+    assert d.mean() > 3 * d.std(ddof=1) / np.sqrt(d.size)
