@@ -32,7 +32,6 @@ import datetime as dt
 import difflib
 import functools
 import hashlib
-import io
 import math
 import re
 import unicodedata
@@ -41,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -318,7 +317,7 @@ def parse_file(path: str | Path, options: ReadOptions | None = None) -> ParsedFi
     layout = dataclasses.replace(layout, parse_date=cached_date)
     shared: dict[object, object] = {}  # one object per distinct label, name, currency and small count
 
-    def one(value):  # noqa: ANN001, ANN202
+    def one(value: object) -> Any:
         return None if value is None else shared.setdefault(value, value)
 
     for line, cells in data:
