@@ -32,7 +32,6 @@ import datetime as dt
 import difflib
 import functools
 import hashlib
-import io
 import math
 import re
 import unicodedata
@@ -41,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -318,7 +317,7 @@ def parse_file(path: str | Path, options: ReadOptions | None = None) -> ParsedFi
     layout = dataclasses.replace(layout, parse_date=cached_date)
     shared: dict[object, object] = {}  # one object per distinct label, name, currency and small count
 
-    def one(value):  # noqa: ANN001, ANN202
+    def one(value: object) -> Any:
         return None if value is None else shared.setdefault(value, value)
 
     for line, cells in data:
@@ -347,7 +346,7 @@ def _open_data(
 
     def data() -> Iterator[tuple[int, list[Cell]]]:
         for line, cells in table:
-            if not any(not _blank(c) for c in cells):
+            if not (cells and not _blank(cells[0])) and all(_blank(c) for c in cells):
                 continue
             if layout.format == "tiktok" and isinstance(cells[0], str) and cells[0].strip().casefold().startswith(
                 "total of"
@@ -582,7 +581,7 @@ def _row(cells: list[Cell], layout: _Layout, source: str, where_row: str, line: 
         values = {}
         for field_ in FIELDS:
             cell = cells[layout.index[field_]]
-            values[field_] = _metric(field_, layout.parse_number(cell), _shown(cell), options)
+            values[field_] = _metric(field_, layout.parse_number(cell), cell, options)
         currency = None
         if "currency" in layout.index:
             field_ = "currency"
@@ -659,7 +658,10 @@ def _label(cells: list[Cell], layout: _Layout) -> tuple[str, str | None]:
     raise _Bad(problem, "export with Ad ID (or Ad name) filled in on every row", present[0])
 
 
-def _metric(field_: str, value: float, shown: str, options: ReadOptions) -> float:
+def _metric(field_: str, value: float, cell: Cell, options: ReadOptions) -> float:
+    if 0 <= value <= 1e9 and (field_ not in COUNTS or value.is_integer()) and value <= options.max_spend:
+        return value + 0.0  # the common case, checked at once; -0.0 becomes 0.0
+    shown = _shown(cell)  # only on the way to an error message
     if not math.isfinite(value):
         raise _Bad(f"{shown!r} is not a finite number", "write the actual value (0 if there was none)")
     if value < 0:
@@ -715,6 +717,7 @@ _STYLES = {
     ".": re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d*)?|\.\d+"),
     ",": re.compile(r"\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d+(?:,\d*)?|,\d+"),
 }
+_SHAPE = re.compile(r"[1-9]")  # "0" kept: a leading 0 ("0,125") cannot start a group of thousands
 _SPACE_GROUPS = re.compile(r"\d{1,3}(?:[ \u00a0\u202f']\d{3})+(?=$|[.,])")
 STYLE_NAMES = {".": "'.' decimal point, ',' thousands (1,234.56)", ",": "',' decimal comma, '.' thousands (1.234,56)"}
 
@@ -769,6 +772,8 @@ def _tiktok_number(cell: Cell, style: str = ".") -> float:
         return 0.0
     if _NON_FINITE.fullmatch(s):
         return float(s)
+    if _STYLES[style].fullmatch(s):  # the common case, "12,345" or "8.00": nothing to peel
+        return float(s.replace(",", "") if style == "." else s.replace(".", "").replace(",", "."))
     body, negative = _peel(s)
     if not _STYLES[style].fullmatch(body):
         example = "1234, 12,345 or $12.50" if style == "." else "1234, 12.345 or 12,50 €"
@@ -801,6 +806,7 @@ class _MarkEvidence:
         self.proof: dict[str, tuple[str, str]] = {}
         self.ambiguous: tuple[str, str] | None = None
         self.separated = False
+        self.shapes: dict[str, str | None] = {}  # shape -> mark proved ("." or ","), None: either, "": none
 
     def see(self, cell: Cell, where: str) -> None:
         if not isinstance(cell, str):
@@ -808,11 +814,15 @@ class _MarkEvidence:
         text = cell.strip()
         if not text or ("," not in text and "." not in text):
             return
-        body, _ = _peel(text)
-        if "," not in body and "." not in body:
+        # the same shape ("1,111.11") always gives the same evidence: decide each shape once
+        shape = _SHAPE.sub("1", text)
+        mark = self.shapes.get(shape, "?")
+        if mark == "?":
+            body, _ = _peel(text)
+            mark = self.shapes[shape] = _evidence(body) if ("," in body or "." in body) else ""
+        if mark == "":
             return
         self.separated = True
-        mark = _evidence(body)
         if mark is None:
             self.ambiguous = self.ambiguous or (text, where)
         elif mark not in self.proof:

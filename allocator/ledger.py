@@ -690,14 +690,16 @@ class Ledger:
             ).lastrowid
         )
         daily = matched.daily
-        entries: Callable[[], Iterator[tuple[int, str, tuple[float, ...]]]] = lambda: iter(())  # noqa: E731
+        def entries() -> Iterator[tuple[int, str, tuple[float, ...]]]:
+            return iter(())
+
         if daily.n_days:
             day_idx, col_idx = np.nonzero(daily.observed)
             dates = [str(d) for d in daily.dates]
             values = np.stack([getattr(daily, name)[day_idx, col_idx] for name in FIELDS], axis=1)
             refs_ = np.asarray(ref_of)[col_idx]
 
-            def entries() -> Iterator[tuple[int, str, tuple[float, ...]]]:
+            def entries() -> Iterator[tuple[int, str, tuple[float, ...]]]:  # replaces the empty one
                 # one creative-day at a time from the arrays: no list of Python tuples the size of the file
                 for k in range(len(day_idx)):
                     yield int(refs_[k]), dates[day_idx[k]], tuple(values[k].tolist())
