@@ -332,6 +332,22 @@ def parse_file(path: str | Path, options: ReadOptions | None = None) -> ParsedFi
     return ParsedFile(path, layout.format, tuple(rows), sha, mtime, tuple(notes), tuple(warnings))
 
 
+def table_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells as shown) of every row of a results file, header included: the same reading as
+    `parse_file` (workbook or text, its encoding and delimiter), for tools that need columns it does not keep
+    (`sparkbandit init` reads ad names and ad groups). Raises DataError where `parse_file` would."""
+    path = Path(path)
+    source = str(path)
+    head, _ = _head_and_sha256(path, source)
+    if _is_workbook(head):
+        rows = _workbook_rows(path, source)
+    else:
+        codec = _codec(head)
+        rows = _csv_rows(path, codec, _sniff_delimiter(_decode_head(head, codec)), source)
+    for line, cells in rows:
+        yield line, [_shown(c) for c in cells]
+
+
 def _open_data(
     open_table: Callable[[], Iterator[tuple[int, list[Cell]]]], source: str, at: str
 ) -> tuple[_Layout, Iterator[tuple[int, list[Cell]]]]:

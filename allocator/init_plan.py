@@ -7,9 +7,7 @@ validated as a plan before it is written, so the starter always passes `sparkban
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import tomllib
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from allocator.importer import parse_file
+from allocator.importer import parse_file, table_rows
 from allocator.plan import CampaignPlan, pydantic_error
 
 # export column (case-folded) -> starter field, beyond what the importer reads
@@ -38,26 +36,16 @@ class Found:
 
 
 def _export_extras(path: Path) -> dict[int, dict[str, str]]:
-    """line -> {field: cell} of the export's extra columns (CSV exports; empty when unreadable)."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return {}
-    header = text.lstrip("\r\n").splitlines()[0] if text.strip() else ""
-    delimiter = max((",", "\t", ";"), key=header.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    """line -> {field: cell} of the export's extra columns (CSV, tab text or .xlsx, read as `parse_file` reads)."""
     out: dict[int, dict[str, str]] = {}
     index: dict[str, int] | None = None
-    line = 0
-    for cells in reader:
-        start, line = line + 1, reader.line_num
-        if not any(c.strip() for c in cells):
+    for line, cells in table_rows(path):
+        if not any(c for c in cells):
             continue
         if index is None:
-            index = {EXTRA_COLUMNS[c.strip().casefold()]: i for i, c in enumerate(cells)
-                     if c.strip().casefold() in EXTRA_COLUMNS}
+            index = {EXTRA_COLUMNS[c.casefold()]: i for i, c in enumerate(cells) if c.casefold() in EXTRA_COLUMNS}
             continue
-        out[start] = {f: cells[i].strip() for f, i in index.items() if i < len(cells) and cells[i].strip() not in ("", "-")}
+        out[line] = {f: cells[i] for f, i in index.items() if i < len(cells) and cells[i] not in ("", "-")}
     return out
 
 

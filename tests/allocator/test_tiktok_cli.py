@@ -3,6 +3,9 @@ on 127.0.0.1, and the token absent from every output, the ledger and the files w
 
 from __future__ import annotations
 
+import csv
+import io
+
 import datetime as dt
 import json
 import tomllib
@@ -153,6 +156,29 @@ def test_init_from_export_writes_a_valid_commented_plan(tmp_path):
     assert run(["validate", out], {}).exit_code == 0
     r = run(["init", "--from", export, "--out", out], {})
     assert (r.exit_code, r.output) == (2, f"error: {out} exists; choose another --out or add --force\n")
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "utf16"])
+def test_init_from_a_workbook_or_unicode_text_export_finds_names_and_ad_groups(tmp_path, kind):
+    # Ads Manager's default export is a workbook; "Unicode text" is UTF-16 with tabs. Both give the same plan.
+    rows = list(csv.reader(io.StringIO(EXPORT)))
+    if kind == "xlsx":
+        import openpyxl
+
+        export = tmp_path / "export.xlsx"
+        book = openpyxl.Workbook()
+        for cells in rows:
+            book.active.append(cells)
+        book.save(export)
+    else:
+        export = tmp_path / "export.txt"
+        export.write_bytes("\n".join("\t".join(cells) for cells in rows).encode("utf-16"))
+    out = tmp_path / "plan.toml"
+    r = run(["init", "--from", export, "--out", out], {})
+    assert r.exit_code == 0, r.output
+    data = tomllib.loads(out.read_text())
+    assert [(c["name"], c["adgroup_id"], c["adgroup_name"]) for c in data["creatives"]] == [
+        ("Spark A", "1790000000000000011", "Group A"), ("Spark B", "1790000000000000012", "Group B")]
 
 
 def test_init_from_api(account, tmp_path):
