@@ -238,9 +238,12 @@ REPORT_EPILOG = """Examples:
 def report(plan_path: Path, out: Path, date_: dt.datetime | None) -> None:
     """Write PNG plots (probability best, budgets, posterior CPA) and an index.html readable offline."""
     from allocator.daily import write_report
+    from allocator.pushes import effective_plan
 
     loaded = _load(plan_path)
     if out.exists() and not out.is_dir():
         fail(f"{out} is a file; give a folder for the report")
+    for note in run_guarded(effective_plan, loaded):  # TikTok's authorization ends (from sync) win
+        click.echo(f"warning: {note}", err=True)
     rep = run_guarded(write_report, loaded, out, None if date_ is None else date_.date())
     click.echo(f"report written to {rep.index} ({len(rep.images)} plots)")

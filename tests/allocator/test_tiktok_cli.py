@@ -70,6 +70,10 @@ def test_daily_routine_sync_reallocate_apply_status(account):
     assert "warning: Creative 0: Spark authorization ends 2026-11-14 (in 3 days); ask the creator to renew it" in r.output
     st = json.loads(run(["status", "--plan", plan, "--date", "2026-11-11", "--json"], env).output)
     assert st["authorizations"][0]["expires"] == "2026-11-14"
+    report = plan.parent / "report"
+    r = run(["report", "--plan", plan, "--out", report, "--date", "2026-11-11"], env)
+    assert r.exit_code == 0, r.output
+    assert "Spark authorization ends 2026-11-14 (in 3 days)" in (report / "index.html").read_text()
     now = ["--now", "2026-11-11T08:00:00+0000"]
     r = run(["apply", "--plan", plan, *now], env)
     assert r.exit_code == 0, r.output
