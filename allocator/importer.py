@@ -190,8 +190,11 @@ class ReadOptions:
         Largest plausible spend of one creative on one day, in the plan's currency.
     max_days_ahead : int
         Rows dated more than this many days after `today` are refused.
+    max_days_back : int
+        Rows dated more than this many days before `today` are refused (a misread year, or an export of
+        another account's history).
     today : datetime.date or None
-        The reference day for `max_days_ahead`; None skips that check.
+        The reference day for `max_days_ahead` and `max_days_back`; None skips both checks.
     zero_spend : str
         "warn" or "error": a row with impressions but spend 0.
     """
@@ -200,6 +203,7 @@ class ReadOptions:
     decimal: str | None = None
     max_spend: float = 1e10
     max_days_ahead: int = 1
+    max_days_back: int = 1095
     today: dt.date | None = None
     zero_spend: str = "warn"
 
@@ -211,6 +215,7 @@ class ReadOptions:
             decimal=d.decimal,
             max_spend=d.max_spend,
             max_days_ahead=d.max_days_ahead,
+            max_days_back=d.max_days_back,
             today=today or dt.datetime.now(dt.UTC).date(),
             zero_spend=d.zero_spend,
         )
@@ -592,6 +597,11 @@ def _row(cells: list[Cell], layout: _Layout, source: str, where_row: str, line: 
                 f"{date.isoformat()} is {ahead} days after today ({options.today.isoformat()})",
                 "check the year and the date format (results cannot come from the future; the limit is "
                 "[data] max_days_ahead)",
+            )
+        if options.today is not None and (options.today - date).days > options.max_days_back:
+            raise _Bad(
+                f"{date.isoformat()} is {(options.today - date).days} days before today ({options.today.isoformat()})",
+                "check the year and the date format; if results that old are right, raise [data] max_days_back",
             )
         label, name = _label(cells, layout)
         values = {}

@@ -70,6 +70,8 @@ class DataRules(Strict):
     # rows dated later than this many days after today are refused (results cannot come from the future;
     # 1 allows for time zones)
     max_days_ahead: int = Field(default=1, ge=0, le=366)
+    # rows dated more than this many days before today are refused (a misread year; 3 years by default)
+    max_days_back: int = Field(default=1095, ge=1, le=36600)
     # a row with impressions but spend 0 makes a creative look free: a warning, or an error
     zero_spend: Literal["warn", "error"] = "warn"
     # the decimal mark of exports; None decides per file from its values and delimiter

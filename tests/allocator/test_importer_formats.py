@@ -109,6 +109,9 @@ BAD = [
     (NATIVE + "2062-11-20,c1,1000,10,1,5\n",
      ("row 2, column 'date': 2062-11-20 is 13144 days after today (2026-11-25); check the year and the date format "
      "(results cannot come from the future; the limit is [data] max_days_ahead)")),
+    (NATIVE + "1990-11-20,c1,1000,10,1,5\n",
+     ("row 2, column 'date': 1990-11-20 is 13154 days before today (2026-11-25); check the year and the date "
+      "format; if results that old are right, raise [data] max_days_back")),
 ]
 
 
@@ -122,6 +125,8 @@ def test_limits_are_configurable(tmp_path):
     path = write(tmp_path, NATIVE + "2026-11-27,c1,1000,10,1,2e10\n", "data.csv")
     parsed = parse_file(path, ReadOptions(max_spend=1e11, max_days_ahead=2, today=D(2026, 11, 25)))
     assert parsed.rows[0].spend == 2e10
+    old = write(tmp_path, NATIVE + "2020-11-27,c1,1000,10,1,5\n", "old.csv")
+    assert parse_file(old, ReadOptions(max_days_back=3650, today=D(2026, 11, 25))).rows[0].date == D(2020, 11, 27)
 
 
 def test_zero_spend_with_impressions_warns_naming_row_and_column(tmp_path):
