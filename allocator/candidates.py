@@ -167,7 +167,7 @@ def rank_candidates(
     post = conjugate_model(plan).fit(daily, plan.campaign.objective, n_draws=2000, rng=rng) if daily.n_days else None
     pbest = post.prob_best() if post is not None else np.full(len(plan.creatives), np.nan)
     pmean = post.mean() if post is not None else np.full(len(plan.creatives), np.nan)
-    for i, c in enumerate(plan.creatives):
+    for _i, c in enumerate(plan.creatives):
         if c.status != "active":
             continue
         if c.auth_expires is not None and (c.auth_expires - date).days <= AUTH_DAYS:

@@ -373,7 +373,7 @@ def _portfolio_models(jobs) -> list:
     same `[model]`, `[prior]`, objective and draws (fitted together by `fit_portfolio`, seeded by the first
     plan's seed), else None (the job's own model)."""
     groups: dict[tuple, list[int]] = {}
-    for k, (plan, daily, date, _) in enumerate(jobs):
+    for k, (plan, daily, _date, _) in enumerate(jobs):
         if plan.campaign.model == "hierarchical" and daily.creative_ids == plan.creative_ids:
             key = (plan.model.model_dump_json(), plan.prior.model_dump_json(), plan.campaign.objective, plan.decision.draws)
             groups.setdefault(key, []).append(k)
@@ -485,7 +485,7 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
     age, conv_total, first_week = learning_state(plan, daily, date)
     held = np.zeros(n, dtype=bool)
     held_reason = [""] * n
-    for i, c in enumerate(plan.creatives):
+    for i in range(len(plan.creatives)):
         if not live[i] or history.previous[i] <= 0:
             continue
         last = history.last_change[i]

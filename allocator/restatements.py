@@ -36,8 +36,10 @@ def restated_versions(ledger: Ledger, plan: CampaignPlan) -> tuple[list[np.ndarr
         spans = ledger.conn.execute(
             "SELECT first_date, last_date FROM imports WHERE campaign_id = ? AND last_date IS NOT NULL", (cid,)
         ).fetchall()
-    ordinal = lambda s: dt.date.fromisoformat(str(s)[:10]).toordinal()
-    spans_o = np.array([(ordinal(f or l), ordinal(l)) for f, l in spans], dtype=np.int64).reshape(-1, 2)
+    def ordinal(s: object) -> int:
+        return dt.date.fromisoformat(str(s)[:10]).toordinal()
+
+    spans_o = np.array([(ordinal(f or last), ordinal(last)) for f, last in spans], dtype=np.int64).reshape(-1, 2)
     units: dict[tuple[int, int], tuple[list[int], list[float]]] = {}
     for ref, date, conv, last in rows:
         d = ordinal(date)

@@ -18,11 +18,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from allocator.learn import PastCreatives, learn
-from models.empirical_bayes import fit_beta_binomial
-from simulations.history import PastCampaign
-from simulations.runner import StudySpec, load_spec, run_study
-from simulations.study import Study
+from allocator.learn import PastCreatives, learn  # noqa: E402
+from models.empirical_bayes import fit_beta_binomial  # noqa: E402
+from simulations.history import PastCampaign  # noqa: E402
+from simulations.runner import StudySpec, load_spec, run_study  # noqa: E402
+from simulations.study import Study  # noqa: E402
 
 STUDIES = ROOT / "configs" / "studies"
 TRUE_A, TRUE_B = 3.0, 10_000.0

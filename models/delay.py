@@ -76,7 +76,9 @@ class DelayFit:
     conversions: float
 
     def to_json(self) -> dict:
-        r = lambda x: [round(float(v), 4) for v in x]
+        def r(x: np.ndarray) -> list[float]:
+            return [round(float(v), 4) for v in x]
+
         return {"delay_cdf": r(self.cdf), "se": r(self.se), "ci90": [r(self.low), r(self.high)],
                 "days": self.days, "conversions": self.conversions}
 

@@ -54,7 +54,9 @@ def _grad(k: np.ndarray, n: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 def _hessian(k: np.ndarray, n: np.ndarray, a: float, b: float) -> np.ndarray:
-    tg = lambda x: special.polygamma(1, x)
+    def tg(x):
+        return special.polygamma(1, x)
+
     common = np.sum(tg(a + b) - tg(a + b + n))
     return np.array([
         [np.sum(tg(a + k) - tg(a)) + common, common],

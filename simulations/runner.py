@@ -559,7 +559,8 @@ def run_study(
                 tick()
     elif workers > 1 and n > 1:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed as cf_completed
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import as_completed as cf_completed
 
         # forkserver, not fork: the caller may have threads (a progress bar, a Dask client), and forking a
         # multi-threaded process can deadlock. The server imports the simulator once; workers fork from it.

@@ -91,7 +91,7 @@ time_zone = "Europe/London"
             apply(loaded, c, yes=True, now=morning)
         pushed: dict[str, int] = {}
         statuses = 0
-        for m, endpoint, body in fake.calls[before:]:
+        for _method, endpoint, body in fake.calls[before:]:
             if endpoint == "adgroup/budget/update/":
                 for e in body.get("budget", []) + body.get("scheduled_budget", []):
                     pushed[e["adgroup_id"]] = pushed.get(e["adgroup_id"], 0) + 1

@@ -191,7 +191,7 @@ def test_two_processes_at_once(big, tmp_path):
     procs = [spawn("ingest", "--plan", str(plan), str(big[2])), spawn("ingest", "--plan", str(plan), str(other))]
     results = [p.communicate() + (p.returncode,) for p in procs]
     committed = 0
-    for out, err, code in results:
+    for _out, err, code in results:
         assert code in (0, 2), err
         if code == 0:
             committed += 1

@@ -4,9 +4,8 @@ on 127.0.0.1, and the token absent from every output, the ledger and the files w
 from __future__ import annotations
 
 import csv
-import io
-
 import datetime as dt
+import io
 import json
 import tomllib
 

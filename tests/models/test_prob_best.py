@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from tests.support.prob_best_reference import fine_grid_reference, quad_prob_best
 from models.prob_best import (
     _scaled_beta_max_betainc,
     cumulative_rule,
@@ -16,6 +15,7 @@ from models.prob_best import (
     prob_best_scaled_beta,
     scaled_beta_max,
 )
+from tests.support.prob_best_reference import fine_grid_reference, quad_prob_best
 
 
 def evan_miller_b_beats_a(a_a: float, b_a: float, a_b: int, b_b: float) -> float:

@@ -47,7 +47,7 @@ def test_history_study_sums_over_campaigns():
     res = run_study(spec)
     periods = spec.study.study.periods
     volumes = sum(np.floor(100 * p.spend.sum() / periods) / 100 for p in spec.history)
-    for policy, r in res.policies.items():
+    for r in res.policies.values():
         assert np.allclose(r["units"], volumes * periods)  # every campaign's budget, every day
         assert np.allclose(r["spend"], volumes * periods)
         assert np.all(r["conversions"] > 0) and np.all(r["spend"] > 0)

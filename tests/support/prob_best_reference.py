@@ -15,7 +15,7 @@ def quad_prob_best(alpha, beta, scale) -> np.ndarray:
         lo, hi = di.ppf(1e-14), di.ppf(1 - 1e-14)
         pts = list(di.ppf([0.01, 0.1, 0.5, 0.9, 0.99]))
         val, _ = integrate.quad(
-            lambda x: di.pdf(x) * np.prod([d.cdf(x) for d in others]),
+            lambda x, di=di, others=others: di.pdf(x) * np.prod([d.cdf(x) for d in others]),
             lo,
             hi,
             points=pts,
