@@ -360,7 +360,8 @@ class HierarchicalModel:
         }
         if save_to is not None and fit.passed:
             ld = self._log_density(design)
-            diag["fit_path"] = _save_draws(ld, fit.resample(2000, np.random.default_rng(seed + 2)), save_to)
+            theta = fit.resample(2000, np.random.default_rng(seed + 2))
+            diag["fit_path"] = _save_draws(ld, theta, save_to, fit.pareto_k, fit.ess)
         return fit, diag
 
 

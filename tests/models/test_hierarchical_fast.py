@@ -177,3 +177,16 @@ def test_pareto_k_failure_hands_over_to_nuts():
     assert d["method"] == "nuts" and d["gate"] in ("passed", "retried") and not d["fallback"], d
     assert d["pareto_k"] == float("inf")
     assert d["warnings"][0].startswith("fast path (laplace_is) failed its gate: Pareto k inf > 0.7")
+
+
+def test_fast_path_fit_is_saved_without_xarray_and_diagnose_reads_the_newer(tmp_path):
+    from models.hierarchical import diagnose_summary
+
+    sim = simulate_campaign(np.random.default_rng(12), n_creatives=3, n_days=14)
+    target = tmp_path / "plan.fit.nc"
+    post = HierarchicalModel().fit(sim.daily, rng=np.random.default_rng(13), save_to=target)
+    assert post.diagnostics["fit_path"] == str(tmp_path / "plan.fit.npz")
+    text = diagnose_summary(target)  # no .nc there: the .npz is the latest fit
+    assert text.splitlines()[0].startswith("fast path (laplace_is) fit plan.fit.npz: Pareto k ")
+    assert sum(line.startswith("rate[cr") for line in text.splitlines()) == 3
+    assert "creative_sd" in text
