@@ -190,3 +190,17 @@ def test_fast_path_fit_is_saved_without_xarray_and_diagnose_reads_the_newer(tmp_
     assert text.splitlines()[0].startswith("fast path (laplace_is) fit plan.fit.npz: Pareto k ")
     assert sum(line.startswith("rate[cr") for line in text.splitlines()) == 3
     assert "creative_sd" in text
+
+
+def test_fast_path_is_not_tried_above_its_dimension_limit():
+    from models.hierarchical.laplace import MAX_DIM, laplace_is
+
+    rng = np.random.default_rng(14)
+    sims = [simulate_campaign(rng, n_creatives=40, n_days=3) for _ in range(4)]
+    design = _design([s.daily for s in sims], [None] * 4, "none", None)
+    ld = LogDensity(design, "none", None, _centred_mask(design, "auto"))
+    assert ld.dim > MAX_DIM
+    fit = laplace_is(ld, rng)
+    assert not fit.passed and fit.problems == [
+        f"{ld.dim} parameters > {MAX_DIM}: not tried (importance sampling degrades with the dimension)"
+    ]
