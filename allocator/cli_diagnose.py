@@ -21,7 +21,7 @@ def diagnose(plan_path: Path, fmt: str | None, as_json: bool) -> None:
 
     loaded = run_guarded(load_plan, plan_path)
     path = fit_file(loaded)
-    if not path.exists():
+    if not path.exists() and not path.with_suffix(".npz").exists():  # .npz: the fast path's fit
         fail(
             f"{path}: no saved fit; run `sparkbandit reallocate --plan {plan_path}` with "
             'model = "hierarchical" first'

@@ -124,6 +124,8 @@ def diagnostics_line(diag: dict) -> str:
     parts = [str(diag.get("sampler", "?")), f"gate {diag.get('gate', '?')}"]
     if diag.get("fallback"):
         parts[-1] += " (conjugate fallback)"
+    if diag.get("method") == "laplace_is" and diag.get("pareto_k") is not None:  # the fast path's gate
+        parts.append(f"Pareto k {diag['pareto_k']:.2f}, importance ESS {diag.get('ess', 0):.0f}")
     if "max_rhat" in diag:
         parts.append(f"max R-hat {diag['max_rhat']:.3f}" + (f" ({diag['max_rhat_var']})" if "max_rhat_var" in diag else ""))
     if "min_ess_bulk" in diag:

@@ -42,8 +42,19 @@ The objective ``conversions_per_dollar`` is rate x impressions-per-dollar; ``con
 of `models.conjugate` (clicks are plentiful, pooling adds little), while the CPA draws still come from the
 hierarchical conversion model.
 
-Sampler
+Methods
 -------
+``method="laplace_is"`` (default): the fast path of `models.hierarchical.laplace` on the numpy coding of this
+model (`models.hierarchical.logdensity`, equal to PyMC's ``compile_logp``): the posterior mode (L-BFGS-B,
+analytic gradient), the Hessian there, a multivariate t proposal refitted to the weighted draws in up to
+`laplace.MAX_STAGES` stages, Pareto-smoothed importance sampling (`models.hierarchical.psis`). Its gate:
+Pareto k <= 0.7 and importance-sampling ESS >= ``min_ess``; on failure NUTS runs (below), then the
+conjugate fallback. It imports neither pymc, pytensor nor arviz. ``method="nuts"``: NUTS only.
+Diagnostics: ``method`` (whose draws decided: "laplace_is", "nuts" or "conjugate"), ``pareto_k`` (the fast
+path's), ``ess`` (importance-sampling ESS, or NUTS's min bulk ESS).
+
+Sampler (NUTS)
+--------------
 ``sampler="nutpie"`` (default) or ``"pymc"`` (PyMC's own NUTS, one core). Both compile through numba;
 the model is compiled once per fit and the gate's retry reuses it (nutpie). Defaults: 2 chains x 2000
 draws after 1000 tuning steps, ``target_accept`` 0.99. nutpie's mass matrix is diagonal below
@@ -54,8 +65,8 @@ warm; 500 creatives: 83 s against nutpie's 34 s, 2026-11-25 at 2 x 1000 draws) a
 (``benchmarks/bench_hierarchical.py``). nutpie prints no convergence warnings, so the diagnostics gate
 below is always computed here.
 
-Diagnostics gate
-----------------
+Diagnostics gate (NUTS)
+-----------------------
 After sampling: max R-hat <= ``max_rhat`` and min bulk ESS >= ``min_ess`` (ArviZ rank R-hat and bulk ESS,
 over every variable of `SUMMARY_VARS` present: the hyperparameters, the pooling scales included, and the
 current rates) and no divergences. NaN R-hat counts as a failure. The slowest variable is nearly always
@@ -115,7 +126,7 @@ from models.hierarchical.graph import DATA_FIELDS, _centred_mask, _mixed, _set_c
 from models.hierarchical.laplace import LaplaceFit, laplace_is  # noqa: F401
 from models.hierarchical.logdensity import LogDensity  # noqa: F401
 from models.hierarchical.model import HierarchicalModel, fit_portfolio  # noqa: F401
-from models.hierarchical.sampling import _SAMPLERS, SAMPLER_CACHE_SIZE, _Sampler, _sampler_for  # noqa: F401
 from models.hierarchical.psis import PARETO_K_MAX, psis  # noqa: F401
+from models.hierarchical.sampling import _SAMPLERS, SAMPLER_CACHE_SIZE, _Sampler, _sampler_for  # noqa: F401
 from models.hierarchical.saved import _save, _save_draws, diagnose_summary  # noqa: F401
 from models.hierarchical.synthetic import SimulatedCampaign, prior_predictive_rates, simulate_campaign  # noqa: F401

@@ -10,6 +10,7 @@ import numpy as np
 
 from models.hierarchical.design import CENTRED_MIN_CONVERSIONS, CENTRED_MIN_CREATIVES, PRIOR, _Design
 
+
 # ---------------------------------------------------------------------------------------------- pymc
 def _set_compile_dir(compile_dir: str | None) -> str | None:
     """Point PyTensor's cache at `compile_dir`; returns a warning when it cannot (already imported)."""

@@ -13,9 +13,6 @@ import numpy as np
 from models.conjugate import BetaPrior, ConjugateModel
 from models.cost import CostModel
 from models.errors import ModelError
-from models.objectives import OBJECTIVES
-from models.observations import DailyObservations
-from models.posterior import Posterior
 from models.hierarchical.design import (
     FATIGUE,
     METHODS,
@@ -32,6 +29,9 @@ from models.hierarchical.laplace import IS_DRAWS, LaplaceFit, laplace_is
 from models.hierarchical.logdensity import LogDensity
 from models.hierarchical.sampling import _sampler_for
 from models.hierarchical.saved import _save, _save_draws
+from models.objectives import OBJECTIVES
+from models.observations import DailyObservations
+from models.posterior import Posterior
 
 
 @dataclass(frozen=True)
@@ -360,7 +360,8 @@ class HierarchicalModel:
         }
         if save_to is not None and fit.passed:
             ld = self._log_density(design)
-            diag["fit_path"] = _save_draws(ld, fit.resample(2000, np.random.default_rng(seed + 2)), save_to)
+            theta = fit.resample(2000, np.random.default_rng(seed + 2))
+            diag["fit_path"] = _save_draws(ld, theta, save_to, fit.pareto_k, fit.ess)
         return fit, diag
 
 

@@ -20,8 +20,8 @@ from models.hierarchical import (
     _design,
     _exposure,
     _retry_draws,
-    gate_stats,
     diagnose_summary,
+    gate_stats,
     prior_predictive_rates,
     simulate_campaign,
     standardise_organic,
@@ -180,6 +180,7 @@ def test_gate_checks_ess_of_every_summary_variable_and_names_the_worst():
 
 
 # ------------------------------------------------------------------------------------------ sampling
+@pytest.mark.slow  # NUTS: 20-50 s on the shared 2-core machine
 def test_launch_day_posterior_follows_an_informed_organic_prior():
     """No results yet (zero cells): the posterior is the prior, and with organic_coef ~ N(0.5, 0.1) the
     creatives rank by organic engagement, each sd of log engagement worth exp(0.5) ~ 1.65x in odds."""
@@ -201,6 +202,7 @@ def test_launch_day_posterior_follows_an_informed_organic_prior():
     assert pb[2] > pb[1] > pb[0]
 
 
+@pytest.mark.slow  # NUTS: 20-50 s on the shared 2-core machine
 def test_reused_compiled_model_gives_the_fresh_compile_draws():
     """`reuse_compiled`: the second campaign's fit (data swapped into the compiled model, another number of
     cells) equals a fit of it by a freshly compiled model with the same seed, draw for draw."""
@@ -237,6 +239,7 @@ def portfolio(tmp_path_factory):
     return sims, posts, path
 
 
+@pytest.mark.slow  # NUTS: 20-50 s on the shared 2-core machine
 def test_portfolio_posterior_shape_and_diagnostics(portfolio):
     sims, posts, path = portfolio
     assert len(posts) == 10
@@ -250,6 +253,7 @@ def test_portfolio_posterior_shape_and_diagnostics(portfolio):
         assert key in d
 
 
+@pytest.mark.slow  # NUTS: 20-50 s on the shared 2-core machine
 def test_recovers_known_rates_within_90_intervals(portfolio):
     sims, posts, _ = portfolio
     inside = []
@@ -260,6 +264,7 @@ def test_recovers_known_rates_within_90_intervals(portfolio):
     assert 0.77 <= np.mean(inside) <= 1.0
 
 
+@pytest.mark.slow  # NUTS: 20-50 s on the shared 2-core machine
 def test_recovers_positive_organic_coefficient(portfolio):
     import xarray as xr
 
@@ -270,6 +275,7 @@ def test_recovers_positive_organic_coefficient(portfolio):
     assert abs(coef.mean() - 0.6) < 3 * coef.std() + 0.05
 
 
+@pytest.mark.slow  # NUTS: 20-50 s on the shared 2-core machine
 def test_diagnose_summary_reads_saved_fit(portfolio):
     _, _, path = portfolio
     text = diagnose_summary(path)
