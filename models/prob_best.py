@@ -343,10 +343,6 @@ def scaled_beta_max(
     return (p[0], e_max[0]) if single else (p, e_max)
 
 
-@lru_cache(maxsize=8)
-def _gauss_legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.polynomial.legendre.leggauss(nodes)
-
 
 def _scaled_beta_max_betainc(
     alpha: np.ndarray,
