@@ -177,7 +177,9 @@ def apply(
         j, c = found
         if not c.adgroup_id:
             raise PlanError(
-                str(loaded.path), f"creatives[{j + 1}].adgroup_id", "missing",
+                str(loaded.path),
+                f"creatives[{j + 1}].adgroup_id",
+                "missing",
                 "add the creative's ad group id (quoted; sparkbandit init lists them) so apply can set its budget",
             )
         wanted.append((c, float(entry["budget"]), entry.get("reason", "")))
@@ -235,9 +237,19 @@ def _send(loaded: LoadedPlan, client: TikTokClient, result: ApplyResult) -> None
                 else:
                     ch.failed = True
                     ch.outcome.append(f"{kind} {value}: refused ({error})")
-                rows.append(Push(d.run_id, d.date, ch.creative_id, ch.adgroup_id, kind, value,
-                                 answer.request_id if error is None else error.request_id,
-                                 "ok" if error is None else "failed", None if error is None else str(error)))
+                rows.append(
+                    Push(
+                        d.run_id,
+                        d.date,
+                        ch.creative_id,
+                        ch.adgroup_id,
+                        kind,
+                        value,
+                        answer.request_id if error is None else error.request_id,
+                        "ok" if error is None else "failed",
+                        None if error is None else str(error),
+                    )
+                )
             with ledger.write():
                 record_pushes(ledger, cid, rows)
 
@@ -259,14 +271,21 @@ def _send(loaded: LoadedPlan, client: TikTokClient, result: ApplyResult) -> None
         budget_items = [(ch, ch.budget_kind, f"{ch.new_budget:.2f}") for ch in result.changes if ch.budget_kind]
         scheduled = result.mode == "scheduled_budget"
         for k in range(0, len(budget_items), PUSH_BATCH):
-            push(budget_items[k : k + PUSH_BATCH],
-                 lambda batch: client.update_budgets(tk.advertiser_id, [(ch.adgroup_id, float(v)) for ch, v in batch],
-                                                     scheduled=scheduled))
+            push(
+                budget_items[k : k + PUSH_BATCH],
+                lambda batch: client.update_budgets(
+                    tk.advertiser_id, [(ch.adgroup_id, float(v)) for ch, v in batch], scheduled=scheduled
+                ),
+            )
         for status in ("ENABLE", "DISABLE"):
             # an ad group whose budget push failed is not re-enabled with its old budget
             items = [("status", ch) for ch in result.changes if ch.status_change == status and not ch.failed]
             group = [(ch, "status", status) for _, ch in items]
             for k in range(0, len(group), PUSH_BATCH):
-                push(group[k : k + PUSH_BATCH],
-                     lambda batch, s=status: client.update_status(tk.advertiser_id, [ch.adgroup_id for ch, _ in batch], s))
+                push(
+                    group[k : k + PUSH_BATCH],
+                    lambda batch, s=status: client.update_status(
+                        tk.advertiser_id, [ch.adgroup_id for ch, _ in batch], s
+                    ),
+                )
     result.calls = client.calls - calls_before

@@ -68,8 +68,12 @@ def read_posts(path: str | Path) -> list[Post]:
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise DataError(source, "header", f"column {missing[0]!r} is missing",
-                        "columns are post_id, views, likes, comments, shares[, creator]")
+        raise DataError(
+            source,
+            "header",
+            f"column {missing[0]!r} is missing",
+            "columns are post_id, views, likes, comments, shares[, creator]",
+        )
     posts, seen = [], set()
     for i, row in enumerate(reader, start=2):
         pid = (row.get("post_id") or "").strip()
@@ -84,8 +88,9 @@ def read_posts(path: str | Path) -> list[Post]:
             try:
                 v = float(raw)
             except ValueError:
-                raise DataError(source, f"row {i}, column {col!r}", f"{raw!r} is not a number",
-                                "write a plain number") from None
+                raise DataError(
+                    source, f"row {i}, column {col!r}", f"{raw!r} is not a number", "write a plain number"
+                ) from None
             if not np.isfinite(v) or v < 0:
                 raise DataError(source, f"row {i}, column {col!r}", f"{raw!r} is negative", "correct the value")
             vals.append(v)
@@ -97,8 +102,9 @@ def read_posts(path: str | Path) -> list[Post]:
     return posts
 
 
-def fatigue(impressions: np.ndarray, conversions: np.ndarray, rng: np.random.Generator,
-            n_draws: int = 4000) -> float | None:
+def fatigue(
+    impressions: np.ndarray, conversions: np.ndarray, rng: np.random.Generator, n_draws: int = 4000
+) -> float | None:
     """The relative drop of a creative's conversion rate from its first FATIGUE_DAYS days with impressions to
     its last FATIGUE_DAYS, if it is at least FATIGUE_DROP with posterior probability FATIGUE_PROB (Beta(1, 1)
     posteriors of each window's rate); None otherwise or with fewer than 2 x FATIGUE_DAYS such days."""
@@ -125,10 +131,15 @@ class Candidate:
     why: str
 
     def to_json(self) -> dict:
-        return {"post_id": self.post.post_id, "creator": self.post.creator,
-                "engagement_rate": round(self.post.engagement_rate, 6),
-                "conversions_per_dollar": round(self.mean, 6), "ci90": [round(self.low, 6), round(self.high, 6)],
-                "replaces": self.replaces, "why": self.why}
+        return {
+            "post_id": self.post.post_id,
+            "creator": self.post.creator,
+            "engagement_rate": round(self.post.engagement_rate, 6),
+            "conversions_per_dollar": round(self.mean, 6),
+            "ci90": [round(self.low, 6), round(self.high, 6)],
+            "replaces": self.replaces,
+            "why": self.why,
+        }
 
 
 def rank_candidates(

@@ -153,10 +153,19 @@ def format_option(default: str = "table", sheets: bool = False):
     """`--format table|csv|json` for a command that prints a table (`--json` stays as an alias); with `sheets`,
     also `adgroups`: the ad-group sheet for a bulk edit in Ads Manager (`reallocate`)."""
     choices = ["table", "csv", "json", *(["adgroups"] if sheets else [])]
-    more = (" or the ad-group sheet for a bulk edit in Ads Manager (adgroups: written to --out, else printed; "
-            "--out gets the per-creative CSV otherwise)") if sheets else ""
+    more = (
+        (
+            " or the ad-group sheet for a bulk edit in Ads Manager (adgroups: written to --out, else printed; "
+            "--out gets the per-creative CSV otherwise)"
+        )
+        if sheets
+        else ""
+    )
     return click.option(
-        "--format", "fmt", type=click.Choice(choices), default=None,
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default=None,
         help=f"Output: a table (default; plain full-width text when not on a terminal), CSV or JSON{more}.",
     )
 
@@ -180,20 +189,38 @@ def output_format(fmt: str | None, as_json: bool) -> str:
 
 
 @main.command(epilog=REALLOCATE_EPILOG)
-@click.option("--plan", "plan_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Campaign plan (TOML).")
-@click.option("--data", type=click.Path(dir_okay=False, path_type=Path),
-              help="Results CSV (native or TikTok export); default: the plan's data, else the ledger.")
-@click.option("--date", "date_", type=click.DateTime(["%Y-%m-%d"]),
-              help="Day the new budgets apply to (default: the day after the last data).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the budgets as CSV (atomically; with the ledger the decision is recorded only once "
-                   "the file is written).")
+@click.option(
+    "--plan", "plan_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Campaign plan (TOML)."
+)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Results CSV (native or TikTok export); default: the plan's data, else the ledger.",
+)
+@click.option(
+    "--date",
+    "date_",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Day the new budgets apply to (default: the day after the last data).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the budgets as CSV (atomically; with the ledger the decision is recorded only once "
+    "the file is written).",
+)
 @format_option(sheets=True)
 @json_alias_option()
 @click.option("--dry-run", is_flag=True, help="With the ledger: decide, but record nothing.")
-def reallocate(plan_path: Path, data: Path | None, date_: dt.datetime | None, out: Path | None,
-               fmt: str | None, as_json: bool, dry_run: bool) -> None:
+def reallocate(
+    plan_path: Path,
+    data: Path | None,
+    date_: dt.datetime | None,
+    out: Path | None,
+    fmt: str | None,
+    as_json: bool,
+    dry_run: bool,
+) -> None:
     """Compute tomorrow's budget per creative with the plan's model, policy and guardrails."""
     from allocator.outputs import BUDGET_FORMATS
     from models.errors import SparkBanditError

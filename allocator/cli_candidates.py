@@ -35,8 +35,13 @@ def _inputs(plan_path: Path):
 
 
 @click.command("candidates", epilog=EPILOG)
-@click.option("--plan", "plan_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Campaign plan (TOML); its [prior] (e.g. a learned priors file) drives the prediction.")
+@click.option(
+    "--plan",
+    "plan_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Campaign plan (TOML); its [prior] (e.g. a learned priors file) drives the prediction.",
+)
 @click.argument("posts", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--date", "date_", type=click.DateTime(["%Y-%m-%d"]), help="Today (default: after the last data).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
@@ -56,12 +61,22 @@ def candidates(plan_path: Path, posts: Path, date_: dt.datetime | None, as_json:
         date = daily.dates[-1].astype(dt.date) + dt.timedelta(days=1)
     else:
         date = dt.date.today()
-    ranked = run_guarded(rank_candidates, loaded.plan, plist, daily, date,
-                         np.random.default_rng(loaded.plan.campaign.seed))
+    ranked = run_guarded(
+        rank_candidates, loaded.plan, plist, daily, date, np.random.default_rng(loaded.plan.campaign.seed)
+    )
     cur = loaded.plan.campaign.currency
     if as_json:
-        click.echo(json.dumps({"campaign": loaded.plan.campaign.name, "date": date.isoformat(), "currency": cur,
-                               "candidates": [c.to_json() for c in ranked]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "campaign": loaded.plan.campaign.name,
+                    "date": date.isoformat(),
+                    "currency": cur,
+                    "candidates": [c.to_json() for c in ranked],
+                },
+                indent=2,
+            )
+        )
         return
     if not ranked:
         click.echo("every post in the file is already boosted in this plan")
@@ -69,6 +84,9 @@ def candidates(plan_path: Path, posts: Path, date_: dt.datetime | None, as_json:
     click.echo(f"Posts to boost next for {loaded.plan.campaign.name!r} ({date.isoformat()}), best first:")
     for k, c in enumerate(ranked, start=1):
         per = 1000.0
-        click.echo(f"{k}. {c.post.post_id}" + (f" ({c.post.creator})" if c.post.creator else "")
-                   + f": {c.mean * per:.1f} conversions per {per:,.0f} {cur} (90% {c.low * per:.1f} to "
-                   f"{c.high * per:.1f}), engagement {c.post.engagement_rate:.1%}; {c.why}")
+        click.echo(
+            f"{k}. {c.post.post_id}"
+            + (f" ({c.post.creator})" if c.post.creator else "")
+            + f": {c.mean * per:.1f} conversions per {per:,.0f} {cur} (90% {c.low * per:.1f} to "
+            f"{c.high * per:.1f}), engagement {c.post.engagement_rate:.1%}; {c.why}"
+        )

@@ -10,8 +10,13 @@ from allocator.cli import fail, fit_file, format_option, json_alias_option, outp
 
 
 @click.command(epilog="Examples:\n\n  sparkbandit diagnose --plan plan.toml")
-@click.option("--plan", "plan_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Campaign plan (TOML) whose latest fit to summarise.")
+@click.option(
+    "--plan",
+    "plan_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Campaign plan (TOML) whose latest fit to summarise.",
+)
 @format_option()
 @json_alias_option()
 def diagnose(plan_path: Path, fmt: str | None, as_json: bool) -> None:
@@ -22,10 +27,7 @@ def diagnose(plan_path: Path, fmt: str | None, as_json: bool) -> None:
     loaded = run_guarded(load_plan, plan_path)
     path = fit_file(loaded)
     if not path.exists() and not path.with_suffix(".npz").exists():  # .npz: the fast path's fit
-        fail(
-            f"{path}: no saved fit; run `sparkbandit reallocate --plan {plan_path}` with "
-            'model = "hierarchical" first'
-        )
+        fail(f'{path}: no saved fit; run `sparkbandit reallocate --plan {plan_path}` with model = "hierarchical" first')
     from models.hierarchical import diagnose_summary  # imports arviz
 
     text = run_guarded(diagnose_summary, path, fmt)

@@ -22,22 +22,52 @@ LEARN_EPILOG = """Examples:
 
 
 @click.command("learn", epilog=LEARN_EPILOG)
-@click.option("--history", type=click.Path(dir_okay=False, path_type=Path),
-              help="Past tests CSV (campaign_id, creative_id, impressions, conversions[, clicks, spend, ...]).")
-@click.option("--plan", "plans", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="A past campaign's plan; its ledger holds the results (repeat for several campaigns).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the priors file (TOML) plans read with [prior] file = \"...\".")
+@click.option(
+    "--history",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Past tests CSV (campaign_id, creative_id, impressions, conversions[, clicks, spend, ...]).",
+)
+@click.option(
+    "--plan",
+    "plans",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A past campaign's plan; its ledger holds the results (repeat for several campaigns).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Write the priors file (TOML) plans read with [prior] file = "...".',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
 @click.option("--by", default=None, help="Also fit one prior per group: a history column, or 'creator' with --plan.")
-@click.option("--folds", default=5, show_default=True, type=click.IntRange(2, 100),
-              help="Folds of the cross-validated check (over campaigns).")
-@click.option("--window", default=7, show_default=True, type=click.IntRange(1, 60),
-              help="Attribution window in days (ages 0..window-1 of the delay CDF).")
+@click.option(
+    "--folds",
+    default=5,
+    show_default=True,
+    type=click.IntRange(2, 100),
+    help="Folds of the cross-validated check (over campaigns).",
+)
+@click.option(
+    "--window",
+    default=7,
+    show_default=True,
+    type=click.IntRange(1, 60),
+    help="Attribution window in days (ages 0..window-1 of the delay CDF).",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the folds and the bootstrap.")
 @click.option("--no-organic", is_flag=True, help="Skip the portfolio fit of the organic coefficient (PyMC, slow).")
-def learn(history: Path | None, plans: tuple[Path, ...], out: Path | None, as_json: bool, by: str | None,
-          folds: int, window: int, seed: int, no_organic: bool) -> None:
+def learn(
+    history: Path | None,
+    plans: tuple[Path, ...],
+    out: Path | None,
+    as_json: bool,
+    by: str | None,
+    folds: int,
+    window: int,
+    seed: int,
+    no_organic: bool,
+) -> None:
     """Fit priors to past campaigns' creatives, check them on held-out campaigns, write a priors file.
 
     The conversion prior is the Beta that maximises the beta-binomial marginal likelihood of the past
@@ -71,4 +101,4 @@ def learn(history: Path | None, plans: tuple[Path, ...], out: Path | None, as_js
     for line in result.lines():
         click.echo(line)
     if out is not None:
-        click.echo(f"\npriors written to {out}; use them with [prior] file = \"{out.name}\" in a plan")
+        click.echo(f'\npriors written to {out}; use them with [prior] file = "{out.name}" in a plan')

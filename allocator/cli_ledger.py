@@ -78,13 +78,16 @@ def ingest(plan_path: Path, files: tuple[Path, ...], as_json: bool) -> None:
     for f in summary.files:
         if f.status == "already imported":
             held = sum(f.pending.values())
-            click.echo(f"{f.path}: already imported at {f.imported_at}; nothing changed"
-                       + (f" ({held} row{'s' if held != 1 else ''} still pending)" if held else ""))
+            click.echo(
+                f"{f.path}: already imported at {f.imported_at}; nothing changed"
+                + (f" ({held} row{'s' if held != 1 else ''} still pending)" if held else "")
+            )
         else:
             span = f"{f.first_date} to {f.last_date}" if f.first_date else "no days"
             click.echo(
                 f"{f.path}: {f.format}, {f.rows} rows ({span}): {f.added} added, {f.restated} restated, "
-                f"{f.unchanged} unchanged" + (f", {sum(f.unknown.values())} not in the plan (kept as pending)" if f.unknown else "")
+                f"{f.unchanged} unchanged"
+                + (f", {sum(f.unknown.values())} not in the plan (kept as pending)" if f.unknown else "")
                 + (f", {f.older} older than the stored values" if f.older else "")
             )
     click.echo(
@@ -122,17 +125,27 @@ def history(plan_path: Path, include_superseded: bool, last: int | None, fmt: st
     if fmt == "csv":
         labels = {c.id: c.label for c in loaded.plan.creatives}
         rows = [
-            [d.date.isoformat(), d.phase, d.winner or "", c["id"], labels.get(c["id"], c.get("name", c["id"])),
-             f"{c['budget']:.2f}", "" if c["prob_best"] is None else f"{c['prob_best']:.4f}",
-             "yes" if d.in_force else "no"]
-            for d in decisions for c in d.allocation.get("creatives", [])
+            [
+                d.date.isoformat(),
+                d.phase,
+                d.winner or "",
+                c["id"],
+                labels.get(c["id"], c.get("name", c["id"])),
+                f"{c['budget']:.2f}",
+                "" if c["prob_best"] is None else f"{c['prob_best']:.4f}",
+                "yes" if d.in_force else "no",
+            ]
+            for d in decisions
+            for c in d.allocation.get("creatives", [])
         ]
-        click.echo(_csv(["date", "phase", "winner", "creative_id", "name", "budget", "prob_best", "in_force"], rows),
-                   nl=False)
+        click.echo(
+            _csv(["date", "phase", "winner", "creative_id", "name", "budget", "prob_best", "in_force"], rows), nl=False
+        )
         return
     if fmt == "json":
-        click.echo(json.dumps({"campaign": loaded.plan.campaign.name, "decisions": [d.to_json() for d in decisions]},
-                              indent=2))
+        click.echo(
+            json.dumps({"campaign": loaded.plan.campaign.name, "decisions": [d.to_json() for d in decisions]}, indent=2)
+        )
         return
     plan = loaded.plan
     cur = plan.campaign.currency
@@ -194,8 +207,17 @@ def status(plan_path: Path, date_: dt.datetime | None, fmt: str | None, as_json:
     if fmt == "csv":  # the budgets in force; warnings to stderr
         for w in st.warnings:
             click.echo(f"warning: {w}", err=True)
-        rows = [[b["id"], b["name"], b["status"], f"{b['budget']:.2f}",
-                 "" if b["prob_best"] is None else f"{b['prob_best']:.4f}", b["reason"]] for b in st.budgets]
+        rows = [
+            [
+                b["id"],
+                b["name"],
+                b["status"],
+                f"{b['budget']:.2f}",
+                "" if b["prob_best"] is None else f"{b['prob_best']:.4f}",
+                b["reason"],
+            ]
+            for b in st.budgets
+        ]
         click.echo(_csv(["creative_id", "name", "status", "budget", "prob_best", "reason"], rows), nl=False)
         return
     if fmt == "json":
@@ -216,8 +238,10 @@ def status(plan_path: Path, date_: dt.datetime | None, fmt: str | None, as_json:
             p = "" if b["prob_best"] is None else f", P(best) {b['prob_best']:.0%}"
             click.echo(f"    {b['name']}: {money(b['budget'], cur)} ({b['status']}{p})")
     for a in auths:
-        click.echo(f"  authorization {a['creative_id']}: {a['auth_status'] or '-'}, ends {a['auth_end_time']} UTC "
-                   f"(expires {a['expires']}; read from TikTok {a['fetched_at']})")
+        click.echo(
+            f"  authorization {a['creative_id']}: {a['auth_status'] or '-'}, ends {a['auth_end_time']} UTC "
+            f"(expires {a['expires']}; read from TikTok {a['fetched_at']})"
+        )
     for w in st.warnings:
         click.echo(f"warning: {w}")
 

@@ -52,8 +52,9 @@ def sync(plan_path: Path, date_: dt.datetime | None, since: dt.datetime | None, 
 
     loaded = _load(plan_path)
     with _client() as client:
-        res = run_guarded(run_sync, loaded, client, None if date_ is None else date_.date(),
-                          None if since is None else since.date())
+        res = run_guarded(
+            run_sync, loaded, client, None if date_ is None else date_.date(), None if since is None else since.date()
+        )
     for w in res.warnings:
         click.echo(f"warning: {w}", err=True)
     if as_json:
@@ -61,14 +62,21 @@ def sync(plan_path: Path, date_: dt.datetime | None, since: dt.datetime | None, 
         return
     f = res.ingest.files[0]
     span = f"{res.start} to {res.end}" if res.start else f"nothing to read before {res.end + dt.timedelta(days=1)}"
-    state = ("already synced: nothing changed" if f.status == "already imported"
-             else f"{f.added} added, {f.restated} restated, {f.unchanged} unchanged")
-    click.echo(f"tiktok {loaded.plan.tiktok.advertiser_id}: {span}: {res.rows} rows in {res.pages} pages "
-               f"({res.requests} requests): {state}")
+    state = (
+        "already synced: nothing changed"
+        if f.status == "already imported"
+        else f"{f.added} added, {f.restated} restated, {f.unchanged} unchanged"
+    )
+    click.echo(
+        f"tiktok {loaded.plan.tiktok.advertiser_id}: {span}: {res.rows} rows in {res.pages} pages "
+        f"({res.requests} requests): {state}"
+    )
     for a in res.authorizations:
         exp = a.expires(res.time_zone)
-        click.echo(f"  authorization {a.creative_id}: {a.auth_status or '-'}, ends {a.auth_end_time or '-'} UTC"
-                   + (f" (expires {exp.isoformat()})" if exp else ""))
+        click.echo(
+            f"  authorization {a.creative_id}: {a.auth_status or '-'}, ends {a.auth_end_time or '-'} UTC"
+            + (f" (expires {exp.isoformat()})" if exp else "")
+        )
     click.echo(f"ledger {res.ingest.ledger}")
 
 
@@ -86,8 +94,13 @@ APPLY_EPILOG = """Examples:
 @PLAN_OPTION
 @click.option("--date", "date_", type=DAY, help="The decision to apply (default: the latest).")
 @click.option("--yes", is_flag=True, help="Send the changes (without it nothing is sent).")
-@click.option("--now", "now_", hidden=True, type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
-              help="The current time (tests, scripted runs).")
+@click.option(
+    "--now",
+    "now_",
+    hidden=True,
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+    help="The current time (tests, scripted runs).",
+)
 @JSON_OPTION
 def apply(plan_path: Path, date_: dt.datetime | None, yes: bool, now_: dt.datetime | None, as_json: bool) -> None:
     """Push the recorded decision's budgets to the ad groups on TikTok.
@@ -108,8 +121,9 @@ def apply(plan_path: Path, date_: dt.datetime | None, yes: bool, now_: dt.dateti
     else:
         _print_apply(loaded, res)
     if res.failed:
-        fail("TikTok refused some changes (see above); fix them and run apply --yes again: only what is missing "
-             "is sent")
+        fail(
+            "TikTok refused some changes (see above); fix them and run apply --yes again: only what is missing is sent"
+        )
 
 
 def _print_apply(loaded, res) -> None:
@@ -124,19 +138,26 @@ def _print_apply(loaded, res) -> None:
             todo.append(f"send {ch.budget_kind} {money(ch.new_budget, cur)}")
         if ch.status_change:
             todo.append(f"send {ch.status_change}")
-        line = (f"  {ch.label} (ad group {ch.adgroup_id}): {old} -> {money(ch.new_budget, cur)}, {status}; "
-                f"{', '.join(todo) if todo else 'nothing to send'}; {ch.reason}")
+        line = (
+            f"  {ch.label} (ad group {ch.adgroup_id}): {old} -> {money(ch.new_budget, cur)}, {status}; "
+            f"{', '.join(todo) if todo else 'nothing to send'}; {ch.reason}"
+        )
         click.echo(line)
         for o in ch.outcome:
             click.echo(f"      {o}")
     pending = sum(ch.pending for ch in res.changes)
     if not res.sent:
-        click.echo(f"{pending} ad group{'s' if pending != 1 else ''} to change; nothing sent (add --yes to send)"
-                   if pending else "TikTok already has this decision; nothing to send")
+        click.echo(
+            f"{pending} ad group{'s' if pending != 1 else ''} to change; nothing sent (add --yes to send)"
+            if pending
+            else "TikTok already has this decision; nothing to send"
+        )
     elif not pending:
         click.echo("TikTok already has this decision; nothing sent")
     else:
-        click.echo(f"{res.calls} call{'s' if res.calls != 1 else ''} sent; every push is recorded in {loaded.ledger_path}")
+        click.echo(
+            f"{res.calls} call{'s' if res.calls != 1 else ''} sent; every push is recorded in {loaded.ledger_path}"
+        )
 
 
 # ---------------------------------------------------------------------------- init
@@ -153,13 +174,26 @@ INIT_EPILOG = """Examples:
 @click.option("--from-api", is_flag=True, help="List the ads of the account's report (needs the token).")
 @click.option("--advertiser-id", help="[tiktok] advertiser_id (the ad account id).")
 @click.option("--time-zone", default="UTC", show_default=True, help="[tiktok] time_zone (IANA name).")
-@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 365),
-              help="With --from-api: days of the report to list ads from.")
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 365),
+    help="With --from-api: days of the report to list ads from.",
+)
 @click.option("--name", "campaign", help="[campaign] name.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here (default: print).")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
-def init(source: Path | None, from_api: bool, advertiser_id: str | None, time_zone: str, days: int,
-         campaign: str | None, out: Path | None, force: bool) -> None:
+def init(
+    source: Path | None,
+    from_api: bool,
+    advertiser_id: str | None,
+    time_zone: str,
+    days: int,
+    campaign: str | None,
+    out: Path | None,
+    force: bool,
+) -> None:
     """Write a commented starter plan listing the creatives of an export (or of the ad account)."""
     from allocator.init_plan import from_export, from_report, starter_plan
 
@@ -171,8 +205,15 @@ def init(source: Path | None, from_api: bool, advertiser_id: str | None, time_zo
         fail(f"--advertiser-id: {advertiser_id!r} is not an ad account id (digits only); copy it from Ads Manager")
     if source is not None:
         found, meta = run_guarded(from_export, source)
-        text = run_guarded(starter_plan, found, source=str(source), campaign=campaign or meta.get("campaign"),
-                           currency=meta.get("currency"), advertiser_id=advertiser_id, time_zone=time_zone)
+        text = run_guarded(
+            starter_plan,
+            found,
+            source=str(source),
+            campaign=campaign or meta.get("campaign"),
+            currency=meta.get("currency"),
+            advertiser_id=advertiser_id,
+            time_zone=time_zone,
+        )
     else:
         if advertiser_id is None:
             fail("init --from-api: --advertiser-id is missing; give the ad account id")
@@ -194,10 +235,18 @@ def init(source: Path | None, from_api: bool, advertiser_id: str | None, time_zo
         found = from_report(items, adgroups)
         if not found:
             fail(f"advertiser {advertiser_id}: no ads with impressions from {start} to {end}; give more --days")
-        text = run_guarded(starter_plan, found, source=f"the TikTok API (advertiser {advertiser_id})",
-                           campaign=campaign, advertiser_id=advertiser_id, time_zone=time_zone)
+        text = run_guarded(
+            starter_plan,
+            found,
+            source=f"the TikTok API (advertiser {advertiser_id})",
+            campaign=campaign,
+            advertiser_id=advertiser_id,
+            time_zone=time_zone,
+        )
     if out is None:
         click.echo(text, nl=False)
         return
     write_atomic(out, text)
-    click.echo(f"{out}: starter plan with {len(found)} creatives; check the TODO lines, then: sparkbandit validate {out}")
+    click.echo(
+        f"{out}: starter plan with {len(found)} creatives; check the TODO lines, then: sparkbandit validate {out}"
+    )

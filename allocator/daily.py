@@ -105,12 +105,18 @@ def _land_pending(ledger: Ledger, plan, dry_run: bool) -> list[str]:
 
     if dry_run:
         held = ledger.pending(plan)
-        return [f"the ledger holds {n} pending row{'s' if n != 1 else ''} for {label!r}; run without --dry-run "
-                "(or ingest) to store those the plan now places" for label, n in held.items()]
+        return [
+            f"the ledger holds {n} pending row{'s' if n != 1 else ''} for {label!r}; run without --dry-run "
+            "(or ingest) to store those the plan now places"
+            for label, n in held.items()
+        ]
     landed, still = ledger.land_pending(plan)
     out = [landed_line(label, n, cid) for label, (n, cid) in landed.items()]
-    out += [f"the ledger holds {n} pending row{'s' if n != 1 else ''} for {label!r}, which is not in the plan; "
-            "add it to [[creatives]] (or check the id) to use them" for label, n in still.items()]
+    out += [
+        f"the ledger holds {n} pending row{'s' if n != 1 else ''} for {label!r}, which is not in the plan; "
+        "add it to [[creatives]] (or check the id) to use them"
+        for label, n in still.items()
+    ]
     return out
 
 
@@ -124,7 +130,12 @@ def _decide(
     if plan.campaign.model == "hierarchical":
         fit_path = fit_file(loaded)  # as `sparkbandit reallocate --data`
     alloc = reallocate(
-        plan, daily, date, history=history, rng=decision_rng(plan.campaign.seed, date), model=build_model(plan),
+        plan,
+        daily,
+        date,
+        history=history,
+        rng=decision_rng(plan.campaign.seed, date),
+        model=build_model(plan),
         fit_path=fit_path,
     )
     last = alloc.data_last
@@ -137,8 +148,12 @@ def _decide(
             f"results end {last.isoformat()}, {gap} day{'s' if gap != 1 else ''} before {yesterday.isoformat()}; "
             "ingest the latest export before deciding"
         )
-    alloc.diagnostics["ledger"] = {"path": str(loaded.ledger_path), "run_id": uuid.uuid4().hex, "notes": notes,
-                                 "recorded": recorded}
+    alloc.diagnostics["ledger"] = {
+        "path": str(loaded.ledger_path),
+        "run_id": uuid.uuid4().hex,
+        "notes": notes,
+        "recorded": recorded,
+    }
     return alloc
 
 
@@ -213,7 +228,12 @@ def campaign_status(loaded: LoadedPlan, today: dt.date | None = None) -> Campaig
         age, conv, _ = learning_state(plan, daily.upto(np.datetime64(today, "D") - np.timedelta64(1, "D")), today)
         for i, c in enumerate(plan.creatives):
             expired = c.auth_expires is not None and c.auth_expires <= today
-            if c.status == "active" and not expired and 0 < age[i] < g.learning_days and conv[i] < g.learning_conversions:
+            if (
+                c.status == "active"
+                and not expired
+                and 0 < age[i] < g.learning_days
+                and conv[i] < g.learning_conversions
+            ):
                 held = "; its budget is held" if g.hold_learning else ""
                 warnings.append(
                     f"{c.label}: learning phase (day {age[i]} of {g.learning_days}, {conv[i]:.0f} of "
@@ -364,8 +384,9 @@ def _plots(loaded: LoadedPlan, decisions: list[DecisionRecord], daily: DailyObse
     if dates:
         for j, label in enumerate(labels):
             ax.plot(dates, prob[:, j], marker="o", ms=3, label=label)
-        ax.axhline(plan.decision.prob_best, color="grey", ls="--", lw=1,
-                   label=f"winner at {plan.decision.prob_best:.0%}")
+        ax.axhline(
+            plan.decision.prob_best, color="grey", ls="--", lw=1, label=f"winner at {plan.decision.prob_best:.0%}"
+        )
         _legend_outside(ax)
         fig.autofmt_xdate()
     else:
@@ -424,8 +445,13 @@ img{max-width:100%;border:1px solid #eee;margin:6px 0} .muted{color:#777;font-si
 """
 
 
-def _html(loaded: LoadedPlan, status: CampaignStatus, decisions: list[DecisionRecord], cpa_rows: list,
-          daily: DailyObservations) -> str:
+def _html(
+    loaded: LoadedPlan,
+    status: CampaignStatus,
+    decisions: list[DecisionRecord],
+    cpa_rows: list,
+    daily: DailyObservations,
+) -> str:
     e = html.escape
     plan = loaded.plan
     cur = plan.campaign.currency
@@ -444,7 +470,7 @@ def _html(loaded: LoadedPlan, status: CampaignStatus, decisions: list[DecisionRe
         f"{status.data_first or '-'} to {status.data_last or '-'}.</p>",
     ]
     at = parts.index("__TODAY__")
-    parts[at:at + 1] = _today_box(plan, status) + _creative_table(plan, status, cpa_rows, daily)
+    parts[at : at + 1] = _today_box(plan, status) + _creative_table(plan, status, cpa_rows, daily)
     parts += [f"<div class='warn'>{e(w)}</div>" for w in status.warnings]
     parts += [
         "<h2>Probability best</h2><img src='prob_best.png' alt='probability best per creative over time'>",
@@ -452,9 +478,13 @@ def _html(loaded: LoadedPlan, status: CampaignStatus, decisions: list[DecisionRe
         "<h2>Cost per conversion now</h2><img src='cpa_posterior.png' alt='posterior CPA per creative'>",
     ]
     if cpa_rows:
-        parts.append("<p class='muted'>The model's cost per conversion: mean and 90% interval of the posterior "
-                     "(not TikTok's observed cost per conversion, which is in the table above).</p>")
-        parts.append("<table><tr><th class='l'>creative</th><th>mean CPA</th><th>5%</th><th>median</th><th>95%</th></tr>")
+        parts.append(
+            "<p class='muted'>The model's cost per conversion: mean and 90% interval of the posterior "
+            "(not TikTok's observed cost per conversion, which is in the table above).</p>"
+        )
+        parts.append(
+            "<table><tr><th class='l'>creative</th><th>mean CPA</th><th>5%</th><th>median</th><th>95%</th></tr>"
+        )
         for label, mean, lo, med, hi in cpa_rows:
             parts.append(
                 f"<tr><td class='l'>{e(label)}</td><td>{money(mean, cur)}</td><td>{money(lo, cur)}</td>"
@@ -494,8 +524,10 @@ def _today_box(plan, status: CampaignStatus) -> list[str]:
     cur = plan.campaign.currency
     d = status.last_decision
     if d is None:
-        return ["<div class='today'><h2>Budgets to set today</h2><p>No decision recorded yet: run "
-                "<code>sparkbandit reallocate --plan PLAN</code>.</p></div>"]
+        return [
+            "<div class='today'><h2>Budgets to set today</h2><p>No decision recorded yet: run "
+            "<code>sparkbandit reallocate --plan PLAN</code>.</p></div>"
+        ]
     when = "today" if d.date == status.date else f"from {d.date.isoformat()} (the latest decision)"
     rows = []
     for c in d.allocation.get("creatives", []):
@@ -505,12 +537,21 @@ def _today_box(plan, status: CampaignStatus) -> list[str]:
             change = f"<span class='muted'>was {money(prev, cur)}</span>"
         elif prev is not None:
             change = "<span class='muted'>unchanged</span>"
-        rows.append(f"<tr><td class='l'>{e(_label(plan, c['id']) or c['id'])}</td>"
-                    f"<td><b>{money(c['budget'], cur)}</b></td><td class='l'>{change}</td></tr>")
-    stale = "" if d.date == status.date else (
-        f"<p class='muted'>No decision for {status.date.isoformat()} yet; these are the budgets in force.</p>")
-    return [f"<div class='today'><h2>Budgets to set {e(when)}</h2>{stale}<table>"
-            "<tr><th class='l'>creative</th><th>daily budget</th><th class='l'></th></tr>", *rows, "</table></div>"]
+        rows.append(
+            f"<tr><td class='l'>{e(_label(plan, c['id']) or c['id'])}</td>"
+            f"<td><b>{money(c['budget'], cur)}</b></td><td class='l'>{change}</td></tr>"
+        )
+    stale = (
+        ""
+        if d.date == status.date
+        else (f"<p class='muted'>No decision for {status.date.isoformat()} yet; these are the budgets in force.</p>")
+    )
+    return [
+        f"<div class='today'><h2>Budgets to set {e(when)}</h2>{stale}<table>"
+        "<tr><th class='l'>creative</th><th>daily budget</th><th class='l'></th></tr>",
+        *rows,
+        "</table></div>",
+    ]
 
 
 def _creative_table(plan, status: CampaignStatus, cpa_rows: list, daily: DailyObservations) -> list[str]:
@@ -520,12 +561,17 @@ def _creative_table(plan, status: CampaignStatus, cpa_rows: list, daily: DailyOb
     cur = plan.campaign.currency
     totals = daily.totals() if daily.n_days else None
     model_cpa = {row[0]: row[1] for row in cpa_rows}
-    by_id = {} if status.last_decision is None else {
-        c["id"]: c for c in status.last_decision.allocation.get("creatives", [])}
-    out = ["<h2>Creatives</h2><table><tr><th class='l'>creative</th><th>spend</th><th>conversions</th>"
-           "<th>observed CPA<br><span class='muted'>spend / conv.</span></th>"
-           "<th>estimated CPA<br><span class='muted'>model mean</span></th><th>P(best)</th><th>budget</th>"
-           "<th class='l'>reason</th></tr>"]
+    by_id = (
+        {}
+        if status.last_decision is None
+        else {c["id"]: c for c in status.last_decision.allocation.get("creatives", [])}
+    )
+    out = [
+        "<h2>Creatives</h2><table><tr><th class='l'>creative</th><th>spend</th><th>conversions</th>"
+        "<th>observed CPA<br><span class='muted'>spend / conv.</span></th>"
+        "<th>estimated CPA<br><span class='muted'>model mean</span></th><th>P(best)</th><th>budget</th>"
+        "<th class='l'>reason</th></tr>"
+    ]
     for i, c in enumerate(plan.creatives):
         spend = float(totals.spend[i]) if totals else 0.0
         conv = float(totals.conversions[i]) if totals else 0.0

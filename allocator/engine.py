@@ -137,8 +137,7 @@ class Allocation:
                     "reason": c.reason,
                     "reason_code": c.reason_code,
                     "observed_cpa": num(c.observed_cpa, 4),
-                    "yesterday": {"spend": round(c.yesterday_spend, 2),
-                                  "conversions": int(c.yesterday_conversions)},
+                    "yesterday": {"spend": round(c.yesterday_spend, 2), "conversions": int(c.yesterday_conversions)},
                 }
                 for c in self.creatives
             ],
@@ -177,10 +176,7 @@ def guardrail_settings(plan: CampaignPlan, resolution: float | None = 0.01) -> G
 def organic_rates(plan: CampaignPlan) -> np.ndarray:
     """Organic engagement rate per view of each plan creative, NaN where unknown. Shape (n_creatives,)."""
     return np.array(
-        [
-            (c.organic.engagement_rate() if c.organic is not None else None) or np.nan
-            for c in plan.creatives
-        ],
+        [(c.organic.engagement_rate() if c.organic is not None else None) or np.nan for c in plan.creatives],
         dtype=np.float64,
     )
 
@@ -189,7 +185,9 @@ def conjugate_model(plan: CampaignPlan) -> ConjugateModel:
     p = plan.prior
     cdf = plan.model.delay_cdf
     return ConjugateModel(
-        BetaPrior(p.alpha, p.beta), BetaPrior(p.click_alpha, p.click_beta), CostModel(p.cpm, p.cpm_weight),
+        BetaPrior(p.alpha, p.beta),
+        BetaPrior(p.click_alpha, p.click_beta),
+        CostModel(p.cpm, p.cpm_weight),
         delay_cdf=None if cdf is None else tuple(cdf),
     )
 
@@ -252,7 +250,9 @@ def money(x: float | None, currency: str) -> str:
     return f"${x:,.2f}" if currency == "USD" else f"{x:,.2f} {currency}"
 
 
-def learning_state(plan: CampaignPlan, daily: DailyObservations, date: dt.date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def learning_state(
+    plan: CampaignPlan, daily: DailyObservations, date: dt.date
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per creative: age in days of its ad group at `date` (0 = not started), conversions so far, and
     conversions in its first `learning_days` days. Age counts from the plan's `launched` date or else the
     first day with impressions."""
@@ -306,7 +306,12 @@ def reallocate(
     next(steps)
     target, previous, live, held, settings, winner, losers = next(steps)
     out: Budgets = apply_guardrails(
-        target[None, :], previous[None, :], live[None, :], held[None, :], settings, winner_phase=np.array([winner]),
+        target[None, :],
+        previous[None, :],
+        live[None, :],
+        held[None, :],
+        settings,
+        winner_phase=np.array([winner]),
         losers=losers[None, :],
     )
     return _finish(steps, (out.budgets[0], out.reasons[0], out.unspent[0]))
@@ -349,8 +354,12 @@ def reallocate_many(
     results: list[tuple] = [()] * len(gens)
     for (settings, _), members in groups.items():
         stack = [np.stack([args[k][j] for k in members]) for j in range(4)]
-        out = apply_guardrails(*stack, settings, winner_phase=np.array([args[k][5] for k in members]),
-                               losers=np.stack([args[k][6] for k in members]))
+        out = apply_guardrails(
+            *stack,
+            settings,
+            winner_phase=np.array([args[k][5] for k in members]),
+            losers=np.stack([args[k][6] for k in members]),
+        )
         for row, k in enumerate(members):
             results[k] = (out.budgets[row], out.reasons[row], out.unspent[row])
     return [_finish(g, r) for g, r in zip(gens, results)]
@@ -375,7 +384,12 @@ def _portfolio_models(jobs) -> list:
     groups: dict[tuple, list[int]] = {}
     for k, (plan, daily, _date, _) in enumerate(jobs):
         if plan.campaign.model == "hierarchical" and daily.creative_ids == plan.creative_ids:
-            key = (plan.model.model_dump_json(), plan.prior.model_dump_json(), plan.campaign.objective, plan.decision.draws)
+            key = (
+                plan.model.model_dump_json(),
+                plan.prior.model_dump_json(),
+                plan.campaign.objective,
+                plan.decision.draws,
+            )
             groups.setdefault(key, []).append(k)
     out: list = [None] * len(jobs)
     for members in (m for m in groups.values() if len(m) > 1):
@@ -388,7 +402,10 @@ def _portfolio_models(jobs) -> list:
             dailies.append(daily)
         model = hierarchical_model(first.model, first.prior)
         posts = model.fit_portfolio(
-            dailies, [organic_rates(jobs[k][0]) for k in members], first.campaign.objective, first.decision.draws,
+            dailies,
+            [organic_rates(jobs[k][0]) for k in members],
+            first.campaign.objective,
+            first.decision.draws,
             np.random.default_rng(first.campaign.seed),
         )
         for k, post in zip(members, posts, strict=True):
@@ -450,7 +467,11 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
     live_post = post.subset(live_idx)
     yield live_post  # a batch driver may fill in its exact answers here, for many campaigns at once
     phase: PhaseDecision = decide_phase(
-        live_post, days, plan.decision.min_days, plan.decision.prob_best, plan.decision.value_remaining,
+        live_post,
+        days,
+        plan.decision.min_days,
+        plan.decision.prob_best,
+        plan.decision.value_remaining,
         stop=rule_applies(camp.policy, plan.decision.stop),
     )
     winner_id = None if phase.winner is None else ids[live_idx[phase.winner]]
@@ -462,8 +483,7 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
         if phase.winner is not None:
             target[live_idx[phase.winner]] = 1.0
         else:
-            ctx = PolicyContext(day=days, min_days=plan.decision.min_days,
-                                sharpen=sharpen_today(plan, daily, date))
+            ctx = PolicyContext(day=days, min_days=plan.decision.min_days, sharpen=sharpen_today(plan, daily, date))
             target[live_idx] = target_shares(camp.policy, live_post, ctx)
     prob_best = np.full(n, np.nan)
     loss = np.full(n, np.nan)
@@ -475,7 +495,7 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
     else:
         warnings.append(
             "no creative can receive budget today (every one is paused in the plan or its Spark "
-            "authorization has ended): all budgets are 0; set a creative's status to \"active\" or add one "
+            'authorization has ended): all budgets are 0; set a creative\'s status to "active" or add one '
             "with a new authorization code"
         )
     if leader_id is not None and winner_id is None and _tied(live_post, prob_best[live_idx]):
@@ -493,8 +513,7 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
             since = (date - last).days
             held[i] = True
             held_reason[i] = (
-                f"held: changed {_days(since)} ago, TikTok advises {_days(g.min_days_between_changes)} "
-                "between changes"
+                f"held: changed {_days(since)} ago, TikTok advises {_days(g.min_days_between_changes)} between changes"
             )
         elif g.hold_learning and 0 < age[i] < g.learning_days and conv_total[i] < g.learning_conversions:
             held[i] = True
@@ -520,8 +539,7 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
 
     settings = guardrail_settings(plan)
     losers = clear_losers(prob_best[None, :], loss[None, :], post_mean[None, :], live[None, :], settings)[0]
-    budgets, codes, unspent = yield (target, history.previous, live, held, settings, phase.winner is not None,
-                                     losers)
+    budgets, codes, unspent = yield (target, history.previous, live, held, settings, phase.winner is not None, losers)
     if unspent > 0 and live_idx.size:
         if not g.spend_all:
             warnings.append(
@@ -547,9 +565,20 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
     decisions = []
     for i, c in enumerate(plan.creatives):
         code = Reason(int(codes[i]))
-        reason = _reason_text(code, c, target[i], budgets[i], history.previous[i], settings, cur,
-                              not_live_reason[i], held_reason[i], winner_id, prob_best[i],
-                              loss[i] / np.nanmax(post_mean) if live_idx.size and np.nanmax(post_mean) > 0 else 0.0)
+        reason = _reason_text(
+            code,
+            c,
+            target[i],
+            budgets[i],
+            history.previous[i],
+            settings,
+            cur,
+            not_live_reason[i],
+            held_reason[i],
+            winner_id,
+            prob_best[i],
+            loss[i] / np.nanmax(post_mean) if live_idx.size and np.nanmax(post_mean) > 0 else 0.0,
+        )
         st = status[i] if not live[i] else ("running" if budgets[i] > 0 else "paused")
         decisions.append(
             CreativeDecision(
@@ -575,8 +604,9 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
                 days_live=int(days_live[i]),
                 reason=reason,
                 reason_code=code.name.lower(),
-                observed_cpa=(float(totals.spend[i] / totals.conversions[i])
-                              if totals and totals.conversions[i] > 0 else None),
+                observed_cpa=(
+                    float(totals.spend[i] / totals.conversions[i]) if totals and totals.conversions[i] > 0 else None
+                ),
                 yesterday_spend=float(y_spend[i]),
                 yesterday_conversions=float(y_conv[i]),
             )
@@ -638,8 +668,11 @@ def _learning_out_of_reach(plan: CampaignPlan, daily: DailyObservations, live: n
     need = g.learning_conversions * cpa / g.learning_days
     fits = int(camp.daily_budget // need)
     cur = camp.currency
-    fewer = (f"test at most {fits} creative{'s' if fits != 1 else ''} at a time" if fits >= 1
-             else f"raise the daily budget to at least {money(need, cur)}")
+    fewer = (
+        f"test at most {fits} creative{'s' if fits != 1 else ''} at a time"
+        if fits >= 1
+        else f"raise the daily budget to at least {money(need, cur)}"
+    )
     return (
         f"learning phase out of reach: at {money(cpa, cur)} per conversion ({source}), "
         f"{money(per_group, cur)}/day per ad group ({n_live} live) brings about {expected:.0f} conversions in "
@@ -696,19 +729,22 @@ def _reason_text(
         if (target > budget) == up or abs(target - budget) < 0.005:
             return f"{'raised' if up else 'lowered'} only as far as the step limit ({limit}); {asks}"
         # The limit binds, but the other way round from the target: the budget had to go somewhere.
-        return (f"{'raised to' if up else 'kept at'} the step limit ({limit}) to spend the whole budget; "
-                f"{asks}")
+        return f"{'raised to' if up else 'kept at'} the step limit ({limit}) to spend the whole budget; {asks}"
     if code == Reason.RELEASED:
         return f"raised from {fmt(previous)} despite the hold, so the whole budget is spent"
     if code == Reason.STEP_RELAXED:
-        return (f"above the +{s.max_change:.0%} step limit so the whole budget is spent "
-                "(set guardrails.spend_all = false to leave it unspent instead)")
+        return (
+            f"above the +{s.max_change:.0%} step limit so the whole budget is spent "
+            "(set guardrails.spend_all = false to leave it unspent instead)"
+        )
     if winner is not None:
         if c.id == winner:
             return "winner: budget moves to it"
         if previous > 0 and budget > previous * (1.0 - s.max_change) + 0.005:
-            return ("winner declared elsewhere: stepping down; kept above its step limit only so the whole "
-                    "budget is spent (guardrails.spend_all = false leaves it unspent instead)")
+            return (
+                "winner declared elsewhere: stepping down; kept above its step limit only so the whole "
+                "budget is spent (guardrails.spend_all = false leaves it unspent instead)"
+            )
         return "winner declared elsewhere: stepping down"
     if abs(budget - target) <= max(0.01, 0.005 * s.total):
         return f"as the model suggests ({share:.0%} of the budget)"

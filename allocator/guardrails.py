@@ -101,7 +101,10 @@ class GuardrailSettings:
 
 
 def clear_losers(
-    prob_best: np.ndarray, expected_loss: np.ndarray, mean: np.ndarray, live: np.ndarray,
+    prob_best: np.ndarray,
+    expected_loss: np.ndarray,
+    mean: np.ndarray,
+    live: np.ndarray,
     settings: GuardrailSettings,
 ) -> np.ndarray:
     """The live creatives that are clearly losing, shape (n_campaigns, n_creatives), bool.

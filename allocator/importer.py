@@ -327,9 +327,19 @@ def parse_file(path: str | Path, options: ReadOptions | None = None) -> ParsedFi
 
     for line, cells in data:
         r = _row(cells, layout, source, f"{at}row {line}", line, options)
-        rows.append(ResultRow(r.date, one(r.label), r.impressions, one(r.clicks) if r.clicks < 4096 else r.clicks,
-                              one(r.conversions) if r.conversions < 4096 else r.conversions, r.spend, line,
-                              one(r.name), one(r.currency)))
+        rows.append(
+            ResultRow(
+                r.date,
+                one(r.label),
+                r.impressions,
+                one(r.clicks) if r.clicks < 4096 else r.clicks,
+                one(r.conversions) if r.conversions < 4096 else r.conversions,
+                r.spend,
+                line,
+                one(r.name),
+                one(r.currency),
+            )
+        )
     if not rows:
         raise DataError(source, "", "no data rows", "export at least one day of results")
     warnings = _zero_spend(rows, layout, source, at, options)
@@ -369,8 +379,10 @@ def _open_data(
         for line, cells in table:
             if not (cells and not _blank(cells[0])) and all(_blank(c) for c in cells):
                 continue
-            if layout.format == "tiktok" and isinstance(cells[0], str) and cells[0].strip().casefold().startswith(
-                "total of"
+            if (
+                layout.format == "tiktok"
+                and isinstance(cells[0], str)
+                and cells[0].strip().casefold().startswith("total of")
             ):
                 continue
             yield line, cells
@@ -427,14 +439,24 @@ def _is_workbook(raw: bytes) -> bool:
 def _open_workbook(path: Path, source: str):  # -> (CalamineWorkbook, first sheet name)
     import python_calamine as calamine
 
-    failures = (calamine.CalamineError, calamine.PasswordError, calamine.XmlError, calamine.ZipError, OSError,
-                ValueError)
+    failures = (
+        calamine.CalamineError,
+        calamine.PasswordError,
+        calamine.XmlError,
+        calamine.ZipError,
+        OSError,
+        ValueError,
+    )
     try:
         book = calamine.CalamineWorkbook.from_path(str(path))
         names = book.sheet_names
     except failures as e:  # damaged, encrypted or not really a workbook
-        raise DataError(source, "", f"cannot read the workbook ({e})",
-                        "open it in Excel and save it again as .xlsx, or export it as CSV") from None
+        raise DataError(
+            source,
+            "",
+            f"cannot read the workbook ({e})",
+            "open it in Excel and save it again as .xlsx, or export it as CSV",
+        ) from None
     if not names:
         raise DataError(source, "", "the workbook has no sheets", "export the results again from Ads Manager")
     return book, names[0], failures
@@ -450,8 +472,12 @@ def _workbook_rows(path: Path, source: str) -> Iterator[tuple[int, list[Cell]]]:
     try:
         rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)  # from A1: Excel's line numbers
     except failures as e:
-        raise DataError(source, "", f"cannot read the workbook ({e})",
-                        "open it in Excel and save it again as .xlsx, or export it as CSV") from None
+        raise DataError(
+            source,
+            "",
+            f"cannot read the workbook ({e})",
+            "open it in Excel and save it again as .xlsx, or export it as CSV",
+        ) from None
     for i, r in enumerate(rows):
         yield i + 1, list(r)
 
@@ -491,8 +517,9 @@ def decode_text(raw: bytes, source: str) -> str:
         return raw.decode(codec)
     except UnicodeDecodeError as e:
         if codec != "utf-8-sig":
-            raise DataError(source, "", "not valid UTF-16 text (the file is cut short or damaged)",
-                            "export the file again") from None
+            raise DataError(
+                source, "", "not valid UTF-16 text (the file is cut short or damaged)", "export the file again"
+            ) from None
         line = raw[: e.start].count(b"\n") + 1
         raise DataError(
             source,
@@ -570,8 +597,7 @@ def _tiktok_layout(names: list[str], width: int, source: str, where_row: str) ->
     return _Layout("tiktok", index, written, width, _tiktok_date, _tiktok_number)
 
 
-def _row(cells: list[Cell], layout: _Layout, source: str, where_row: str, line: int,
-         options: ReadOptions) -> ResultRow:
+def _row(cells: list[Cell], layout: _Layout, source: str, where_row: str, line: int, options: ReadOptions) -> ResultRow:
     # Trailing empty cells are what spreadsheets leave behind; any other count means shifted columns
     # (e.g. an unquoted "12,345" in a comma-separated file), which would silently misread values.
     n = len(cells)
@@ -622,8 +648,17 @@ def _row(cells: list[Cell], layout: _Layout, source: str, where_row: str, line: 
                 f"{field_} {_fmt(values[field_])} is above impressions {_fmt(values['impressions'])}",
                 f"check that the columns are not swapped; a creative cannot have more {field_} than impressions",
             )
-    return ResultRow(date, label, values["impressions"], values["clicks"], values["conversions"], values["spend"],
-                     line, name, currency)
+    return ResultRow(
+        date,
+        label,
+        values["impressions"],
+        values["clicks"],
+        values["conversions"],
+        values["spend"],
+        line,
+        name,
+        currency,
+    )
 
 
 def _shown(cell: Cell) -> str:
@@ -696,8 +731,10 @@ def _metric(field_: str, value: float, cell: Cell, options: ReadOptions) -> floa
         if not value.is_integer():
             raise _Bad(f"{shown!r} is not a whole number", f"{field_} is a count; write a whole number")
         if value >= MAX_COUNT:  # a float this large may already be rounded: 2^53 + 1 reads as 2^53
-            raise _Bad(f"{shown!r} is 2^53 ({int(MAX_COUNT)}) or more, beyond any real count",
-                       "check the value (a column may be shifted or two values joined)")
+            raise _Bad(
+                f"{shown!r} is 2^53 ({int(MAX_COUNT)}) or more, beyond any real count",
+                "check the value (a column may be shifted or two values joined)",
+            )
     elif value > options.max_spend:
         raise _Bad(
             f"{shown!r} is above the plausible spend of one creative in one day ({options.max_spend:g})",
@@ -718,15 +755,22 @@ def _zero_spend(rows: list[ResultRow], layout: _Layout, source: str, at: str, op
         return []
     r = free[0]
     where = f"{at}row {r.line}, column {layout.names['spend']!r}"
-    problem = (
-        f"spend 0 with {_fmt(r.impressions)} impressions for {r.label.strip()!r}"
-        + (f" (and {len(free) - 1} more row{'s' if len(free) > 2 else ''} like it)" if len(free) > 1 else "")
+    problem = f"spend 0 with {_fmt(r.impressions)} impressions for {r.label.strip()!r}" + (
+        f" (and {len(free) - 1} more row{'s' if len(free) > 2 else ''} like it)" if len(free) > 1 else ""
     )
     if options.zero_spend == "error":
-        raise DataError(source, where, problem, "check the export's Cost column, or set [data] zero_spend = "
-                        '"warn" if the impressions really were free')
-    return [(f"{source}: {where}: {problem}; free impressions make that creative look cheaper than it is: "
-             "check the export's Cost column")]
+        raise DataError(
+            source,
+            where,
+            problem,
+            'check the export\'s Cost column, or set [data] zero_spend = "warn" if the impressions really were free',
+        )
+    return [
+        (
+            f"{source}: {where}: {problem}; free impressions make that creative look cheaper than it is: "
+            "check the export's Cost column"
+        )
+    ]
 
 
 # ---------------------------------------------------------------------- cell readers
@@ -861,8 +905,12 @@ class _MarkEvidence:
             return decimal, note
         if len(proof) == 2:
             (a, wa), (b, wb) = proof["."], proof[","]
-            raise DataError(source, wb, f"numbers are written both as {a!r} ({wa}) and {b!r}, with the decimal "
-                            "mark swapped", "export the file again in one number format")
+            raise DataError(
+                source,
+                wb,
+                f"numbers are written both as {a!r} ({wa}) and {b!r}, with the decimal mark swapped",
+                "export the file again in one number format",
+            )
         if proof:
             mark, (text, where) = next(iter(proof.items()))
             return mark, f"numbers read with {STYLE_NAMES[mark]}, as {text!r} ({where}) shows"
@@ -870,17 +918,22 @@ class _MarkEvidence:
             return ("," if delimiter == ";" else "."), None
         if delimiter in (";", ","):
             mark = "," if delimiter == ";" else "."
-            return mark, (f"numbers read with {STYLE_NAMES[mark]}, usual in {delimiter!r}-separated exports "
-                          f"({ambiguous[0]!r}, {ambiguous[1]}, is {_tiktok_number(ambiguous[0], mark):g})")
+            return mark, (
+                f"numbers read with {STYLE_NAMES[mark]}, usual in {delimiter!r}-separated exports "
+                f"({ambiguous[0]!r}, {ambiguous[1]}, is {_tiktok_number(ambiguous[0], mark):g})"
+            )
         text, where = ambiguous
         raise DataError(
-            source, where, f"{text!r} could be read with ',' or '.' as the decimal mark and no value in the file "
-            "tells which", "set [data] decimal = \".\" or \",\" in the plan (the mark your Ads Manager uses)",
+            source,
+            where,
+            f"{text!r} could be read with ',' or '.' as the decimal mark and no value in the file tells which",
+            'set [data] decimal = "." or "," in the plan (the mark your Ads Manager uses)',
         )
 
 
-def number_style(cells: Iterable[tuple[Cell, str]], delimiter: str | None, decimal: str | None,
-                 source: str) -> tuple[str, str | None]:
+def number_style(
+    cells: Iterable[tuple[Cell, str]], delimiter: str | None, decimal: str | None, source: str
+) -> tuple[str, str | None]:
     """The decimal mark ("." or ",") of a file's numbers, and a note saying how it was decided.
 
     Given by the plan (`decimal`), else proved by the values (`_evidence`: "14,87", "1.234,5", "12.50"...),
@@ -947,13 +1000,20 @@ class _DateEvidence:
                 date_format, day_first or month_first or ambiguous
             )
             if wrong is not None:
-                raise DataError(source, wrong[1], f"{wrong[0]!r} is not a date in the plan's date_format "
-                                f"{date_format}", "check [campaign] date_format in the plan, or the export's date "
-                                "setting")
+                raise DataError(
+                    source,
+                    wrong[1],
+                    f"{wrong[0]!r} is not a date in the plan's date_format {date_format}",
+                    "check [campaign] date_format in the plan, or the export's date setting",
+                )
             return ("MM/DD/YYYY" if date_format == "YYYY-MM-DD" else date_format), None
         if day_first and month_first:
-            raise DataError(source, month_first[1], f"{month_first[0]!r} is month first but {day_first[0]!r} "
-                            f"({day_first[1]}) is day first", "export the file again with one date format")
+            raise DataError(
+                source,
+                month_first[1],
+                f"{month_first[0]!r} is month first but {day_first[0]!r} ({day_first[1]}) is day first",
+                "export the file again with one date format",
+            )
         if day_first:
             return "DD/MM/YYYY", f"dates read day first (DD/MM/YYYY), as {day_first[0]!r} ({day_first[1]}) shows"
         if month_first:
@@ -961,8 +1021,10 @@ class _DateEvidence:
         if ambiguous:
             text, where = ambiguous
             raise DataError(
-                source, where, f"{text!r} could be day first or month first: every day and month in the file is "
-                "12 or less", 'set [campaign] date_format = "DD/MM/YYYY" (or "MM/DD/YYYY") in the plan',
+                source,
+                where,
+                f"{text!r} could be day first or month first: every day and month in the file is 12 or less",
+                'set [campaign] date_format = "DD/MM/YYYY" (or "MM/DD/YYYY") in the plan',
             )
         return "MM/DD/YYYY", None
 
@@ -1104,8 +1166,9 @@ def row_resolver(plan: CampaignPlan) -> Callable[[ResultRow], str | list[str] | 
     return by_row
 
 
-def _match(entries: Iterable[tuple[str, ResultRow]], plan: CampaignPlan, *, require_match: bool = False
-           ) -> MatchedResults:
+def _match(
+    entries: Iterable[tuple[str, ResultRow]], plan: CampaignPlan, *, require_match: bool = False
+) -> MatchedResults:
     resolve = row_resolver(plan)
     ids = [c.id for c in plan.creatives]
     currency = plan.campaign.currency.upper()

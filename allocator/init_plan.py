@@ -19,8 +19,14 @@ from allocator.importer import parse_file, table_rows
 from allocator.plan import CampaignPlan, pydantic_error
 
 # export column (case-folded) -> starter field, beyond what the importer reads
-EXTRA_COLUMNS = {"ad name": "ad_name", "ad group id": "adgroup_id", "ad group name": "adgroup_name",
-                 "ad id": "ad_id", "currency": "currency", "campaign name": "campaign"}
+EXTRA_COLUMNS = {
+    "ad name": "ad_name",
+    "ad group id": "adgroup_id",
+    "ad group name": "adgroup_name",
+    "ad id": "ad_id",
+    "currency": "currency",
+    "campaign name": "campaign",
+}
 
 
 @dataclass
@@ -128,7 +134,7 @@ def starter_plan(
     lines = [
         f"# Starter plan written by `sparkbandit init` from {source} on {today.isoformat()}.",
         "# Check every line marked TODO, then run: sparkbandit validate THIS_FILE",
-        "# Keys: see the README's \"Campaign plan (TOML)\" section.",
+        '# Keys: see the README\'s "Campaign plan (TOML)" section.',
         "",
         "[campaign]",
         f"name = {_s(campaign or 'My Spark Ads test')}  # TODO: the campaign's name (the ledger is keyed by it)",
@@ -137,15 +143,27 @@ def starter_plan(
         "",
     ]
     if n > 20:
-        lines += ["[guardrails]", f"exploration_floor = {int(1000 / n) / 1000:.3f}  # 5% each cannot fit {n} creatives",
-                  ""]
+        lines += [
+            "[guardrails]",
+            f"exploration_floor = {int(1000 / n) / 1000:.3f}  # 5% each cannot fit {n} creatives",
+            "",
+        ]
     if advertiser_id:
-        lines += ["[tiktok]", f"advertiser_id = {_s(advertiser_id)}",
-                  f"time_zone = {_s(time_zone)}  # the ad account's time zone (IANA name)",
-                  "restate_days = 7  # days re-read by every sync (TikTok restates late conversions)", ""]
+        lines += [
+            "[tiktok]",
+            f"advertiser_id = {_s(advertiser_id)}",
+            f"time_zone = {_s(time_zone)}  # the ad account's time zone (IANA name)",
+            "restate_days = 7  # days re-read by every sync (TikTok restates late conversions)",
+            "",
+        ]
     else:
-        lines += ["# For sync and apply (TikTok API): the ad account id (quoted) and its time zone.",
-                  "# [tiktok]", '# advertiser_id = "7000000000000000000"', '# time_zone = "UTC"', ""]
+        lines += [
+            "# For sync and apply (TikTok API): the ad account id (quoted) and its time zone.",
+            "# [tiktok]",
+            '# advertiser_id = "7000000000000000000"',
+            '# time_zone = "UTC"',
+            "",
+        ]
     names: set[str] = set()
     groups: dict[str, str] = {}
     for f in found:
@@ -161,8 +179,10 @@ def starter_plan(
         if f.ad_id:
             lines.append(f"ad_id = {_s(f.ad_id)}")
         if f.adgroup_id and f.adgroup_id in groups:
-            lines.append(f"# adgroup_id = {_s(f.adgroup_id)}  # TODO: shared with creative {groups[f.adgroup_id]!r}; "
-                         "move this ad to an ad group of its own")
+            lines.append(
+                f"# adgroup_id = {_s(f.adgroup_id)}  # TODO: shared with creative {groups[f.adgroup_id]!r}; "
+                "move this ad to an ad group of its own"
+            )
         elif f.adgroup_id:
             groups[f.adgroup_id] = f.label
             lines.append(f"adgroup_id = {_s(f.adgroup_id)}")
@@ -172,7 +192,7 @@ def starter_plan(
             lines.append('# adgroup_id = ""  # TODO: the ad group id (one Spark Ad per ad group), for apply')
         if f.launched:
             lines.append(f"launched = {f.launched.isoformat()}  # first day with impressions")
-        lines.append("# auth_code = \"\"  # the Spark authorization code: sync reads its end date from TikTok")
+        lines.append('# auth_code = ""  # the Spark authorization code: sync reads its end date from TikTok')
         lines.append("# auth_expires = 2026-12-31  # or the authorization's end, by hand")
         lines.append("")
     text = "\n".join(lines)

@@ -61,8 +61,9 @@ class PastCreatives:
         past = read_history(path)
         extra = _extra_columns(Path(path), [c for c in ("clicks", by) if c])
         if by is not None and by not in extra:
-            raise DataError(str(path), "header", f"column {by!r} (given with --by) is missing",
-                            "add the column or drop --by")
+            raise DataError(
+                str(path), "header", f"column {by!r} (given with --by) is missing", "add the column or drop --by"
+            )
         camp, creative = [], []
         for p in past:
             camp += [p.campaign_id] * len(p.creative_ids)
@@ -75,8 +76,15 @@ class PastCreatives:
         if all(p.spend is not None for p in past):
             spend = np.concatenate([p.spend for p in past])
         group = None if by is None else np.array([extra[by][key] or "(none)" for key in keys])
-        return cls(np.array(camp), np.array(creative), np.concatenate([p.impressions for p in past]),
-                   np.concatenate([p.conversions for p in past]), clicks, spend, group)
+        return cls(
+            np.array(camp),
+            np.array(creative),
+            np.concatenate([p.impressions for p in past]),
+            np.concatenate([p.conversions for p in past]),
+            clicks,
+            spend,
+            group,
+        )
 
     @classmethod
     def from_plans(cls, plans: Sequence[LoadedPlan], by: str | None = None, window: int = 7) -> PastCreatives:
@@ -112,9 +120,24 @@ class PastCreatives:
             final_age.append(f)
             days.append(d + j * 1_000_000)  # days of different campaigns are different clusters
         cat = np.concatenate
-        versions = (ages, values, cat(final_age) if final_age else np.zeros(0, int), cat(days) if days else np.zeros(0, int))
-        return cls(np.array(camp), np.array(creative), cat(imps), cat(conv), cat(clicks), cat(spend),
-                   np.array(group) if by else None, dailies, organic, versions)
+        versions = (
+            ages,
+            values,
+            cat(final_age) if final_age else np.zeros(0, int),
+            cat(days) if days else np.zeros(0, int),
+        )
+        return cls(
+            np.array(camp),
+            np.array(creative),
+            cat(imps),
+            cat(conv),
+            cat(clicks),
+            cat(spend),
+            np.array(group) if by else None,
+            dailies,
+            organic,
+            versions,
+        )
 
 
 def _extra_columns(path: Path, names: list[str]) -> dict[str, dict[tuple[str, str], str]]:
@@ -187,9 +210,17 @@ class LearnResult:
             "campaigns": self.campaigns,
             "creatives": self.creatives,
             "cv": {**self.cv, "current": {"alpha": self.current.alpha, "beta": self.current.beta}},
-            "groups": {g: {"alpha": _r(f.alpha), "beta": _r(f.beta), "se_alpha": _r(f.se_alpha),
-                           "se_beta": _r(f.se_beta), "creatives": f.n_creatives, "words": f.words()}
-                       for g, f in self.groups.items()},
+            "groups": {
+                g: {
+                    "alpha": _r(f.alpha),
+                    "beta": _r(f.beta),
+                    "se_alpha": _r(f.se_alpha),
+                    "se_beta": _r(f.se_beta),
+                    "creatives": f.n_creatives,
+                    "words": f.words(),
+                }
+                for g, f in self.groups.items()
+            },
             "delay": None if self.delay is None else self.delay.to_json(),
             "organic": self.organic,
             "skipped": self.skipped,
@@ -201,7 +232,7 @@ class LearnResult:
         lines = [
             f"# Priors learned by `sparkbandit learn` from {source} on {dt.date.today().isoformat()}:",
             f"# {self.campaigns} campaigns, {self.creatives} creatives. {self.conversion.words()}.",
-            "# Plans read it with [prior] file = \"THIS FILE\"; keys given in the plan win.",
+            '# Plans read it with [prior] file = "THIS FILE"; keys given in the plan win.',
             "",
             "[prior]",
         ]
@@ -210,8 +241,10 @@ class LearnResult:
         if self.delay is not None:
             model.append("delay_cdf = [" + ", ".join(_toml_float(round(float(v), 4)) for v in self.delay.cdf) + "]")
         if self.organic is not None:
-            model += [f"organic_mean = {_toml_float(self.organic['mean'])}",
-                      f"organic_sd = {_toml_float(self.organic['sd'])}"]
+            model += [
+                f"organic_mean = {_toml_float(self.organic['mean'])}",
+                f"organic_sd = {_toml_float(self.organic['sd'])}",
+            ]
         if model:
             lines += ["", "[model]"] + model
         return "\n".join(lines) + "\n"
@@ -219,37 +252,56 @@ class LearnResult:
     def lines(self) -> list[str]:
         """The human report, one line each."""
         c = self.conversion
-        out = [f"Learned from {self.campaigns} past campaigns, {self.creatives} creatives.", "",
-               (f"conversion prior  Beta({_num(c.alpha)} ± {_num(c.se_alpha)}, {_num(c.beta)} ± {_num(c.se_beta)}): "
-                f"{c.words()}")]
+        out = [
+            f"Learned from {self.campaigns} past campaigns, {self.creatives} creatives.",
+            "",
+            (
+                f"conversion prior  Beta({_num(c.alpha)} ± {_num(c.se_alpha)}, {_num(c.beta)} ± {_num(c.se_beta)}): "
+                f"{c.words()}"
+            ),
+        ]
         if c.at_bound:
-            out.append("  (the creatives' rates do not differ beyond chance: every new creative is expected at the "
-                       "pooled rate)")
+            out.append(
+                "  (the creatives' rates do not differ beyond chance: every new creative is expected at the "
+                "pooled rate)"
+            )
         if self.click is not None:
             k = self.click
-            out.append(f"click prior       Beta({_num(k.alpha)} ± {_num(k.se_alpha)}, {_num(k.beta)} ± {_num(k.se_beta)}): "
-                       f"{k.words('be clicked')}")
+            out.append(
+                f"click prior       Beta({_num(k.alpha)} ± {_num(k.se_alpha)}, {_num(k.beta)} ± {_num(k.se_beta)}): "
+                f"{k.words('be clicked')}"
+            )
         if self.cpm is not None:
-            out.append(f"CPM prior         {self.cpm.cpm:.2f} ± {self.cpm.se_cpm:.2f} per 1,000 impressions, "
-                       f"weight {self.cpm.cpm_weight:,.0f} impressions")
+            out.append(
+                f"CPM prior         {self.cpm.cpm:.2f} ± {self.cpm.se_cpm:.2f} per 1,000 impressions, "
+                f"weight {self.cpm.cpm_weight:,.0f} impressions"
+            )
         for g, f in self.groups.items():
             out.append(f"  {g}: Beta({_num(f.alpha)}, {_num(f.beta)}) over {f.n_creatives} creatives: {f.words()}")
         cv = self.cv
-        verdict = ("better" if cv["better"] else
-                   "worse" if cv["gain"] < -2 * cv["gain_se"] else "not clearly different")
-        out += ["", (f"{cv['folds']}-fold check on held-out campaigns: log predictive density per creative "
-                     f"{cv['lpd_learned']:.3f} (learned) vs {cv['lpd_current']:.3f} (current "
-                     f"Beta({self.current.alpha:g}, {self.current.beta:g})): {cv['gain']:+.3f} ± "
-                     f"{cv['gain_se']:.3f}, {verdict}")]
+        verdict = "better" if cv["better"] else "worse" if cv["gain"] < -2 * cv["gain_se"] else "not clearly different"
+        out += [
+            "",
+            (
+                f"{cv['folds']}-fold check on held-out campaigns: log predictive density per creative "
+                f"{cv['lpd_learned']:.3f} (learned) vs {cv['lpd_current']:.3f} (current "
+                f"Beta({self.current.alpha:g}, {self.current.beta:g})): {cv['gain']:+.3f} ± "
+                f"{cv['gain_se']:.3f}, {verdict}"
+            ),
+        ]
         if self.delay is not None:
             d = self.delay
             cells = ", ".join(f"{v:.2f} ± {s:.2f}" for v, s in zip(d.cdf, d.se))
-            out.append(f"attribution delay F(age 0..{d.cdf.size - 1}) = {cells} (from {d.days} creative-days, "
-                       f"{d.conversions:,.0f} conversions)")
+            out.append(
+                f"attribution delay F(age 0..{d.cdf.size - 1}) = {cells} (from {d.days} creative-days, "
+                f"{d.conversions:,.0f} conversions)"
+            )
         if self.organic is not None:
             o = self.organic
-            out.append(f"organic coefficient {o['mean']:+.3f} (90% {o['ci90'][0]:+.3f} to {o['ci90'][1]:+.3f}) "
-                       f"over {o['campaigns']} campaigns")
+            out.append(
+                f"organic coefficient {o['mean']:+.3f} (90% {o['ci90'][0]:+.3f} to {o['ci90'][1]:+.3f}) "
+                f"over {o['campaigns']} campaigns"
+            )
         for what, why in self.skipped.items():
             out.append(f"not learned: {what} ({why})")
         return out
@@ -305,8 +357,9 @@ def learn(
     else:
         skipped["CPM prior"] = "no spend in the history"
     try:
-        cv = cross_validate(past.campaign, past.conversions, past.impressions, (current.alpha, current.beta),
-                            folds, rng)
+        cv = cross_validate(
+            past.campaign, past.conversions, past.impressions, (current.alpha, current.beta), folds, rng
+        )
     except ModelError as e:
         raise ModelError(f"{e}; learn needs past campaigns to check the prior on") from None
     groups: dict[str, BetaFit] = {}
@@ -335,8 +388,9 @@ def learn(
                 skipped["organic coefficient"] = str(e)
         else:
             skipped["organic coefficient"] = "no organic data in the plans"
-    return LearnResult(conv, click, cpm, cv, current, past.n_campaigns, int((past.impressions > 0).sum()), groups,
-                       delay, org, skipped)
+    return LearnResult(
+        conv, click, cpm, cv, current, past.n_campaigns, int((past.impressions > 0).sum()), groups, delay, org, skipped
+    )
 
 
 def organic_coefficient(dailies: list, organic: list, rng: np.random.Generator) -> dict:
@@ -353,11 +407,17 @@ def organic_coefficient(dailies: list, organic: list, rng: np.random.Generator) 
         posts = fit_portfolio(dailies, organic, objective="conversion_rate", n_draws=1000, rng=rng, save_to=path)
         saved = posts[0].diagnostics.get("fit_path") if posts else None
         if posts and posts[0].diagnostics.get("fallback"):
-            raise ModelError("the portfolio fit failed its diagnostics gate (see the warning); the plans keep "
-                             "their organic_mean and organic_sd")
+            raise ModelError(
+                "the portfolio fit failed its diagnostics gate (see the warning); the plans keep "
+                "their organic_mean and organic_sd"
+            )
         tree = xr.open_datatree(saved or path, engine="h5netcdf")
         draws = np.asarray(tree["posterior"]["organic_coef"]).ravel()
         tree.close()
     lo, hi = np.quantile(draws, [0.05, 0.95])
-    return {"mean": round(float(draws.mean()), 4), "sd": round(float(draws.std(ddof=1)), 4),
-            "ci90": [round(float(lo), 4), round(float(hi), 4)], "campaigns": len(dailies)}
+    return {
+        "mean": round(float(draws.mean()), 4),
+        "sd": round(float(draws.std(ddof=1)), 4),
+        "ci90": [round(float(lo), 4), round(float(hi), 4)],
+        "campaigns": len(dailies),
+    }

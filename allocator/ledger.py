@@ -453,9 +453,7 @@ class Ledger:
             raise LedgerError(f"ledger {path} is a folder; set campaign.ledger in the plan to a file path")
         if not path.exists():
             if not create:
-                raise LedgerError(
-                    f"no ledger at {path}; import results first: sparkbandit ingest --plan PLAN FILE..."
-                )
+                raise LedgerError(f"no ledger at {path}; import results first: sparkbandit ingest --plan PLAN FILE...")
             if not path.parent.is_dir():
                 raise LedgerError(f"cannot create ledger {path}: folder {path.parent} does not exist; create it")
         try:
@@ -611,9 +609,7 @@ class Ledger:
         return {cid: int(ref) for cid, ref in rows}
 
     # ------------------------------------------------------------------ results
-    def ingest(
-        self, plan: CampaignPlan, files: Sequence[tuple[ParsedFile, MatchedResults | None]]
-    ) -> IngestSummary:
+    def ingest(self, plan: CampaignPlan, files: Sequence[tuple[ParsedFile, MatchedResults | None]]) -> IngestSummary:
         """Store matched results of several files in one transaction (all or nothing).
 
         Nothing is lost: rows the plan cannot place (a creative not in it yet) are kept as *pending* and
@@ -672,8 +668,9 @@ class Ledger:
         if parsed.sha256 in seen:
             at, n, fmt = seen[parsed.sha256]
             pending = self._pending_counts(cid, parsed.sha256)
-            return FileSummary(str(parsed.path), fmt, parsed.sha256, "already imported", n, imported_at=at,
-                               pending=pending)
+            return FileSummary(
+                str(parsed.path), fmt, parsed.sha256, "already imported", n, imported_at=at, pending=pending
+            )
         if matched is None:  # skipped as known before the transaction, yet unknown now: cannot happen
             raise LedgerError(f"ledger {self.path}: {parsed.path} changed during the import; run ingest again")
         seen[parsed.sha256] = (now, len(parsed.rows), parsed.format)
@@ -690,6 +687,7 @@ class Ledger:
             ).lastrowid
         )
         daily = matched.daily
+
         def entries() -> Iterator[tuple[int, str, tuple[float, ...]]]:
             return iter(())
 
@@ -708,8 +706,18 @@ class Ledger:
         # Rows the plan cannot place are kept, not dropped: they land when the plan learns their creative.
         resolve = row_resolver(plan)
         held = [
-            (cid, import_id, r.line, r.label.strip(), r.name, r.date.isoformat(), r.impressions, r.clicks,
-             r.conversions, r.spend)
+            (
+                cid,
+                import_id,
+                r.line,
+                r.label.strip(),
+                r.name,
+                r.date.isoformat(),
+                r.impressions,
+                r.clicks,
+                r.conversions,
+                r.spend,
+            )
             for r in parsed.rows
             if not isinstance(resolve(r), str)
         ]
@@ -722,8 +730,16 @@ class Ledger:
         self.conn.execute(
             """UPDATE imports SET rows_total = ?, rows_added = ?, rows_restated = ?, rows_unchanged = ?,
                rows_unknown = ?, rows_pending = ?, rows_older = ? WHERE id = ?""",
-            (len(parsed.rows), counts.added, counts.restated, counts.unchanged, sum(unknown.values()), len(held),
-             counts.older, import_id),
+            (
+                len(parsed.rows),
+                counts.added,
+                counts.restated,
+                counts.unchanged,
+                sum(unknown.values()),
+                len(held),
+                counts.older,
+                import_id,
+            ),
         )
         return FileSummary(
             status="imported",
@@ -1000,8 +1016,21 @@ class Ledger:
                      policy, phase, winner, leader, data_first, data_last, import_mark, warnings, allocation)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
-                    run_id, cid, date, now, str(loaded.path), loaded.sha256, alloc.model, alloc.policy,
-                    alloc.phase, alloc.winner, alloc.leader, first, last, mark, json.dumps(list(alloc.warnings)),
+                    run_id,
+                    cid,
+                    date,
+                    now,
+                    str(loaded.path),
+                    loaded.sha256,
+                    alloc.model,
+                    alloc.policy,
+                    alloc.phase,
+                    alloc.winner,
+                    alloc.leader,
+                    first,
+                    last,
+                    mark,
+                    json.dumps(list(alloc.warnings)),
                     json.dumps(data, allow_nan=False),
                 ),
             ).lastrowid
@@ -1013,16 +1042,33 @@ class Ledger:
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 (
-                    decision_id, refs[c["id"]], c["status"], c["budget"], c["previous_budget"], c["share"],
-                    c["prob_best"], c["mean"], c["ci90"][0], c["ci90"][1], c["expected_loss"], c["cpa_mean"],
-                    c["cpa_ci90"][0], c["cpa_ci90"][1], c["impressions"], c["clicks"], c["conversions"],
-                    c["spend"], c["reason"], c["reason_code"],
+                    decision_id,
+                    refs[c["id"]],
+                    c["status"],
+                    c["budget"],
+                    c["previous_budget"],
+                    c["share"],
+                    c["prob_best"],
+                    c["mean"],
+                    c["ci90"][0],
+                    c["ci90"][1],
+                    c["expected_loss"],
+                    c["cpa_mean"],
+                    c["cpa_ci90"][0],
+                    c["cpa_ci90"][1],
+                    c["impressions"],
+                    c["clicks"],
+                    c["conversions"],
+                    c["spend"],
+                    c["reason"],
+                    c["reason_code"],
                 )
                 for c in data["creatives"]
             ],
         )
-        return DecisionRecord(run_id, alloc.date, now, str(loaded.path), loaded.sha256, alloc.phase, alloc.winner,
-                              mark, None, None, data)
+        return DecisionRecord(
+            run_id, alloc.date, now, str(loaded.path), loaded.sha256, alloc.phase, alloc.winner, mark, None, None, data
+        )
 
     def decisions(
         self, plan: CampaignPlan, *, include_superseded: bool = False, before: dt.date | None = None
@@ -1044,8 +1090,19 @@ class Ledger:
         with self.errors():
             rows = self.conn.execute(sql, args).fetchall()
         return [
-            DecisionRecord(r[0], dt.date.fromisoformat(r[1]), r[2], r[3], r[4], r[5], r[6], int(r[7]), r[8], r[9],
-                           json.loads(r[10]))
+            DecisionRecord(
+                r[0],
+                dt.date.fromisoformat(r[1]),
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                int(r[7]),
+                r[8],
+                r[9],
+                json.loads(r[10]),
+            )
             for r in rows
         ]
 

@@ -95,9 +95,7 @@ def write_folder_atomic(folder: str | Path, fill: Callable[[Path], object], name
         foreign = sorted(p.name for p in folder.iterdir() if p.name not in allowed)
         if foreign:
             shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-            raise OutputError(
-                f"{folder} holds files sparkbandit did not write ({shown}); give a new or empty folder"
-            )
+            raise OutputError(f"{folder} holds files sparkbandit did not write ({shown}); give a new or empty folder")
     tmp: Path | None = None
     old: Path | None = None
     try:
@@ -143,12 +141,21 @@ def budgets_csv(alloc) -> str:
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["date", "creative_id", "name", "status", "budget", "previous_budget", "share", "prob_best",
-                "reason"])
+    w.writerow(["date", "creative_id", "name", "status", "budget", "previous_budget", "share", "prob_best", "reason"])
     for c in alloc.creatives:
-        w.writerow([alloc.date.isoformat(), c.id, c.label, c.status, f"{c.budget:.2f}",
-                    f"{c.previous_budget:.2f}", f"{c.share:.4f}",
-                    "" if c.prob_best is None else f"{c.prob_best:.4f}", c.reason])
+        w.writerow(
+            [
+                alloc.date.isoformat(),
+                c.id,
+                c.label,
+                c.status,
+                f"{c.budget:.2f}",
+                f"{c.previous_budget:.2f}",
+                f"{c.share:.4f}",
+                "" if c.prob_best is None else f"{c.prob_best:.4f}",
+                c.reason,
+            ]
+        )
     return buf.getvalue()
 
 

@@ -203,7 +203,7 @@ def _quoted_id(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value
     shown = str(value) if isinstance(value, int) else repr(value)
-    raise ValueError(f"{shown} is a TOML number, but ids must be strings; quote it: \"{shown}\"")
+    raise ValueError(f'{shown} is a TOML number, but ids must be strings; quote it: "{shown}"')
 
 
 class TikTok(Strict):
@@ -225,7 +225,7 @@ class TikTok(Strict):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError(
                 f"{value!r} is not an IANA time zone; write the account's zone as in Ads Manager, e.g. "
-                "\"America/New_York\" or \"UTC\""
+                '"America/New_York" or "UTC"'
             ) from None
         return value
 
@@ -457,8 +457,12 @@ def merge_priors_file(data: dict, base: Path, source: str) -> bytes:
     fpath = Path(prior["file"])
     fpath = fpath if fpath.is_absolute() else base / fpath
     if not fpath.is_file():
-        raise PlanError(source, "prior.file", f"file {str(fpath)!r} not found",
-                        "give a path relative to the plan (write one with sparkbandit learn --out)")
+        raise PlanError(
+            source,
+            "prior.file",
+            f"file {str(fpath)!r} not found",
+            "give a path relative to the plan (write one with sparkbandit learn --out)",
+        )
     fdata, raw = read_toml(fpath)
     try:
         parsed = PriorsFile.model_validate(fdata)

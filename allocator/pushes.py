@@ -72,8 +72,15 @@ def store_authorizations(ledger: Ledger, campaign_id: int, auths: list[Authoriza
              auth_start_time = excluded.auth_start_time, auth_end_time = excluded.auth_end_time,
              expires = excluded.expires, fetched_at = excluded.fetched_at""",
         [
-            (campaign_id, a.creative_id, a.auth_status, a.auth_start_time, a.auth_end_time,
-             None if a.expires(tz) is None else a.expires(tz).isoformat(), now)
+            (
+                campaign_id,
+                a.creative_id,
+                a.auth_status,
+                a.auth_start_time,
+                a.auth_end_time,
+                None if a.expires(tz) is None else a.expires(tz).isoformat(),
+                now,
+            )
             for a in auths
         ],
     )
@@ -187,8 +194,19 @@ def record_pushes(ledger: Ledger, campaign_id: int, pushes: list[Push]) -> None:
         """INSERT INTO tiktok_pushes (campaign_id, decision_run_id, decision_date, creative_id, adgroup_id, kind,
              value, request_id, result, message, pushed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
-            (campaign_id, p.decision_run_id, p.decision_date.isoformat(), p.creative_id, p.adgroup_id, p.kind,
-             p.value, p.request_id, p.result, p.message, now)
+            (
+                campaign_id,
+                p.decision_run_id,
+                p.decision_date.isoformat(),
+                p.creative_id,
+                p.adgroup_id,
+                p.kind,
+                p.value,
+                p.request_id,
+                p.result,
+                p.message,
+                now,
+            )
             for p in pushes
         ],
     )

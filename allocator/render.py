@@ -60,12 +60,23 @@ def print_allocation(alloc: Allocation, console: Console | None = None) -> None:
         arrow = f"{money(c.previous_budget, cur)} -> {money(c.budget, cur)}"
         style = "bold green" if alloc.winner == c.id else ("dim" if c.budget == 0 else "")
         table.add_row(
-            c.label, str(c.days_live), money(c.spend, cur), f"{c.conversions:,.0f}", money(c.observed_cpa, cur),
-            cpa, yesterday, pb, arrow, c.reason, style=style,
+            c.label,
+            str(c.days_live),
+            money(c.spend, cur),
+            f"{c.conversions:,.0f}",
+            money(c.observed_cpa, cur),
+            cpa,
+            yesterday,
+            pb,
+            arrow,
+            c.reason,
+            style=style,
         )
     console.print(table)
-    console.print("CPA observed = spend / conversions (Ads Manager's cost per conversion); CPA model = the "
-                  "posterior mean and 90% interval, which also counts conversions not yet reported")
+    console.print(
+        "CPA observed = spend / conversions (Ads Manager's cost per conversion); CPA model = the "
+        "posterior mean and 90% interval, which also counts conversions not yet reported"
+    )
     console.print(f"{phase_line(alloc)}")
     diag = alloc.diagnostics
     if diag.get("model") == "hierarchical" or "max_rhat" in diag:
@@ -76,7 +87,7 @@ def print_allocation(alloc: Allocation, console: Console | None = None) -> None:
 
 
 def phase_line(alloc: Allocation) -> str:
-    """"phase: optimize; leader: Aria unboxing (value remaining 4.1%); data ..." with creatives by name."""
+    """ "phase: optimize; leader: Aria unboxing (value remaining 4.1%); data ..." with creatives by name."""
     if alloc.data_first is None:
         data = "no results yet (prior only)"
     else:
@@ -94,9 +105,25 @@ def phase_line(alloc: Allocation) -> str:
     return f"{line}; {data}"
 
 
-ALLOCATION_COLUMNS = ["date", "creative_id", "name", "status", "days_live", "spend", "conversions",
-                      "observed_cpa", "model_cpa", "model_cpa_lo90", "model_cpa_hi90", "yesterday_spend",
-                      "yesterday_conversions", "prob_best", "previous_budget", "budget", "reason"]
+ALLOCATION_COLUMNS = [
+    "date",
+    "creative_id",
+    "name",
+    "status",
+    "days_live",
+    "spend",
+    "conversions",
+    "observed_cpa",
+    "model_cpa",
+    "model_cpa_lo90",
+    "model_cpa_hi90",
+    "yesterday_spend",
+    "yesterday_conversions",
+    "prob_best",
+    "previous_budget",
+    "budget",
+    "reason",
+]
 
 
 def allocation_csv(alloc: Allocation) -> str:
@@ -111,10 +138,27 @@ def allocation_csv(alloc: Allocation) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(ALLOCATION_COLUMNS)
     for c in alloc.creatives:
-        w.writerow([alloc.date.isoformat(), c.id, c.label, c.status, c.days_live, f"{c.spend:.2f}",
-                    f"{c.conversions:.0f}", num(c.observed_cpa, 2), num(c.cpa_mean, 2), num(c.cpa_ci90[0], 2),
-                    num(c.cpa_ci90[1], 2), f"{c.yesterday_spend:.2f}", f"{c.yesterday_conversions:.0f}",
-                    num(c.prob_best, 4), f"{c.previous_budget:.2f}", f"{c.budget:.2f}", c.reason])
+        w.writerow(
+            [
+                alloc.date.isoformat(),
+                c.id,
+                c.label,
+                c.status,
+                c.days_live,
+                f"{c.spend:.2f}",
+                f"{c.conversions:.0f}",
+                num(c.observed_cpa, 2),
+                num(c.cpa_mean, 2),
+                num(c.cpa_ci90[0], 2),
+                num(c.cpa_ci90[1], 2),
+                f"{c.yesterday_spend:.2f}",
+                f"{c.yesterday_conversions:.0f}",
+                num(c.prob_best, 4),
+                f"{c.previous_budget:.2f}",
+                f"{c.budget:.2f}",
+                c.reason,
+            ]
+        )
     return buf.getvalue()
 
 
@@ -127,7 +171,9 @@ def diagnostics_line(diag: dict) -> str:
     if diag.get("method") == "laplace_is" and diag.get("pareto_k") is not None:  # the fast path's gate
         parts.append(f"Pareto k {diag['pareto_k']:.2f}, importance ESS {diag.get('ess', 0):.0f}")
     if "max_rhat" in diag:
-        parts.append(f"max R-hat {diag['max_rhat']:.3f}" + (f" ({diag['max_rhat_var']})" if "max_rhat_var" in diag else ""))
+        parts.append(
+            f"max R-hat {diag['max_rhat']:.3f}" + (f" ({diag['max_rhat_var']})" if "max_rhat_var" in diag else "")
+        )
     if "min_ess_bulk" in diag:
         var = f" ({diag['min_ess_var']})" if "min_ess_var" in diag else ""
         parts.append(f"min bulk ESS {diag['min_ess_bulk']:.0f}{var}")

@@ -16,7 +16,9 @@ from allocator.ledger import Ledger
 from allocator.plan import CampaignPlan
 
 
-def restated_versions(ledger: Ledger, plan: CampaignPlan) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]:
+def restated_versions(
+    ledger: Ledger, plan: CampaignPlan
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]:
     """Per creative-day of the plan's campaign: the ages of its versions, their conversions, the oldest age
     at which any import covered the day, and the day (as days since 1970-01-01, the bootstrap cluster).
 
@@ -36,6 +38,7 @@ def restated_versions(ledger: Ledger, plan: CampaignPlan) -> tuple[list[np.ndarr
         spans = ledger.conn.execute(
             "SELECT first_date, last_date FROM imports WHERE campaign_id = ? AND last_date IS NOT NULL", (cid,)
         ).fetchall()
+
     def ordinal(s: object) -> int:
         return dt.date.fromisoformat(str(s)[:10]).toordinal()
 

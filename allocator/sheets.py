@@ -32,10 +32,18 @@ def adgroups_csv(loaded: LoadedPlan, alloc) -> str:
         j, c = index[a.id]
         if not c.adgroup_id:
             raise PlanError(
-                str(loaded.path), f"creatives[{j + 1}].adgroup_id", "missing; the ad-group sheet needs every ad group",
+                str(loaded.path),
+                f"creatives[{j + 1}].adgroup_id",
+                "missing; the ad-group sheet needs every ad group",
                 "add the creative's ad group id, quoted (sparkbandit init --from EXPORT lists them)",
             )
         running = a.budget > 0.005
-        w.writerow([c.adgroup_id, c.adgroup_name or c.label, f"{a.budget:.2f}" if running else "",
-                    "ENABLE" if running else "DISABLE"])
+        w.writerow(
+            [
+                c.adgroup_id,
+                c.adgroup_name or c.label,
+                f"{a.budget:.2f}" if running else "",
+                "ENABLE" if running else "DISABLE",
+            ]
+        )
     return buf.getvalue()

@@ -105,6 +105,4 @@ def decide_phase_batch(
         vr = np.where(candidates, np.asarray(post.value_remaining(0.95, rows=candidates), dtype=np.float64), vr)
     won = by_prob | (candidates & (vr < value_remaining))
     phase = np.where(~has | (day < min_days), PHASE_EXPLORE, np.where(won, PHASE_WINNER, PHASE_OPTIMIZE))
-    return BatchPhaseDecision(
-        phase.astype(np.int8), np.where(won, leader, -1), leader, p, vr
-    )
+    return BatchPhaseDecision(phase.astype(np.int8), np.where(won, leader, -1), leader, p, vr)

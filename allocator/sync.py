@@ -64,7 +64,9 @@ def require_tiktok(loaded: LoadedPlan):
     """The plan's `[tiktok]` section, or a PlanError saying how to add it."""
     if loaded.plan.tiktok is None:
         raise PlanError(
-            str(loaded.path), "tiktok", "section [tiktok] is missing",
+            str(loaded.path),
+            "tiktok",
+            "section [tiktok] is missing",
             'add [tiktok] with advertiser_id = "..." (the ad account id, quoted) and time_zone',
         )
     return loaded.plan.tiktok
@@ -78,7 +80,9 @@ def today_in(time_zone: str, now: dt.datetime | None = None) -> dt.date:
     return now.astimezone(zoneinfo.ZoneInfo(time_zone)).date()
 
 
-def sync_window(plan: CampaignPlan, last: dt.date | None, day: dt.date, since: dt.date | None) -> tuple[dt.date, dt.date]:
+def sync_window(
+    plan: CampaignPlan, last: dt.date | None, day: dt.date, since: dt.date | None
+) -> tuple[dt.date, dt.date]:
     """(start, end) of the days to read: see the module docstring. start > end means nothing to read."""
     end = day - dt.timedelta(days=1)
     if since is not None:
@@ -111,35 +115,60 @@ def report_rows(plan: CampaignPlan, items: list[dict]) -> tuple[ResultRow, ...]:
         ad = str(dims.get("ad_id") or "").strip()
         day_text = str(dims.get("stat_time_day") or "").strip()
         if not ad or not day_text:
-            raise DataError(REPORT_SOURCE, f"row {k}", "a row without ad_id or stat_time_day",
-                            "report this answer; the request asks for both dimensions")
+            raise DataError(
+                REPORT_SOURCE,
+                f"row {k}",
+                "a row without ad_id or stat_time_day",
+                "report this answer; the request asks for both dimensions",
+            )
         try:
             day = dt.date.fromisoformat(day_text[:10])
         except ValueError:
-            raise DataError(REPORT_SOURCE, f"ad {ad}", f"stat_time_day {day_text!r} is not a date",
-                            "report this answer") from None
+            raise DataError(
+                REPORT_SOURCE, f"ad {ad}", f"stat_time_day {day_text!r} is not a date", "report this answer"
+            ) from None
         values = {}
         for metric, name in METRICS.items():
             raw = metrics.get(metric)
             try:
                 v = metric_value(raw)
             except ValueError:
-                raise DataError(REPORT_SOURCE, f"ad {ad}, {day.isoformat()}, metric {metric!r}", f"{raw!r} is not a number",
-                                "report this answer; values should be numbers, strings of numbers, null or \"-\"") from None
+                raise DataError(
+                    REPORT_SOURCE,
+                    f"ad {ad}, {day.isoformat()}, metric {metric!r}",
+                    f"{raw!r} is not a number",
+                    'report this answer; values should be numbers, strings of numbers, null or "-"',
+                ) from None
             if not math.isfinite(v) or v < 0 or (name != "spend" and not v.is_integer()):
-                problem = "is not a whole number" if math.isfinite(v) and v >= 0 else "is not a finite non-negative number"
-                raise DataError(REPORT_SOURCE, f"ad {ad}, {day.isoformat()}, metric {metric!r}", f"{raw!r} {problem}",
-                                "report this answer")
+                problem = (
+                    "is not a whole number" if math.isfinite(v) and v >= 0 else "is not a finite non-negative number"
+                )
+                raise DataError(
+                    REPORT_SOURCE,
+                    f"ad {ad}, {day.isoformat()}, metric {metric!r}",
+                    f"{raw!r} {problem}",
+                    "report this answer",
+                )
             values[name] = v + 0.0
         for name in ("clicks", "conversions"):
             if values[name] > values["impressions"]:
                 raise DataError(
-                    REPORT_SOURCE, f"ad {ad}, {day.isoformat()}",
+                    REPORT_SOURCE,
+                    f"ad {ad}, {day.isoformat()}",
                     f"{name} {values[name]:g} above impressions {values['impressions']:g}",
                     "this day cannot be modelled; check the ad in Ads Manager",
                 )
-        rows.append(ResultRow(day, by_ad.get(ad, ad), values["impressions"], values["clicks"],
-                              values["conversions"], values["spend"], k))
+        rows.append(
+            ResultRow(
+                day,
+                by_ad.get(ad, ad),
+                values["impressions"],
+                values["clicks"],
+                values["conversions"],
+                values["spend"],
+                k,
+            )
+        )
     return tuple(rows)
 
 
@@ -164,11 +193,14 @@ def fetch_authorizations(client: TikTokClient, plan: CampaignPlan) -> list[Autho
                 raise
             raise TikTokAPIError(
                 f"{e} (TikTok refused creatives[{j + 1}].auth_code of {c.label!r}: check the code, or ask the creator "
-                "for a new one)", e.code, e.request_id,
+                "for a new one)",
+                e.code,
+                e.request_id,
             ) from None
         info = data.get("auth_info") or {}
-        out.append(Authorization(c.id, info.get("ad_auth_status"), info.get("auth_start_time"),
-                                 info.get("auth_end_time")))
+        out.append(
+            Authorization(c.id, info.get("ad_auth_status"), info.get("auth_start_time"), info.get("auth_end_time"))
+        )
     return out
 
 
@@ -204,8 +236,12 @@ def sync(
             last = daily.dates[-1].astype(dt.date) if daily.n_days else None
     start, end = sync_window(plan, last, day, since)
     if since is not None and since > end:
-        raise PlanError("--since", "", f"{since.isoformat()} is after the last day to read ({end.isoformat()})",
-                        "give a day before --date")
+        raise PlanError(
+            "--since",
+            "",
+            f"{since.isoformat()} is after the last day to read ({end.isoformat()})",
+            "give a day before --date",
+        )
     # Every network call happens before the ledger is opened for writing: a failure writes nothing.
     items, pages = client.report(tk.advertiser_id, start, end, page_size=page_size) if start <= end else ([], 0)
     rows = report_rows(plan, items)
@@ -217,5 +253,14 @@ def sync(
         summary = ledger.ingest(plan, [(parsed, matched)])
         store_authorizations(ledger, ledger.sync_plan(plan), auths, tk.time_zone)
     warnings = summary.warnings() + auth_disagreements(plan, {a.creative_id: a for a in auths})
-    return SyncResult(start if start <= end else None, end, len(chunks(start, end)), pages, len(rows), summary,
-                      tuple(auths), tk.time_zone, warnings)
+    return SyncResult(
+        start if start <= end else None,
+        end,
+        len(chunks(start, end)),
+        pages,
+        len(rows),
+        summary,
+        tuple(auths),
+        tk.time_zone,
+        warnings,
+    )

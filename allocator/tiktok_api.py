@@ -184,12 +184,14 @@ class TikTokClient:
                 resp = self._http.request(method, endpoint, params=query, json=body)
             except httpx.TimeoutException:
                 raise self._fail(
-                    endpoint, f"no answer within {self.timeout:g} s (timeout)",
+                    endpoint,
+                    f"no answer within {self.timeout:g} s (timeout)",
                     f"check the network (or {BASE_ENV}) and run again; nothing was written",
                 ) from None
             except httpx.HTTPError as e:
                 raise self._fail(
-                    endpoint, f"cannot reach {self.base_url} ({type(e).__name__}: {self._scrub(str(e))})",
+                    endpoint,
+                    f"cannot reach {self.base_url} ({type(e).__name__}: {self._scrub(str(e))})",
                     f"check the network connection and {BASE_ENV}; nothing was written",
                 ) from None
             retry_reason: str | None = None
@@ -200,7 +202,8 @@ class TikTokClient:
                 retry_reason = f"HTTP {resp.status_code}"
             elif resp.status_code != 200:
                 raise self._fail(
-                    endpoint, f"HTTP {resp.status_code}",
+                    endpoint,
+                    f"HTTP {resp.status_code}",
                     f"check {BASE_ENV} ({self.base_url}); it should end in /open_api/v1.3",
                 )
             else:
@@ -224,10 +227,15 @@ class TikTokClient:
             delay = min(60.0, self.backoff * 2 ** (attempt - 1))
             delay = delay / 2 + float(self.rng.uniform(0, delay / 2))
             if attempt >= self.max_attempts or waited + delay > self.max_wait:
-                fix = FIXES[40100] if code == 40100 else "TikTok's servers are failing; wait a few minutes and run again"
+                fix = (
+                    FIXES[40100] if code == 40100 else "TikTok's servers are failing; wait a few minutes and run again"
+                )
                 raise self._fail(
-                    endpoint, f"{retry_reason} still after {attempt} attempts over {waited:.0f} s",
-                    fix + "; nothing was written", code, request_id,
+                    endpoint,
+                    f"{retry_reason} still after {attempt} attempts over {waited:.0f} s",
+                    fix + "; nothing was written",
+                    code,
+                    request_id,
                 )
             waited += delay
             self.waited += delay
@@ -247,8 +255,15 @@ class TikTokClient:
             page += 1
 
     # ------------------------------------------------------------------ endpoints
-    def report(self, advertiser_id: str, start: dt.date, end: dt.date, *, page_size: int = REPORT_PAGE_SIZE,
-               metrics: Sequence[str] = REPORT_METRICS) -> tuple[list[dict], int]:
+    def report(
+        self,
+        advertiser_id: str,
+        start: dt.date,
+        end: dt.date,
+        *,
+        page_size: int = REPORT_PAGE_SIZE,
+        metrics: Sequence[str] = REPORT_METRICS,
+    ) -> tuple[list[dict], int]:
         """Daily ad-level rows from `start` to `end` (inclusive, account time zone) and the pages read.
 
         The range is cut into requests of at most 30 days; each is read to its last page.
@@ -305,8 +320,9 @@ class TikTokClient:
 
     def video_info(self, advertiser_id: str, auth_code: str) -> dict:
         """The Spark post behind an authorization code: `item_info`, `auth_info`, `user_info`."""
-        return self.request("GET", "tt_video/info/", params={"advertiser_id": advertiser_id,
-                                                              "auth_code": auth_code}).data
+        return self.request(
+            "GET", "tt_video/info/", params={"advertiser_id": advertiser_id, "auth_code": auth_code}
+        ).data
 
 
 def _param(value: Any) -> Any:

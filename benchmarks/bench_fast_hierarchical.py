@@ -29,8 +29,13 @@ sys.path.insert(0, str(ROOT))
 def _cli(plan: Path, env: dict, extra: list[str]) -> tuple[float, float, str]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, *extra, "-m", "allocator", "reallocate", "--plan", str(plan), "--json"],
-                         capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, *extra, "-m", "allocator", "reallocate", "--plan", str(plan), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -43,8 +48,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    print(f"# bench_fast_hierarchical {time.strftime('%Y-%m-%d %H:%M')} UTC  nproc={os.cpu_count()}  "
-          f"load {os.getloadavg()[0]:.1f}")
+    print(
+        f"# bench_fast_hierarchical {time.strftime('%Y-%m-%d %H:%M')} UTC  nproc={os.cpu_count()}  "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory() as tmp:
         plan = Path(tmp) / "plan.toml"
@@ -58,9 +65,11 @@ def main() -> None:
                 flags = extra if extra is not None else ["-X", f"pycache_prefix={tmp}/pyc{i}"]
                 rows.append(_cli(plan, env, flags))
             walls = [r[0] for r in rows]
-            print(f"(a) reallocate, hierarchical example, {label:5}: wall {np.median(walls):.2f} s "
-                  f"(runs {', '.join(f'{w:.2f}' for w in walls)}), CPU {np.median([r[1] for r in rows]):.2f} s, "
-                  f"method {rows[0][2]}; load {os.getloadavg()[0]:.1f}")
+            print(
+                f"(a) reallocate, hierarchical example, {label:5}: wall {np.median(walls):.2f} s "
+                f"(runs {', '.join(f'{w:.2f}' for w in walls)}), CPU {np.median([r[1] for r in rows]):.2f} s, "
+                f"method {rows[0][2]}; load {os.getloadavg()[0]:.1f}"
+            )
 
     from models.hierarchical import HierarchicalModel, simulate_campaign
 
@@ -71,9 +80,11 @@ def main() -> None:
     posts = model.fit_portfolio([s.daily for s in sims], [s.organic_rate for s in sims], n_draws=1000, rng=rng)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     d = posts[0].diagnostics
-    print(f"(b) 500-creative portfolio (100 x 5 x 30): wall {wall:.2f} s, CPU {cpu:.2f} s, method {d['method']}, "
-          f"Pareto k {d['pareto_k']}, ESS {d.get('ess')}, fast-path s {d.get('sampling_seconds')}; "
-          f"load {os.getloadavg()[0]:.1f}")
+    print(
+        f"(b) 500-creative portfolio (100 x 5 x 30): wall {wall:.2f} s, CPU {cpu:.2f} s, method {d['method']}, "
+        f"Pareto k {d['pareto_k']}, ESS {d.get('ess')}, fast-path s {d.get('sampling_seconds')}; "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -76,7 +76,13 @@ def child(args: argparse.Namespace) -> None:
 
 
 def run_child(
-    sampler: str, creatives: int, days: int, draws: int, compile_dir: str, seed: int, gate: tuple[float, float],
+    sampler: str,
+    creatives: int,
+    days: int,
+    draws: int,
+    compile_dir: str,
+    seed: int,
+    gate: tuple[float, float],
     tune: int = 1000,
 ) -> dict:
     min_ess, max_rhat = gate
@@ -84,15 +90,24 @@ def run_child(
         sys.executable,
         __file__,
         "--child",
-        "--sampler", sampler,
-        "--creatives", str(creatives),
-        "--days", str(days),
-        "--draws", str(draws),
-        "--tune", str(tune),
-        "--compile-dir", compile_dir,
-        "--seed", str(seed),
-        "--min-ess", str(min_ess),
-        "--max-rhat", str(max_rhat),
+        "--sampler",
+        sampler,
+        "--creatives",
+        str(creatives),
+        "--days",
+        str(days),
+        "--draws",
+        str(draws),
+        "--tune",
+        str(tune),
+        "--compile-dir",
+        compile_dir,
+        "--seed",
+        str(seed),
+        "--min-ess",
+        str(min_ess),
+        "--max-rhat",
+        str(max_rhat),
     ]
     t0 = time.perf_counter()
     # Both caches live in `compile_dir`: PyTensor's (set through the environment, since the child imports
@@ -151,7 +166,9 @@ def main() -> None:
                 run_child(sampler, portfolio, args.days, draws, cache, args.seed, gate, args.tune)  # warm its graph
                 big = run_child(sampler, portfolio, args.days, draws, cache, args.seed + 100, gate, args.tune)
                 rows.append((sampler, f"{portfolio} x {args.days}", "warm", big))
-    print(f"# bench_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  chains=2 draws={draws} tune={args.tune}  cpus={os.cpu_count()}")
+    print(
+        f"# bench_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  chains=2 draws={draws} tune={args.tune}  cpus={os.cpu_count()}"
+    )
     head = f"{'sampler':8} {'size':10} {'cache':5} {'wall s':>7} {'fit s':>6} {'import':>6} {'gate':>7} {'rhat':>6} {'ess':>6} {'div':>4}"
     print(head)
     print("-" * len(head))

@@ -49,7 +49,7 @@ def build(folder: Path, megabytes: float, rng: np.random.Generator) -> tuple[Pat
             for a in range(ADS):
                 cost = imp[a] * 8 / 1000
                 out.append(
-                    f'{date},Q4 Spark,1786000000000000000,AG {a},17860000000{a:08d},Creator {a} hook,'
+                    f"{date},Q4 Spark,1786000000000000000,AG {a},17860000000{a:08d},Creator {a} hook,"
                     f'17861000000{a:08d},USD,"${cost:,.2f}",${cost / max(clicks[a], 1):.2f},$8.00,"{imp[a]:,}",'
                     f'{clicks[a]},{100 * clicks[a] / imp[a]:.2f}%,"{int(imp[a] * 0.8):,}",$10.00,1.25,{conv[a]},'
                     f'${cost / max(conv[a], 1):.2f},{100 * conv[a] / max(clicks[a], 1):.2f}%,"{int(imp[a] * 0.6):,}",'
@@ -75,8 +75,9 @@ def run(tree: Path, plan: Path, export: Path, python: str) -> tuple[float, float
     ledger = plan.with_suffix(".ledger.sqlite3")
     ledger.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([python, "-c", CHILD, str(plan), str(export)], env=env, cwd=tree,
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [python, "-c", CHILD, str(plan), str(export)], env=env, cwd=tree, capture_output=True, text=True, check=False
+    )
     if out.returncode:
         raise SystemExit(out.stderr)
     secs, rss, added, where = out.stdout.split()

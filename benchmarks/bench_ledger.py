@@ -27,8 +27,14 @@ START = dt.date(2026, 8, 1)
 
 def write_plan(folder: Path, n: int) -> Path:
     lines = [
-        "[campaign]", 'name = "Bench"', f"daily_budget = {40 * n}", "",
-        "[guardrails]", "exploration_floor = 0.0", "learning_days = 0", "",
+        "[campaign]",
+        'name = "Bench"',
+        f"daily_budget = {40 * n}",
+        "",
+        "[guardrails]",
+        "exploration_floor = 0.0",
+        "learning_days = 0",
+        "",
     ]
     for i in range(n):
         lines += ["[[creatives]]", f'id = "c{i:04d}"', ""]
@@ -66,28 +72,36 @@ def bench(folder: Path, n: int, days: int) -> None:
     _, t_match = timed(match_rows, parsed.rows, loaded.plan, str(data))
     summary, t_ingest = timed(ingest_files, loaded, [data])
     assert summary.added == n * days
-    print(f"ingest (new ledger, one transaction):  {t_ingest:6.2f} s   "
-          f"[parse {t_parse:.2f} s, match {t_match:.2f} s, ledger write {t_ingest - t_parse - t_match:.2f} s]")
+    print(
+        f"ingest (new ledger, one transaction):  {t_ingest:6.2f} s   "
+        f"[parse {t_parse:.2f} s, match {t_match:.2f} s, ledger write {t_ingest - t_parse - t_match:.2f} s]"
+    )
     again, t_again = timed(ingest_files, loaded, [data])
     assert again.files[0].status == "already imported"
     print(f"ingest of the same file again:         {t_again:6.2f} s   (nothing changed)")
     restate = write_csv(folder / f"restate{n}.csv", n, 7, START + dt.timedelta(days=days - 7), seed=1, lift=1)
     s, t_restate = timed(ingest_files, loaded, [restate])
-    print(f"ingest of a 7-day re-export:           {t_restate:6.2f} s   "
-          f"({s.restated:,} restated, {s.unchanged:,} unchanged)")
+    print(
+        f"ingest of a 7-day re-export:           {t_restate:6.2f} s   "
+        f"({s.restated:,} restated, {s.unchanged:,} unchanged)"
+    )
 
     with Ledger.open(loaded.ledger_path) as ledger:
         date = START + dt.timedelta(days=days)
         daily, t_daily = timed(ledger.daily, loaded.plan)
         history, t_hist = timed(ledger.history, loaded.plan, date)
-    print(f"ledger read (results + history):       {t_daily + t_hist:6.2f} s   "
-          f"[results {t_daily:.2f} s, budget history {t_hist:.3f} s]")
+    print(
+        f"ledger read (results + history):       {t_daily + t_hist:6.2f} s   "
+        f"[results {t_daily:.2f} s, budget history {t_hist:.3f} s]"
+    )
     alloc, t_total = timed(reallocate_from_ledger, loaded)
     with Ledger.open(loaded.ledger_path) as ledger, ledger.write():
         _, t_record = timed(ledger.record_decision, loaded, alloc)  # a second record of the same date
-    print(f"reallocate from the ledger, end to end:{t_total:6.2f} s   "
-          f"[ledger read {t_daily + t_hist:.2f} s + record {t_record:.2f} s; engine the rest, "
-          f"{t_total - t_daily - t_hist - t_record:.2f} s]")
+    print(
+        f"reallocate from the ledger, end to end:{t_total:6.2f} s   "
+        f"[ledger read {t_daily + t_hist:.2f} s + record {t_record:.2f} s; engine the rest, "
+        f"{t_total - t_daily - t_hist - t_record:.2f} s]"
+    )
 
 
 def main() -> None:

@@ -61,8 +61,10 @@ def wall(cmd: list[str], repeats: int = 5) -> tuple[float, int]:
 
 
 def main() -> None:
-    print(f"bench_reallocate  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}  {platform.platform()}  "
-          f"python {platform.python_version()}  nproc {os.cpu_count()}")
+    print(
+        f"bench_reallocate  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}  {platform.platform()}  "
+        f"python {platform.python_version()}  nproc {os.cpu_count()}"
+    )
     print(f"{'measurement':<52} {'seconds':>9}  target")
     from allocator.engine import reallocate
 
@@ -83,8 +85,10 @@ def main() -> None:
     many = reallocate_many([(plan, daily, date, None) for plan, daily in work])
     t_many = time.perf_counter() - t0
     same = all(a.phase == b for a, b in zip(many, [reallocate(p, d, date).phase for p, d in work[:200]]))
-    print(f"{'(a) reallocate_many, 2,000 campaigns x 5 creatives':<52} {t_many:>9.3f}  <= 2 s   "
-          f"same phases as one by one (first 200): {same}")
+    print(
+        f"{'(a) reallocate_many, 2,000 campaigns x 5 creatives':<52} {t_many:>9.3f}  <= 2 s   "
+        f"same phases as one by one (first 200): {same}"
+    )
 
     t, rc = wall([str(SPARKBANDIT), "--help"])
     print(f"{'(b) sparkbandit --help, new process, median of 5':<52} {t:>9.3f}  <= 0.3 s  exit {rc}")

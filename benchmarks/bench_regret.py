@@ -33,13 +33,20 @@ PER_DAY = 100
 
 
 def study(periods: int, replicates: int, policies: list[str], min_days: int):
-    return parse_study({
-        "study": {"name": f"stationary Bernoulli, {periods} days", "replicates": replicates, "periods": periods,
-                  "seed": 11, "policies": policies},
-        "world": {"impressions_per_period": PER_DAY, "conversion_rates": RATES},
-        "prior": {"alpha": 1.0, "beta": 1.0},
-        "decision": {"min_days": min_days},
-    })
+    return parse_study(
+        {
+            "study": {
+                "name": f"stationary Bernoulli, {periods} days",
+                "replicates": replicates,
+                "periods": periods,
+                "seed": 11,
+                "policies": policies,
+            },
+            "world": {"impressions_per_period": PER_DAY, "conversion_rates": RATES},
+            "prior": {"alpha": 1.0, "beta": 1.0},
+            "decision": {"min_days": min_days},
+        }
+    )
 
 
 def main() -> None:
@@ -49,9 +56,11 @@ def main() -> None:
     args = ap.parse_args()
     n = 100 if args.quick else 200
     T = args.days
-    print(f"Stationary Bernoulli world: rates {RATES}, {PER_DAY} impressions/day, {n} replicates, "
-          "no guardrails; Thompson/uniform/greedy with the stopping rule off, explore_then_commit exploring "
-          "7 days then committing to the leader.")
+    print(
+        f"Stationary Bernoulli world: rates {RATES}, {PER_DAY} impressions/day, {n} replicates, "
+        "no guardrails; Thompson/uniform/greedy with the stopping rule off, explore_then_commit exploring "
+        "7 days then committing to the leader."
+    )
     results = {}
     t0 = time.perf_counter()
     for periods in (T, 10 * T):
@@ -73,18 +82,23 @@ def main() -> None:
     curve = over_time(results[10 * T], "thompson")["regret"]
     days = np.arange(1, 10 * T + 1)
     X = np.column_stack([np.ones(days.size), np.log(days * PER_DAY)])
-    coef, *_ = np.linalg.lstsq(X[T // 3:], curve[T // 3:], rcond=None)
+    coef, *_ = np.linalg.lstsq(X[T // 3 :], curve[T // 3 :], rcond=None)
     fit = X @ coef
-    r2 = 1 - np.sum((curve[T // 3:] - fit[T // 3:]) ** 2) / np.sum((curve[T // 3:] - curve[T // 3:].mean()) ** 2)
-    lin = np.polyfit(days[T // 3:], curve[T // 3:], 1)
-    r2_lin = 1 - np.sum((curve[T // 3:] - np.polyval(lin, days[T // 3:])) ** 2) / np.sum(
-        (curve[T // 3:] - curve[T // 3:].mean()) ** 2)
-    print(f"\nThompson cumulative regret over days {T // 3}..{10 * T}: fit a + b ln(impressions) R^2 = {r2:.4f} "
-          f"(b = {coef[1]:.1f}), linear fit R^2 = {r2_lin:.4f}")
+    r2 = 1 - np.sum((curve[T // 3 :] - fit[T // 3 :]) ** 2) / np.sum((curve[T // 3 :] - curve[T // 3 :].mean()) ** 2)
+    lin = np.polyfit(days[T // 3 :], curve[T // 3 :], 1)
+    r2_lin = 1 - np.sum((curve[T // 3 :] - np.polyval(lin, days[T // 3 :])) ** 2) / np.sum(
+        (curve[T // 3 :] - curve[T // 3 :].mean()) ** 2
+    )
+    print(
+        f"\nThompson cumulative regret over days {T // 3}..{10 * T}: fit a + b ln(impressions) R^2 = {r2:.4f} "
+        f"(b = {coef[1]:.1f}), linear fit R^2 = {r2_lin:.4f}"
+    )
     a, b = results[T].policies["thompson"]["regret"].mean(), results[10 * T].policies["thompson"]["regret"].mean()
-    print(f"log growth: 10x the horizon adds b ln 10 = {coef[1] * np.log(10):.1f} conversions of regret "
-          f"(observed {b - a:.1f}); linear growth would multiply it by 10 (uniform: "
-          f"{results[10 * T].policies['uniform']['regret'].mean() / results[T].policies['uniform']['regret'].mean():.1f}x)")
+    print(
+        f"log growth: 10x the horizon adds b ln 10 = {coef[1] * np.log(10):.1f} conversions of regret "
+        f"(observed {b - a:.1f}); linear growth would multiply it by 10 (uniform: "
+        f"{results[10 * T].policies['uniform']['regret'].mean() / results[T].policies['uniform']['regret'].mean():.1f}x)"
+    )
     marks = [T, 2 * T, 5 * T, 10 * T]
     print("Thompson regret at day " + ", ".join(f"{d}: {curve[d - 1]:.1f}" for d in marks))
     print(f"({elapsed:.1f} s)")

@@ -33,8 +33,7 @@ from simulations.runner import StudySpec, load_spec, run_study  # noqa: E402
 def realistic(policies: list[str], replicates: int) -> StudySpec:
     spec = load_spec(ROOT / "configs" / "studies" / "realistic.toml")
     s = spec.study
-    study = s.model_copy(update={"study": s.study.model_copy(update={"policies": policies,
-                                                                       "replicates": replicates})})
+    study = s.model_copy(update={"study": s.study.model_copy(update={"policies": policies, "replicates": replicates})})
     return StudySpec(study)
 
 
@@ -84,16 +83,24 @@ def bench_scale(replicates: int) -> None:
     control = control_speedup()
     t1, a = timed(lambda: run_study(spec, workers=1))
     t2, b = timed(lambda: run_study(spec, workers=2))
-    same = all(np.array_equal(a.policies["thompson"][k], b.policies["thompson"][k], equal_nan=True)
-               for k in a.policies["thompson"])
-    print(f"[2] {replicates:,} replicates x 30 days, thompson: 1 worker {t1:.1f} s, 2 workers {t2:.1f} s, "
-          f"speed-up {t1 / t2:.2f}x (targets <= 30 s on 2 cores, >= 1.6x); identical numbers: {same}")
-    print(f"    CPU time in the chunks: 1 worker {a.cpu_seconds:.1f} s ({a.cpu_seconds / t1:.0%} of the wall time), "
-          f"2 workers {b.cpu_seconds:.1f} s ({b.cpu_seconds / t2:.0%} of the wall time, 200% = both cores busy); "
-          f"on 2 idle cores 10,000 replicates would take about {a.cpu_seconds / 2 * 10_000 / replicates:.0f} s")
-    print(f"    ({spec.n_chunks} chunks of {spec.chunk_size}; cores visible: {os.cpu_count()}, "
-          f"load average {os.getloadavg()[0]:.1f}; control: a trivial CPU-bound task runs {control:.2f}x faster "
-          "on 2 processes than on 1 right now)")
+    same = all(
+        np.array_equal(a.policies["thompson"][k], b.policies["thompson"][k], equal_nan=True)
+        for k in a.policies["thompson"]
+    )
+    print(
+        f"[2] {replicates:,} replicates x 30 days, thompson: 1 worker {t1:.1f} s, 2 workers {t2:.1f} s, "
+        f"speed-up {t1 / t2:.2f}x (targets <= 30 s on 2 cores, >= 1.6x); identical numbers: {same}"
+    )
+    print(
+        f"    CPU time in the chunks: 1 worker {a.cpu_seconds:.1f} s ({a.cpu_seconds / t1:.0%} of the wall time), "
+        f"2 workers {b.cpu_seconds:.1f} s ({b.cpu_seconds / t2:.0%} of the wall time, 200% = both cores busy); "
+        f"on 2 idle cores 10,000 replicates would take about {a.cpu_seconds / 2 * 10_000 / replicates:.0f} s"
+    )
+    print(
+        f"    ({spec.n_chunks} chunks of {spec.chunk_size}; cores visible: {os.cpu_count()}, "
+        f"load average {os.getloadavg()[0]:.1f}; control: a trivial CPU-bound task runs {control:.2f}x faster "
+        "on 2 processes than on 1 right now)"
+    )
 
 
 def bench_mabwiser(replicates_mab: int, replicates_ours: int) -> None:
@@ -122,11 +129,14 @@ def bench_mabwiser(replicates_mab: int, replicates_ours: int) -> None:
     mab_regret = np.array([mabwiser_run(i) for i in range(replicates_mab)])
     t_mab = (time.perf_counter() - t0) / replicates_mab
 
-    ours_study = s.model_copy(update={
-        "study": s.study.model_copy(update={"policies": ["thompson", "thompson_per_impression"],
-                                            "replicates": replicates_ours}),
-        "decision": s.decision.model_copy(update={"min_days": 10**6}),  # stopping rule off, as MABWiser
-    })
+    ours_study = s.model_copy(
+        update={
+            "study": s.study.model_copy(
+                update={"policies": ["thompson", "thompson_per_impression"], "replicates": replicates_ours}
+            ),
+            "decision": s.decision.model_copy(update={"min_days": 10**6}),  # stopping rule off, as MABWiser
+        }
+    )
     spec_ours = StudySpec(ours_study)
     one = ours_study.model_copy(update={"study": ours_study.study.model_copy(update={"policies": ["thompson"]})})
     t_ours, _ = timed(lambda: run_study(StudySpec(one)), repeat=2)
@@ -136,12 +146,18 @@ def bench_mabwiser(replicates_mab: int, replicates_ours: int) -> None:
     def fmt(x: np.ndarray) -> str:
         return f"{x.mean():.1f} +/- {x.std(ddof=1) / np.sqrt(x.size):.1f}"
 
-    print(f"[3] Thompson on the bernoulli.toml campaign (5 arms, {per_day:,} impressions/day, {days} days), "
-          "stopping rule off:")
-    print(f"    MABWiser (draw per impression, {replicates_mab} replicates): {t_mab * 1e3:.1f} ms per replicate, "
-          f"regret {fmt(mab_regret)}")
-    print(f"    sparkbandit thompson (shares, {replicates_ours} replicates): {t_ours * 1e3:.2f} ms per replicate, "
-          f"regret {fmt(res.policies['thompson']['regret'])}")
+    print(
+        f"[3] Thompson on the bernoulli.toml campaign (5 arms, {per_day:,} impressions/day, {days} days), "
+        "stopping rule off:"
+    )
+    print(
+        f"    MABWiser (draw per impression, {replicates_mab} replicates): {t_mab * 1e3:.1f} ms per replicate, "
+        f"regret {fmt(mab_regret)}"
+    )
+    print(
+        f"    sparkbandit thompson (shares, {replicates_ours} replicates): {t_ours * 1e3:.2f} ms per replicate, "
+        f"regret {fmt(res.policies['thompson']['regret'])}"
+    )
     print(f"    sparkbandit thompson_per_impression: regret {fmt(res.policies['thompson_per_impression']['regret'])}")
     print(f"    speed ratio MABWiser / sparkbandit: {t_mab / t_ours:.0f}x")
 

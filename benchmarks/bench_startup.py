@@ -30,7 +30,10 @@ def commands(folder: Path) -> list[tuple[str, list[str]]]:
         ("validate example", ["validate", str(plan)]),
         ("reallocate example", ["reallocate", "--plan", str(plan), "--dry-run"]),
         ("reallocate example --json", ["reallocate", "--plan", str(plan), "--json"]),
-        ("simulate bernoulli 200 reps", ["simulate", str(ROOT / "configs/studies/bernoulli.toml"), "--replicates", "200", "--json"]),
+        (
+            "simulate bernoulli 200 reps",
+            ["simulate", str(ROOT / "configs/studies/bernoulli.toml"), "--replicates", "200", "--json"],
+        ),
     ]
 
 
@@ -67,8 +70,10 @@ def main() -> None:
     args = parser.parse_args()
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
-    print(f"bench_startup  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}  {platform.platform()}  "
-          f"python {platform.python_version()}  nproc {os.cpu_count()}  load {load}")
+    print(
+        f"bench_startup  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}  {platform.platform()}  "
+        f"python {platform.python_version()}  nproc {os.cpu_count()}  load {load}"
+    )
     folder = Path(tempfile.mkdtemp())
     for name in ("example_plan.toml", "example_data.csv"):
         shutil.copy(ROOT / "configs" / name, folder / name)

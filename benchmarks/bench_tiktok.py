@@ -35,9 +35,19 @@ START = dt.date(2026, 10, 1)
 def setup(folder: Path, n: int, days: int, seed: int = 0) -> tuple[Path, FakeTikTok]:
     rng = np.random.default_rng(seed)
     fake = FakeTikTok(ADVERTISER, TOKEN)
-    lines = ["[campaign]", 'name = "Bench"', f"daily_budget = {40 * n}", "",
-             "[guardrails]", "exploration_floor = 0.0", "learning_days = 0", "",
-             "[tiktok]", f'advertiser_id = "{ADVERTISER}"', ""]
+    lines = [
+        "[campaign]",
+        'name = "Bench"',
+        f"daily_budget = {40 * n}",
+        "",
+        "[guardrails]",
+        "exploration_floor = 0.0",
+        "learning_days = 0",
+        "",
+        "[tiktok]",
+        f'advertiser_id = "{ADVERTISER}"',
+        "",
+    ]
     for i in range(n):
         a, g = f"{1800000000000000000 + i}", f"{1790000000000000000 + i}"
         fake.add_ad(a, g, f"ad {i}", budget=40.0)
@@ -49,16 +59,21 @@ def setup(folder: Path, n: int, days: int, seed: int = 0) -> tuple[Path, FakeTik
     for d in range(days):
         day = (START + dt.timedelta(days=d)).isoformat()
         for i in range(n):
-            fake.stats[(fake.ads[i].ad_id, day)] = {"spend": f"{spend[d, i]:.2f}", "impressions": str(imp[d, i]),
-                                                    "clicks": str(clk[d, i]), "conversion": str(conv[d, i])}
+            fake.stats[(fake.ads[i].ad_id, day)] = {
+                "spend": f"{spend[d, i]:.2f}",
+                "impressions": str(imp[d, i]),
+                "clicks": str(clk[d, i]),
+                "conversion": str(conv[d, i]),
+            }
     path = folder / "bench.toml"
     path.write_text("\n".join(lines))
     return path, fake
 
 
 def client(fake: FakeTikTok) -> TikTokClient:
-    return TikTokClient(Credentials(TOKEN, "https://fake.invalid/open_api/v1.3"), transport=fake.transport(),
-                        sleep=lambda s: None)
+    return TikTokClient(
+        Credentials(TOKEN, "https://fake.invalid/open_api/v1.3"), transport=fake.transport(), sleep=lambda s: None
+    )
 
 
 def bench_sync(n: int, days: int) -> None:
@@ -85,10 +100,14 @@ def bench_sync(n: int, days: int) -> None:
             t0 = time.perf_counter()
             again = sync(loaded, c, end, since=START)
             second = time.perf_counter() - t0
-        print(f"sync {n} ads x {days} days: {res.rows} rows, {res.pages} pages ({len(items)} rows / {pages} pages "
-              f"fetched alone in {fetch:.2f} s)")
-        print(f"  end to end {total:.2f} s (fetch {fetch:.2f} s + match and ingest {total - fetch:.2f} s); "
-              f"peak Python memory {peak:.0f} MiB (tracemalloc)")
+        print(
+            f"sync {n} ads x {days} days: {res.rows} rows, {res.pages} pages ({len(items)} rows / {pages} pages "
+            f"fetched alone in {fetch:.2f} s)"
+        )
+        print(
+            f"  end to end {total:.2f} s (fetch {fetch:.2f} s + match and ingest {total - fetch:.2f} s); "
+            f"peak Python memory {peak:.0f} MiB (tracemalloc)"
+        )
         print(f"  same sync again ('{again.ingest.files[0].status}'): {second:.2f} s")
 
 
@@ -113,8 +132,10 @@ def bench_apply(n: int, days: int = 10) -> None:
             t0 = time.perf_counter()
             again = apply(loaded, c, yes=True, now=now)
             second = time.perf_counter() - t0
-        print(f"apply {n} ad groups: {first:.2f} s, {calls} requests ({res.calls} budget/status calls: {sent} budgets "
-              f"and {statuses} DISABLE sent); again: {second:.2f} s, {again.calls} calls sent")
+        print(
+            f"apply {n} ad groups: {first:.2f} s, {calls} requests ({res.calls} budget/status calls: {sent} budgets "
+            f"and {statuses} DISABLE sent); again: {second:.2f} s, {again.calls} calls sent"
+        )
 
 
 def main() -> None:

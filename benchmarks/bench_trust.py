@@ -48,15 +48,31 @@ def main() -> None:
     res = run_study(spec)
     cpu = time.process_time() - t0
     est = estimate_size(spec.study, 250)
-    print(f"realistic.toml, 250 replicates: measured {cpu:.2f} CPU s, estimated {est.cpu_seconds:.2f} CPU s "
-          f"(ratio {cpu / est.cpu_seconds:.2f}); {res.replicates} replicates")
+    print(
+        f"realistic.toml, 250 replicates: measured {cpu:.2f} CPU s, estimated {est.cpu_seconds:.2f} CPU s "
+        f"(ratio {cpu / est.cpu_seconds:.2f}); {res.replicates} replicates"
+    )
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     stops = []
     for _ in range(5):
-        p = subprocess.Popen([sys.executable, "-m", "allocator", "simulate", str(STUDY), "--replicates", "20000",
-                              "--workers", "2", "--force"], env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "allocator",
+                "simulate",
+                str(STUDY),
+                "--replicates",
+                "20000",
+                "--workers",
+                "2",
+                "--force",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         while children(p.pid) < 3:
             time.sleep(0.05)
         time.sleep(1.0)
@@ -64,8 +80,10 @@ def main() -> None:
         p.send_signal(signal.SIGINT)
         p.wait(timeout=60)
         stops.append(time.monotonic() - t)
-    print(f"Ctrl-C on --workers 2: exited after {statistics.median(stops):.2f} s median "
-          f"(min {min(stops):.2f}, max {max(stops):.2f}, 5 tries)")
+    print(
+        f"Ctrl-C on --workers 2: exited after {statistics.median(stops):.2f} s median "
+        f"(min {min(stops):.2f}, max {max(stops):.2f}, 5 tries)"
+    )
 
 
 if __name__ == "__main__":

@@ -19,10 +19,30 @@ from pathlib import Path
 import numpy as np
 
 COLUMNS = [
-    "By Day", "Campaign name", "Campaign ID", "Ad group name", "Ad group ID", "Ad name", "Ad ID", "Currency",
-    "Cost", "CPC (destination)", "CPM", "Impressions", "Clicks (destination)", "CTR (destination)", "Reach",
-    "Cost per 1,000 people reached", "Frequency", "Conversions", "Cost per conversion", "Conversion rate (CVR)",
-    "Video views", "2-second video views", "6-second video views", "Average play time per video view",
+    "By Day",
+    "Campaign name",
+    "Campaign ID",
+    "Ad group name",
+    "Ad group ID",
+    "Ad name",
+    "Ad ID",
+    "Currency",
+    "Cost",
+    "CPC (destination)",
+    "CPM",
+    "Impressions",
+    "Clicks (destination)",
+    "CTR (destination)",
+    "Reach",
+    "Cost per 1,000 people reached",
+    "Frequency",
+    "Conversions",
+    "Cost per conversion",
+    "Conversion rate (CVR)",
+    "Video views",
+    "2-second video views",
+    "6-second video views",
+    "Average play time per video view",
 ]
 
 
@@ -40,13 +60,34 @@ def build(path: Path, rows: int, rng: np.random.Generator) -> None:
         clicks = int(rng.binomial(imp, 0.01))
         conv = int(rng.binomial(clicks, 0.05))
         cost = round(imp * 8 / 1000, 2)
-        sheet.append([
-            (start + dt.timedelta(days=day)).isoformat(), "Q4 Spark", "1786000000000000000", f"AG {ad}",
-            f"17860000000{ad:08d}", f"Creator {ad} hook", f"17861000000{ad:08d}", "USD", cost,
-            round(cost / clicks, 2) if clicks else "-", 8.0, imp, clicks, f"{100 * clicks / imp:.2f}%" if imp else "-",
-            int(imp * 0.8), 10.0, 1.25, conv, round(cost / conv, 2) if conv else "-",
-            f"{100 * conv / clicks:.2f}%" if clicks else "-", int(imp * 0.6), int(imp * 0.4), int(imp * 0.2), 3.1,
-        ])
+        sheet.append(
+            [
+                (start + dt.timedelta(days=day)).isoformat(),
+                "Q4 Spark",
+                "1786000000000000000",
+                f"AG {ad}",
+                f"17860000000{ad:08d}",
+                f"Creator {ad} hook",
+                f"17861000000{ad:08d}",
+                "USD",
+                cost,
+                round(cost / clicks, 2) if clicks else "-",
+                8.0,
+                imp,
+                clicks,
+                f"{100 * clicks / imp:.2f}%" if imp else "-",
+                int(imp * 0.8),
+                10.0,
+                1.25,
+                conv,
+                round(cost / conv, 2) if conv else "-",
+                f"{100 * conv / clicks:.2f}%" if clicks else "-",
+                int(imp * 0.6),
+                int(imp * 0.4),
+                int(imp * 0.2),
+                3.1,
+            ]
+        )
     sheet.append([f"Total of {rows} results"] + [None] * (len(COLUMNS) - 1))
     book.save(path)
 
@@ -54,13 +95,17 @@ def build(path: Path, rows: int, rng: np.random.Generator) -> None:
 READERS = {
     "openpyxl read-only": (
         "import openpyxl",
-        ("book = openpyxl.load_workbook(path, read_only=True, data_only=True)\n"
-        "n = sum(1 for row in book.worksheets[0].iter_rows(values_only=True) for _ in row)\nbook.close()"),
+        (
+            "book = openpyxl.load_workbook(path, read_only=True, data_only=True)\n"
+            "n = sum(1 for row in book.worksheets[0].iter_rows(values_only=True) for _ in row)\nbook.close()"
+        ),
     ),
     "python-calamine": (
         "from python_calamine import CalamineWorkbook",
-        ("book = CalamineWorkbook.from_path(path)\n"
-        "n = sum(1 for row in book.get_sheet_by_index(0).to_python(skip_empty_area=False) for _ in row)"),
+        (
+            "book = CalamineWorkbook.from_path(path)\n"
+            "n = sum(1 for row in book.get_sheet_by_index(0).to_python(skip_empty_area=False) for _ in row)"
+        ),
     ),
     "parse_file (calamine)": (
         "from allocator.importer import parse_file",
@@ -91,8 +136,12 @@ def main() -> None:
         for name, (imp, read) in READERS.items():
             runs = []
             for _ in range(3):
-                out = subprocess.run([sys.executable, "-c", SCRIPT.format(imp=imp, read=read), str(path)],
-                                     capture_output=True, text=True, check=True).stdout.split()
+                out = subprocess.run(
+                    [sys.executable, "-c", SCRIPT.format(imp=imp, read=read), str(path)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.split()
                 runs.append(tuple(float(v) for v in out))
             best = min(runs, key=lambda r: r[1])
             print(f"{name:24s} {best[0]:9.3f} {best[1]:8.3f} {best[2]:12.0f} {int(best[3]):11,d}")

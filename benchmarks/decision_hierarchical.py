@@ -55,7 +55,9 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     hier = HierarchicalModel(draws=args.draws, reuse_compiled=True, **gate)  # compiled once, data swapped
     conj = ConjugateModel()
-    rows: dict[str, dict[str, list]] = {m: {"best": [], "regret": [], "lost": []} for m in ("conjugate", "hierarchical")}
+    rows: dict[str, dict[str, list]] = {
+        m: {"best": [], "regret": [], "lost": []} for m in ("conjugate", "hierarchical")
+    }
     fallbacks = 0
     t0 = time.perf_counter()
     for w in range(args.worlds):
@@ -72,9 +74,7 @@ def main() -> None:
         best = int(np.argmax(truth))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            hp = replace(hier, organic_rate=sim.organic_rate).fit(
-                sim.daily, "conversion_rate", 4000, rng
-            )
+            hp = replace(hier, organic_rate=sim.organic_rate).fit(sim.daily, "conversion_rate", 4000, rng)
         fallbacks += bool(hp.diagnostics.get("fallback"))
         cp = conj.fit(sim.daily, "conversion_rate", 4000, rng)
         for name, post in (("conjugate", cp), ("hierarchical", hp)):

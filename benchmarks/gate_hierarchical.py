@@ -31,8 +31,10 @@ from models.hierarchical import HierarchicalModel, simulate_campaign  # noqa: E4
 def fast_path(model: HierarchicalModel, args) -> None:
     """The default method as a plan runs it: which method's draws decided (fast path, NUTS after its gate
     failed, or the conjugate fallback) per campaign length."""
-    print(f"# gate_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  campaigns={args.campaigns} per length, "
-          f"method=laplace_is (Pareto k <= 0.7, IS ESS >= {model.min_ess:g}; NUTS after a failure)")
+    print(
+        f"# gate_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  campaigns={args.campaigns} per length, "
+        f"method=laplace_is (Pareto k <= 0.7, IS ESS >= {model.min_ess:g}; NUTS after a failure)"
+    )
     print(f"{'days':>4} {'fast':>5} {'nuts':>5} {'conj':>5} {'median s':>9} {'median k':>9} {'median ESS':>11}")
     for days in (int(d) for d in args.days.split(",")):
         rng = np.random.default_rng(args.seed)
@@ -47,8 +49,10 @@ def fast_path(model: HierarchicalModel, args) -> None:
             used[d["method"]] += 1
             ks.append(d["pareto_k"])
             ess.append(d["ess"] if d["method"] == "laplace_is" else d.get("fast_path_ess", np.nan))
-        print(f"{days:4d} {used['laplace_is']:5d} {used['nuts']:5d} {used['conjugate']:5d} {np.median(secs):9.2f} "
-              f"{np.median(ks):9.2f} {np.nanmedian(ess):11.0f}")
+        print(
+            f"{days:4d} {used['laplace_is']:5d} {used['nuts']:5d} {used['conjugate']:5d} {np.median(secs):9.2f} "
+            f"{np.median(ks):9.2f} {np.nanmedian(ess):11.0f}"
+        )
 
 
 def main() -> None:
@@ -63,9 +67,13 @@ def main() -> None:
     if args.method == "laplace_is":
         fast_path(model, args)
         return
-    print(f"# gate_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  campaigns={args.campaigns} per length, "
-          f"draws={model.draws} tune={model.tune} chains={model.chains} target_accept={model.target_accept}")
-    print(f"{'days':>4} {'passed':>7} {'retried':>8} {'failed':>7} {'median s':>9}  failures (variable, ESS, R-hat, div)")
+    print(
+        f"# gate_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  campaigns={args.campaigns} per length, "
+        f"draws={model.draws} tune={model.tune} chains={model.chains} target_accept={model.target_accept}"
+    )
+    print(
+        f"{'days':>4} {'passed':>7} {'retried':>8} {'failed':>7} {'median s':>9}  failures (variable, ESS, R-hat, div)"
+    )
     for days in (int(d) for d in args.days.split(",")):
         rng = np.random.default_rng(args.seed)
         gates, secs, failures = collections.Counter(), [], []
@@ -78,7 +86,9 @@ def main() -> None:
             if d["gate"] == "failed":
                 failures.append((d["min_ess_var"], round(d["min_ess_bulk"]), round(d["max_rhat"], 3), d["divergences"]))
         # the first fit of each length compiles: leave it out of the median
-        print(f"{days:4d} {gates['passed']:7d} {gates['retried']:8d} {gates['failed']:7d} {np.median(secs[1:]):9.2f}  {failures}")
+        print(
+            f"{days:4d} {gates['passed']:7d} {gates['retried']:8d} {gates['failed']:7d} {np.median(secs[1:]):9.2f}  {failures}"
+        )
 
 
 if __name__ == "__main__":

@@ -55,15 +55,24 @@ def main() -> None:
         # (min bulk) ESS; the expected |difference| of two independent normal errors is sqrt(2/pi) x their sd
         se = np.sqrt(p_f * (1 - p_f) / max(d_fast["ess"], 1) + p_n * (1 - p_n) / max(d_nuts["min_ess_bulk"], 1))
         floors.extend(np.sqrt(2 / np.pi) * se)
-        print(f"  {i + 1:3d}/{args.campaigns}: max |diff| {np.abs(p_f - p_n).max():.3f} fast gate {d_fast['gate']}",
-              file=sys.stderr, flush=True)
+        print(
+            f"  {i + 1:3d}/{args.campaigns}: max |diff| {np.abs(p_f - p_n).max():.3f} fast gate {d_fast['gate']}",
+            file=sys.stderr,
+            flush=True,
+        )
     diffs, floors = np.asarray(diffs), np.asarray(floors)
-    print(f"# pbest_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  campaigns={args.campaigns} creatives=5 "
-          f"days={args.days} seed={args.seed}")
-    print(f"P(best) |fast - NUTS| over {diffs.size} entries: mean {diffs.mean():.4f} (se {diffs.std(ddof=1) / np.sqrt(diffs.size):.4f}), "
-          f"max {diffs.max():.4f}; Monte Carlo floor (mean expected |diff| from sampling error alone) {floors.mean():.4f}")
-    print(f"fast path gate passed {fast_gate}/{args.campaigns}; median seconds: fast {np.median(t_fast):.2f}, "
-          f"NUTS {np.median(t_nuts[1:]):.2f} (compiled once, reused)")
+    print(
+        f"# pbest_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  campaigns={args.campaigns} creatives=5 "
+        f"days={args.days} seed={args.seed}"
+    )
+    print(
+        f"P(best) |fast - NUTS| over {diffs.size} entries: mean {diffs.mean():.4f} (se {diffs.std(ddof=1) / np.sqrt(diffs.size):.4f}), "
+        f"max {diffs.max():.4f}; Monte Carlo floor (mean expected |diff| from sampling error alone) {floors.mean():.4f}"
+    )
+    print(
+        f"fast path gate passed {fast_gate}/{args.campaigns}; median seconds: fast {np.median(t_fast):.2f}, "
+        f"NUTS {np.median(t_nuts[1:]):.2f} (compiled once, reused)"
+    )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,16 @@ def main() -> None:
         reallocate_from_ledger(loaded, dt.date(2026, 11, day))
     rep = write_report(loaded, work / "report", dt.date(2026, 11, 24))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-           f"--window-size=1100,{args.height}", f"--screenshot={args.out.resolve()}", rep.index.resolve().as_uri()]
+    cmd = [
+        browser(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--window-size=1100,{args.height}",
+        f"--screenshot={args.out.resolve()}",
+        rep.index.resolve().as_uri(),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if res.returncode != 0 or not args.out.exists():
         sys.exit(f"chromium failed ({res.returncode}): {res.stderr.strip()[-500:]}")

@@ -70,8 +70,12 @@ def main() -> None:
     ap.add_argument("--bins", type=int, default=10)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--sampler", default="nutpie")
-    ap.add_argument("--method", choices=("laplace_is", "nuts"), default="laplace_is",
-                    help="laplace_is: the fast path's draws as fitted, whatever its gate said; nuts: NUTS only")
+    ap.add_argument(
+        "--method",
+        choices=("laplace_is", "nuts"),
+        default="laplace_is",
+        help="laplace_is: the fast path's draws as fitted, whatever its gate said; nuts: NUTS only",
+    )
     args = ap.parse_args()
     if args.quick:
         args.sims, args.draws, args.tune = 8, 200, 200
@@ -80,7 +84,13 @@ def main() -> None:
     # ranks); the gate's figures are counted instead.
     # The compiled model is reused across campaigns (same structure, new data): ~0.3 s a fit, not ~7 s.
     model = HierarchicalModel(
-        sampler=args.sampler, draws=args.draws, tune=args.tune, chains=2, max_rhat=1e9, min_ess=0.0, reuse_compiled=True,
+        sampler=args.sampler,
+        draws=args.draws,
+        tune=args.tune,
+        chains=2,
+        max_rhat=1e9,
+        min_ess=0.0,
+        reuse_compiled=True,
         method=args.method,
     )
     names = ("intercept", "organic_coef", "rate")
@@ -95,8 +105,11 @@ def main() -> None:
                 # the gate at the plan's default (min_ess 400) is recorded; the draws are used either way
                 fast = HierarchicalModel(method="laplace_is")
                 named, diag = fast.sample_fast([sim.daily], [sim.organic_rate], rng=rng, n_draws=2 * args.draws)
-                post = {"intercept_mean": named["intercept_mean"], "organic_coef": named["organic_coef"],
-                        "rate": _Rate(named["rate"])}
+                post = {
+                    "intercept_mean": named["intercept_mean"],
+                    "organic_coef": named["organic_coef"],
+                    "rate": _Rate(named["rate"]),
+                }
             else:
                 idata, diag = model.sample_posterior([sim.daily], [sim.organic_rate], rng=rng)
                 post = idata["posterior"]
@@ -118,10 +131,14 @@ def main() -> None:
             gates.append("pass" if diag["gate"] == "passed" else "fail")
         else:
             gates.append(
-                "pass" if diag["max_rhat"] <= 1.01 and diag["min_ess_bulk"] >= 400 and diag["divergences"] == 0 else "fail"
+                "pass"
+                if diag["max_rhat"] <= 1.01 and diag["min_ess_bulk"] >= 400 and diag["divergences"] == 0
+                else "fail"
             )
         seconds.append(diag["sampling_seconds"])
-        print(f"  sim {i + 1:3d}/{args.sims}: {gates[-1]} {diag['sampling_seconds']:5.1f} s", file=sys.stderr, flush=True)
+        print(
+            f"  sim {i + 1:3d}/{args.sims}: {gates[-1]} {diag['sampling_seconds']:5.1f} s", file=sys.stderr, flush=True
+        )
 
     L, B = args.ranks, args.bins
     edges = np.linspace(0, L + 1, B + 1)
@@ -132,8 +149,10 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-    print(f"# sbc_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  sims={args.sims} creatives={args.creatives} "
-          f"days={args.days} chains=2 draws={args.draws} tune={args.tune} L={L} bins={B} sampler={args.sampler} method={args.method}")
+    print(
+        f"# sbc_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  sims={args.sims} creatives={args.creatives} "
+        f"days={args.days} chains=2 draws={args.draws} tune={args.tune} L={L} bins={B} sampler={args.sampler} method={args.method}"
+    )
     print(f"{'quantity':14} {'n ranks':>8} {'chi2':>8} {'p-value':>8} {'uniform@1%':>11}")
     for ax, k in zip(axes, names):
         r = np.asarray(ranks[k])
@@ -150,13 +169,24 @@ def main() -> None:
             slot_p = [stats.chisquare(np.histogram(per[:, j], bins=edges)[0])[1] for j in range(args.creatives)]
             p_bonf = min(1.0, args.creatives * min(slot_p))
             dev = per - per.mean()
-            icc = float(np.mean([np.corrcoef(dev[:, a], dev[:, b])[0, 1]
-                                 for a in range(args.creatives) for b in range(a + 1, args.creatives)]))
-            print(f"{'rate (slots)':14} {r.size:8d} {'':>8} {p_bonf:8.3f} {'pass' if p_bonf >= 0.01 else 'FAIL':>11}"
-                  f"  Bonferroni over {args.creatives} creative slots of {per.shape[0]} ranks: "
-                  + " ".join(f"{q:.3f}" for q in slot_p))
-            print(f"{'rate (pooled)':14} {r.size:8d} {chi2:8.2f} {p:8.3f} {'(n/a)':>11}  not independent: "
-                  f"rank correlation within a campaign {icc:+.2f}")
+            icc = float(
+                np.mean(
+                    [
+                        np.corrcoef(dev[:, a], dev[:, b])[0, 1]
+                        for a in range(args.creatives)
+                        for b in range(a + 1, args.creatives)
+                    ]
+                )
+            )
+            print(
+                f"{'rate (slots)':14} {r.size:8d} {'':>8} {p_bonf:8.3f} {'pass' if p_bonf >= 0.01 else 'FAIL':>11}"
+                f"  Bonferroni over {args.creatives} creative slots of {per.shape[0]} ranks: "
+                + " ".join(f"{q:.3f}" for q in slot_p)
+            )
+            print(
+                f"{'rate (pooled)':14} {r.size:8d} {chi2:8.2f} {p:8.3f} {'(n/a)':>11}  not independent: "
+                f"rank correlation within a campaign {icc:+.2f}"
+            )
             p = p_bonf
         lo, hi = stats.binom.ppf([0.005, 0.995], r.size, 1 / B)
         ax.axhspan(lo, hi, color="0.85")
@@ -173,7 +203,9 @@ def main() -> None:
     se = float(np.sqrt(0.9 * 0.1 / len(covered)))
     print(f"90% interval coverage of true rates: {cov:.3f} (n={len(covered)}, se {se:.3f}; target 0.85-0.95)")
     gate_counts = {g: gates.count(g) for g in sorted(set(gates))}
-    print(f"default gate (R-hat 1.01, ESS 400, 0 div) would: {gate_counts}; median fit {np.median(seconds):.1f} s; total {time.perf_counter() - t_all:.0f} s")
+    print(
+        f"default gate (R-hat 1.01, ESS 400, 0 div) would: {gate_counts}; median fit {np.median(seconds):.1f} s; total {time.perf_counter() - t_all:.0f} s"
+    )
     print(f"plot: {png}")
 
 

@@ -33,7 +33,9 @@ def _progress(label: str):
     t0 = time.perf_counter()
 
     def tick(done: int, total: int) -> None:
-        print(f"\r  {label}: chunk {done}/{total}, {time.perf_counter() - t0:.0f} s", end="", file=sys.stderr, flush=True)
+        print(
+            f"\r  {label}: chunk {done}/{total}, {time.perf_counter() - t0:.0f} s", end="", file=sys.stderr, flush=True
+        )
         if done == total:
             print(file=sys.stderr)
 
@@ -55,15 +57,19 @@ def main() -> None:
         results[model] = run_study(spec, workers=args.workers, progress=_progress(model))
         seconds[model] = time.perf_counter() - t0
     s = base.study.study
-    print(f"# study_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  {s.name}: {base.replicates} replicates x "
-          f"{s.periods} periods; conjugate {seconds['conjugate']:.1f} s, hierarchical {seconds['hierarchical']:.1f} s")
+    print(
+        f"# study_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  {s.name}: {base.replicates} replicates x "
+        f"{s.periods} periods; conjugate {seconds['conjugate']:.1f} s, hierarchical {seconds['hierarchical']:.1f} s"
+    )
     print(f"{'model':13} {'policy':10} {'conversions':>14} {'regret':>14} {'P(correct)':>11} {'fallbacks':>9}")
     for model, res in results.items():
         for policy in s.policies:
             p = policy_summary(res, policy)
-            print(f"{model:13} {policy:10} {p['conversions_mean']:8.1f} ± {p['conversions_se'] or 0:4.1f} "
-                  f"{p['regret_mean']:8.1f} ± {p['regret_se'] or 0:4.1f} {p['p_correct_winner'] or float('nan'):11.2f} "
-                  f"{p['model_fallbacks']:9d}")
+            print(
+                f"{model:13} {policy:10} {p['conversions_mean']:8.1f} ± {p['conversions_se'] or 0:4.1f} "
+                f"{p['regret_mean']:8.1f} ± {p['regret_se'] or 0:4.1f} {p['p_correct_winner'] or float('nan'):11.2f} "
+                f"{p['model_fallbacks']:9d}"
+            )
     n = base.replicates
     for policy in s.policies:
         if policy == "oracle":
@@ -71,7 +77,9 @@ def main() -> None:
         h, c = results["hierarchical"].policies[policy], results["conjugate"].policies[policy]
         for name in ("conversions", "regret"):
             d = h[name] - c[name]
-            print(f"paired {policy} {name} (hierarchical - conjugate): {d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(n):.2f}")
+            print(
+                f"paired {policy} {name} (hierarchical - conjugate): {d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(n):.2f}"
+            )
 
 
 if __name__ == "__main__":

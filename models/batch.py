@@ -214,8 +214,9 @@ class DrawsBatchPosterior(_DrawAnswers):
 WILSON_HILFERTY_MIN = 30.0
 
 
-def standard_gamma(shape: np.ndarray, n_draws: int, rng: np.random.Generator,
-                   live: np.ndarray | None = None) -> np.ndarray:
+def standard_gamma(
+    shape: np.ndarray, n_draws: int, rng: np.random.Generator, live: np.ndarray | None = None
+) -> np.ndarray:
     """Draws of Gamma(shape, 1), shape (n_campaigns, n_draws, n_creatives), float32; entries where `live`
     (same shape as `shape`) is False are not drawn and hold 1.
 
@@ -257,5 +258,6 @@ def batch_posterior(
     alpha = np.atleast_2d(np.asarray(alpha, dtype=np.float64))
     live = np.ones(alpha.shape, dtype=bool) if live is None else live
     rng = np.random.default_rng() if rng is None else rng
-    return BatchPosterior(alpha, beta, np.broadcast_to(np.asarray(scale, dtype=np.float64), alpha.shape), live,
-                          n_draws, rng)
+    return BatchPosterior(
+        alpha, beta, np.broadcast_to(np.asarray(scale, dtype=np.float64), alpha.shape), live, n_draws, rng
+    )

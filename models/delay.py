@@ -79,8 +79,13 @@ class DelayFit:
         def r(x: np.ndarray) -> list[float]:
             return [round(float(v), 4) for v in x]
 
-        return {"delay_cdf": r(self.cdf), "se": r(self.se), "ci90": [r(self.low), r(self.high)],
-                "days": self.days, "conversions": self.conversions}
+        return {
+            "delay_cdf": r(self.cdf),
+            "se": r(self.se),
+            "ci90": [r(self.low), r(self.high)],
+            "days": self.days,
+            "conversions": self.conversions,
+        }
 
 
 def _ratio(known: np.ndarray, final: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,8 +142,14 @@ def estimate_delay_cdf(
         pick = np.concatenate([members[c] for c in rng.integers(0, clusters.size, clusters.size)])
         r, d = _ratio(known[pick, :-1], final[pick])
         boots[b] = _finish(np.append(r, 1.0), np.append(d, final[pick].sum()))
-    return DelayFit(cdf, boots.std(axis=0, ddof=1), np.quantile(boots, 0.05, axis=0),
-                    np.quantile(boots, 0.95, axis=0), int(final.size), float(final.sum()))
+    return DelayFit(
+        cdf,
+        boots.std(axis=0, ddof=1),
+        np.quantile(boots, 0.05, axis=0),
+        np.quantile(boots, 0.95, axis=0),
+        int(final.size),
+        float(final.sum()),
+    )
 
 
 def versions_to_known(

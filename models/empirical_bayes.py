@@ -58,10 +58,12 @@ def _hessian(k: np.ndarray, n: np.ndarray, a: float, b: float) -> np.ndarray:
         return special.polygamma(1, x)
 
     common = np.sum(tg(a + b) - tg(a + b + n))
-    return np.array([
-        [np.sum(tg(a + k) - tg(a)) + common, common],
-        [common, np.sum(tg(b + n - k) - tg(b)) + common],
-    ])
+    return np.array(
+        [
+            [np.sum(tg(a + k) - tg(a)) + common, common],
+            [common, np.sum(tg(b + n - k) - tg(b)) + common],
+        ]
+    )
 
 
 def method_of_moments(k: np.ndarray, n: np.ndarray) -> tuple[float, float]:
@@ -112,8 +114,10 @@ class BetaFit:
         """What the prior means: 'a new creative is expected to convert at 0.031% (90% of creatives between
         0.012% and 0.062%)'."""
         lo, hi = self.quantile([0.05, 0.95])
-        return (f"a new creative is expected to {verb} at {pct(self.mean)} (90% of creatives between "
-                f"{pct(lo)} and {pct(hi)})")
+        return (
+            f"a new creative is expected to {verb} at {pct(self.mean)} (90% of creatives between "
+            f"{pct(lo)} and {pct(hi)})"
+        )
 
     def to_json(self, prefix: str = "") -> dict:
         return {f"{prefix}alpha": self.alpha, f"{prefix}beta": self.beta}
@@ -156,9 +160,19 @@ def fit_beta_binomial(k: np.ndarray, n: np.ndarray, start: tuple[float, float] |
     res = optimize.minimize(neg, np.log([a0, b0]), jac=True, method="L-BFGS-B", bounds=[(lo, hi), (lo, hi)])
     a, b = (float(v) for v in np.exp(res.x))
     m = k.sum() / n.sum()
-    pooled = float(np.sum(stats.binom.logpmf(k, n, m))) if np.allclose(k, np.rint(k)) and np.allclose(n, np.rint(n)) \
-        else float(np.sum(special.xlogy(k, m) + special.xlog1py(n - k, -m) + special.gammaln(n + 1)
-                          - special.gammaln(k + 1) - special.gammaln(n - k + 1)))
+    pooled = (
+        float(np.sum(stats.binom.logpmf(k, n, m)))
+        if np.allclose(k, np.rint(k)) and np.allclose(n, np.rint(n))
+        else float(
+            np.sum(
+                special.xlogy(k, m)
+                + special.xlog1py(n - k, -m)
+                + special.gammaln(n + 1)
+                - special.gammaln(k + 1)
+                - special.gammaln(n - k + 1)
+            )
+        )
+    )
     spread_lr = max(2.0 * (-float(res.fun) - pooled), 0.0)
     # The likelihood keeps rising towards infinite strength when the creatives' rates do not differ beyond
     # binomial noise: the optimum is then the bound (or a flat plateau short of it).
@@ -173,8 +187,18 @@ def fit_beta_binomial(k: np.ndarray, n: np.ndarray, start: tuple[float, float] |
     s = a + b
     grad_m = np.array([b / s**2, -a / s**2])
     var_m = float(grad_m @ cov @ grad_m) if np.all(np.isfinite(cov)) else np.inf
-    return BetaFit(a, b, float(np.sqrt(cov[0, 0])), float(np.sqrt(cov[1, 1])), float(np.sqrt(var_m)),
-                   float(-res.fun), int(k.size), cov, at_bound, spread_lr)
+    return BetaFit(
+        a,
+        b,
+        float(np.sqrt(cov[0, 0])),
+        float(np.sqrt(cov[1, 1])),
+        float(np.sqrt(var_m)),
+        float(-res.fun),
+        int(k.size),
+        cov,
+        at_bound,
+        spread_lr,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- CPM

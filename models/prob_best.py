@@ -343,7 +343,6 @@ def scaled_beta_max(
     return (p[0], e_max[0]) if single else (p, e_max)
 
 
-
 def _scaled_beta_max_betainc(
     alpha: np.ndarray,
     beta: np.ndarray,

@@ -34,8 +34,16 @@ def print_summary(res, full: dict) -> None:
 
     unit = res.unit_cost
     table = Table(title=f"{res.name}: {res.replicates} replicates x {res.periods} periods", title_justify="left")
-    for col in ("policy", "conversions", "regret", "spend" if not unit else "impressions", "CPA",
-                "on best", "P(correct)", "winner day"):
+    for col in (
+        "policy",
+        "conversions",
+        "regret",
+        "spend" if not unit else "impressions",
+        "CPA",
+        "on best",
+        "P(correct)",
+        "winner day",
+    ):
         table.add_column(col, justify="left" if col == "policy" else "right")
     for policy, s in full["policies"].items():
         r = res.policies[policy]
@@ -57,12 +65,22 @@ def print_summary(res, full: dict) -> None:
     console.print("± one standard error over replicates; regret in expected conversions lost against the oracle")
     fell_back = {p: s["model_fallbacks"] for p, s in full["policies"].items() if s.get("model_fallbacks")}
     if fell_back:
-        console.print("hierarchical fits that failed the diagnostics gate and used the conjugate posterior: "
-                      + ", ".join(f"{p} {int(n)}" for p, n in fell_back.items()))
+        console.print(
+            "hierarchical fits that failed the diagnostics gate and used the conjugate posterior: "
+            + ", ".join(f"{p} {int(n)}" for p, n in fell_back.items())
+        )
 
 
-def _run(study: Path, replicates: int | None, seed: int | None, model: str | None, workers: int,
-         scheduler: str | None, show_progress: bool, force: bool = False):
+def _run(
+    study: Path,
+    replicates: int | None,
+    seed: int | None,
+    model: str | None,
+    workers: int,
+    scheduler: str | None,
+    show_progress: bool,
+    force: bool = False,
+):
     from pydantic import ValidationError
 
     from allocator.plan import pydantic_error
@@ -81,30 +99,61 @@ def _run(study: Path, replicates: int | None, seed: int | None, model: str | Non
         return run_study(spec, workers=workers, scheduler=scheduler)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
-                  TimeElapsedColumn(), TextColumn(f"(estimated {size.describe().split(' on ')[0]})"),
-                  transient=True) as bar:
+    with Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps"),
+        TimeElapsedColumn(),
+        TextColumn(f"(estimated {size.describe().split(' on ')[0]})"),
+        transient=True,
+    ) as bar:
         task = bar.add_task("chunks", total=spec.n_chunks)
-        return run_study(spec, workers=workers, scheduler=scheduler,
-                         progress=lambda done, total: bar.update(task, completed=done, total=total))
+        return run_study(
+            spec,
+            workers=workers,
+            scheduler=scheduler,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
 
 
 @click.command(epilog=SIMULATE_EPILOG)
 @click.argument("study", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--replicates", type=click.IntRange(min=1), help="Replicates (default: the study's).")
 @click.option("--seed", type=click.IntRange(min=0), help="Seed (default: the study's).")
-@click.option("--model", type=click.Choice(["conjugate", "hierarchical"]),
-              help="The posterior the policies decide on (default: the study's).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for results.csv, summary.json and the PNG plots.")
+@click.option(
+    "--model",
+    type=click.Choice(["conjugate", "hierarchical"]),
+    help="The posterior the policies decide on (default: the study's).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for results.csv, summary.json and the PNG plots.",
+)
 @format_option()
 @json_alias_option()
 @click.option("--force", is_flag=True, help="Run a study even when its estimated time or memory is too large.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Local processes running chunks of replicates.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Local processes running chunks of replicates.",
+)
 @click.option("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://HOST:PORT) to run the chunks on.")
-def simulate(study: Path, replicates: int | None, seed: int | None, model: str | None, out: Path | None,
-             fmt: str | None, as_json: bool, force: bool, workers: int, scheduler: str | None) -> None:
+def simulate(
+    study: Path,
+    replicates: int | None,
+    seed: int | None,
+    model: str | None,
+    out: Path | None,
+    fmt: str | None,
+    as_json: bool,
+    force: bool,
+    workers: int,
+    scheduler: str | None,
+) -> None:
     """Simulate STUDY (TOML): every policy it lists, with the plan's guardrails and stopping rule, against
     the oracle. The numbers depend only on the seed, not on --workers or --scheduler."""
     from simulations.metrics import summary
@@ -166,8 +215,17 @@ def summary_csv(res, full: dict) -> str:
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    cols = ["conversions_mean", "conversions_se", "regret_mean", "regret_se", "spend_mean", "cpa_mean",
-            "share_on_best", "p_correct_winner", "decision_day_mean"]
+    cols = [
+        "conversions_mean",
+        "conversions_se",
+        "regret_mean",
+        "regret_se",
+        "spend_mean",
+        "cpa_mean",
+        "share_on_best",
+        "p_correct_winner",
+        "decision_day_mean",
+    ]
     w.writerow(["policy", *cols])
     for policy, s in full["policies"].items():
         w.writerow([policy, *("" if s.get(c) is None else repr(float(s[c])) for c in cols)])

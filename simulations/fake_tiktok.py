@@ -101,8 +101,12 @@ class FakeTikTok:
             if g.scheduled is not None:
                 g.budget, g.scheduled = g.scheduled, None
 
-    def simulate_day(self, day: dt.date, rng: np.random.Generator, delay_cdf: tuple[float, ...] = (
-            0.55, 0.75, 0.85, 0.92, 0.96, 0.99, 1.0)) -> None:
+    def simulate_day(
+        self,
+        day: dt.date,
+        rng: np.random.Generator,
+        delay_cdf: tuple[float, ...] = (0.55, 0.75, 0.85, 0.92, 0.96, 0.99, 1.0),
+    ) -> None:
         """Every enabled ad group spends 90-100% of its budget on `day`; stats of the last 7 days are
         re-reported with the conversions whose delay has passed."""
         key_day = day.isoformat()
@@ -116,8 +120,12 @@ class FakeTikTok:
             conversions = int(rng.binomial(clicks, ad.cvr))
             cdf = np.asarray(delay_cdf)
             self._delays[(ad.ad_id, key_day)] = np.searchsorted(cdf, rng.uniform(size=conversions), side="right")
-            self.stats[(ad.ad_id, key_day)] = {"spend": f"{spend:.2f}", "impressions": str(impressions),
-                                               "clicks": str(clicks), "conversion": "0"}
+            self.stats[(ad.ad_id, key_day)] = {
+                "spend": f"{spend:.2f}",
+                "impressions": str(impressions),
+                "clicks": str(clicks),
+                "conversion": "0",
+            }
         # conversions reported so far, for every day still inside the delay window
         for (ad_id, d), delays in self._delays.items():
             age = (day - dt.date.fromisoformat(d)).days
@@ -131,8 +139,12 @@ class FakeTikTok:
             if dt.date.fromisoformat(d) > through:
                 continue
             t = out.setdefault(ad_id, {"impressions": 0.0, "clicks": 0.0, "conversions": 0.0, "spend": 0.0})
-            for metric, name in (("impressions", "impressions"), ("clicks", "clicks"), ("conversion", "conversions"),
-                                 ("spend", "spend")):
+            for metric, name in (
+                ("impressions", "impressions"),
+                ("clicks", "clicks"),
+                ("conversion", "conversions"),
+                ("spend", "spend"),
+            ):
                 v = m.get(metric)
                 t[name] += 0.0 if v in (None, "-") else float(v)
         return out
@@ -172,7 +184,7 @@ class FakeTikTok:
         if (q.get("report_type"), q.get("data_level")) != ("BASIC", "AUCTION_AD"):
             raise _Refused("report_type must be BASIC and data_level AUCTION_AD")
         if json.loads(q.get("dimensions", "[]")) != ["ad_id", "stat_time_day"]:
-            raise _Refused("dimensions must be [\"ad_id\",\"stat_time_day\"]")
+            raise _Refused('dimensions must be ["ad_id","stat_time_day"]')
         metrics = json.loads(q.get("metrics", "[]"))
         start, end = dt.date.fromisoformat(q["start_date"]), dt.date.fromisoformat(q["end_date"])
         if (end - start).days >= 30 or end < start:
@@ -198,20 +210,34 @@ class FakeTikTok:
             if "ad_name" in metrics:
                 m["ad_name"] = ad.ad_name if ad else ""
             rows.append({"dimensions": {"ad_id": ad_id, "stat_time_day": f"{d} 00:00:00"}, "metrics": m})
-        return {"list": rows, "page_info": {"page": page, "page_size": size, "total_number": len(keys),
-                                            "total_page": total_page}}
+        return {
+            "list": rows,
+            "page_info": {"page": page, "page_size": size, "total_number": len(keys), "total_page": total_page},
+        }
 
     def _adgroups(self, q: dict) -> dict:
         ids = json.loads(q.get("filtering", "{}")).get("adgroup_ids")
         groups = [g for g in self.adgroups.values() if ids is None or g.adgroup_id in ids]
         page, size = int(q.get("page", 1)), int(q.get("page_size", 10))
         out = [
-            {"adgroup_id": g.adgroup_id, "adgroup_name": g.adgroup_name, "budget": g.budget,
-             "budget_mode": g.budget_mode, "operation_status": g.operation_status}
+            {
+                "adgroup_id": g.adgroup_id,
+                "adgroup_name": g.adgroup_name,
+                "budget": g.budget,
+                "budget_mode": g.budget_mode,
+                "operation_status": g.operation_status,
+            }
             for g in groups[(page - 1) * size : page * size]
         ]
-        return {"list": out, "page_info": {"page": page, "page_size": size, "total_number": len(groups),
-                                           "total_page": max(1, -(-len(groups) // size))}}
+        return {
+            "list": out,
+            "page_info": {
+                "page": page,
+                "page_size": size,
+                "total_number": len(groups),
+                "total_page": max(1, -(-len(groups) // size)),
+            },
+        }
 
     def _budget(self, b: dict) -> dict:
         now, later = b.get("budget") or [], b.get("scheduled_budget") or []
@@ -248,8 +274,11 @@ class FakeTikTok:
         info = self.auth.get(q.get("auth_code", ""))
         if info is None:
             raise _Refused("auth_code is invalid")
-        return {"item_info": {"auth_code": q["auth_code"], "item_id": "7300000000000000000", "status": "IN_USE"},
-                "auth_info": info, "user_info": {"identity_id": "id-1", "identity_type": "AUTH_CODE"}}
+        return {
+            "item_info": {"auth_code": q["auth_code"], "item_id": "7300000000000000000", "status": "IN_USE"},
+            "auth_info": info,
+            "user_info": {"identity_id": "id-1", "identity_type": "AUTH_CODE"},
+        }
 
     # ------------------------------------------------------------------ transports
     def handle(self, request: httpx.Request) -> httpx.Response:

@@ -56,8 +56,12 @@ def read_history(path: str | Path) -> list[PastCampaign]:
     header = [h.strip() for h in table[0][1]] if table else []
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise DataError(source, "header", f"column {missing[0]!r} is missing",
-                        "columns are campaign_id, creative_id, impressions, conversions[, spend]")
+        raise DataError(
+            source,
+            "header",
+            f"column {missing[0]!r} is missing",
+            "columns are campaign_id, creative_id, impressions, conversions[, spend]",
+        )
     has_spend = "spend" in header
     width = max(i for i, h in enumerate(header) if h) + 1
     index = {h: i for i, h in enumerate(header) if h}
@@ -67,11 +71,17 @@ def read_history(path: str | Path) -> list[PastCampaign]:
         while n > width and not cells[n - 1].strip():
             n -= 1
         if n != width:
-            raise DataError(source, f"row {i}", f"{n} values but the header has {width} columns",
-                            "quote values that contain the delimiter (\"182,000\") and fill in missing values")
+            raise DataError(
+                source,
+                f"row {i}",
+                f"{n} values but the header has {width} columns",
+                'quote values that contain the delimiter ("182,000") and fill in missing values',
+            )
     style, _ = number_style(
         ((cells[index[col]], f"row {i}, column {col!r}") for i, cells in table[1:] for col in numeric),
-        delimiter, None, source,
+        delimiter,
+        None,
+        source,
     )
     campaigns: dict[str, dict[str, list[float]]] = {}
     for i, cells in table[1:]:
@@ -88,19 +98,32 @@ def read_history(path: str | Path) -> list[PastCampaign]:
             except ValueError as e:
                 raise DataError(source, f"row {i}, column {col!r}", *e.args) from None
             if not np.isfinite(v) or v < 0:
-                raise DataError(source, f"row {i}, column {col!r}", f"{raw!r} is not a non-negative number",
-                                "correct the value")
+                raise DataError(
+                    source, f"row {i}, column {col!r}", f"{raw!r} is not a non-negative number", "correct the value"
+                )
             if col != "spend" and (not v.is_integer() or v >= 2.0**53):
-                raise DataError(source, f"row {i}, column {col!r}", f"{raw!r} is not a plausible count",
-                                "write a whole number of " + col)
+                raise DataError(
+                    source,
+                    f"row {i}, column {col!r}",
+                    f"{raw!r} is not a plausible count",
+                    "write a whole number of " + col,
+                )
             values.append(v)
         if values[1] > values[0]:
-            raise DataError(source, f"row {i}, column 'conversions'",
-                            f"{values[1]:g} is above impressions {values[0]:g}", "correct the counts")
+            raise DataError(
+                source,
+                f"row {i}, column 'conversions'",
+                f"{values[1]:g} is above impressions {values[0]:g}",
+                "correct the counts",
+            )
         c = campaigns.setdefault(camp, {})
         if creative in c:
-            raise DataError(source, f"row {i}", f"creative {creative!r} appears twice in campaign {camp!r}",
-                            "give one row per campaign and creative")
+            raise DataError(
+                source,
+                f"row {i}",
+                f"creative {creative!r} appears twice in campaign {camp!r}",
+                "give one row per campaign and creative",
+            )
         c[creative] = values
     if not campaigns:
         raise DataError(source, "", "no rows", "add one row per past campaign and creative")
@@ -135,7 +158,8 @@ def cross_fit_priors(
     beta = np.empty(len(history))
     for j in range(folds):
         train = [p for p, f in zip(history, fold) if f != j]
-        fit = fit_beta_binomial(np.concatenate([p.conversions for p in train]),
-                                np.concatenate([p.impressions for p in train]))
+        fit = fit_beta_binomial(
+            np.concatenate([p.conversions for p in train]), np.concatenate([p.impressions for p in train])
+        )
         alpha[fold == j], beta[fold == j] = fit.alpha, fit.beta
     return alpha, beta, fold

@@ -60,8 +60,18 @@ def policy_summary(res: StudyResult, policy: str) -> dict[str, float | None]:
     }
 
 
-JSON_KEYS = ("conversions_mean", "conversions_se", "regret_mean", "regret_se", "spend_mean", "cpa_mean",
-             "share_on_best", "p_correct_winner", "decision_day_mean", "model_fallbacks")
+JSON_KEYS = (
+    "conversions_mean",
+    "conversions_se",
+    "regret_mean",
+    "regret_se",
+    "spend_mean",
+    "cpa_mean",
+    "share_on_best",
+    "p_correct_winner",
+    "decision_day_mean",
+    "model_fallbacks",
+)
 
 
 def summary(res: StudyResult, full: bool = False) -> dict:
@@ -90,13 +100,26 @@ def over_time(res: StudyResult, policy: str) -> dict[str, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(units > 0, r["units_on_best_t"].sum(axis=0) / units, np.nan)
     with np.errstate(invalid="ignore"):
-        pb = np.nanmean(r["prob_best_t"], axis=0) if np.isfinite(r["prob_best_t"]).any() else \
-            np.full(cum.shape[1], np.nan)
+        pb = (
+            np.nanmean(r["prob_best_t"], axis=0)
+            if np.isfinite(r["prob_best_t"]).any()
+            else np.full(cum.shape[1], np.nan)
+        )
     return {"regret": cum.mean(axis=0), "regret_se": se, "share_on_best": share, "prob_best": pb}
 
 
-RESULT_COLUMNS = ("replicate", "policy", "conversions", "spend", "cpa", "regret", "share_on_best",
-                  "correct_winner", "declared", "decision_day")
+RESULT_COLUMNS = (
+    "replicate",
+    "policy",
+    "conversions",
+    "spend",
+    "cpa",
+    "regret",
+    "share_on_best",
+    "correct_winner",
+    "declared",
+    "decision_day",
+)
 
 
 def results_csv(res: StudyResult) -> str:
@@ -113,6 +136,18 @@ def results_csv(res: StudyResult) -> str:
             conv, spend = r["conversions"][i], r["spend"][i]
             cpa = spend / conv if spend > 0 and conv > 0 else np.nan
             share = r["units_on_best"][i] / r["units"][i] if r["units"][i] > 0 else np.nan
-            w.writerow([i, p, fmt(conv, 10), fmt(spend, 10), fmt(cpa), fmt(r["regret"][i]), fmt(share),
-                        fmt(r["correct"][i]), fmt(r["declared"][i]), fmt(r["decision_day"][i])])
+            w.writerow(
+                [
+                    i,
+                    p,
+                    fmt(conv, 10),
+                    fmt(spend, 10),
+                    fmt(cpa),
+                    fmt(r["regret"][i]),
+                    fmt(share),
+                    fmt(r["correct"][i]),
+                    fmt(r["declared"][i]),
+                    fmt(r["decision_day"][i]),
+                ]
+            )
     return buf.getvalue()

@@ -36,8 +36,14 @@ def write_plots(res: StudyResult, out_dir: Path) -> list[Path]:
                 continue
             (line,) = ax.plot(days, y, label=policy)
             if key == "regret":
-                ax.fill_between(days, y - 2 * s["regret_se"], y + 2 * s["regret_se"], color=line.get_color(),
-                                alpha=0.15, linewidth=0)
+                ax.fill_between(
+                    days,
+                    y - 2 * s["regret_se"],
+                    y + 2 * s["regret_se"],
+                    color=line.get_color(),
+                    alpha=0.15,
+                    linewidth=0,
+                )
         ax.set_xlabel("period (day)")
         ax.set_ylabel(label)
         if key != "regret":

@@ -39,8 +39,17 @@ from simulations.world import (
 )
 
 # Per-replicate figures of one policy (arrays of shape (n_replicates,)), and per-day series (n_replicates, T).
-SCALARS = ("conversions", "spend", "regret", "units", "units_on_best", "correct", "declared", "decision_day",
-           "fallbacks")
+SCALARS = (
+    "conversions",
+    "spend",
+    "regret",
+    "units",
+    "units_on_best",
+    "correct",
+    "declared",
+    "decision_day",
+    "fallbacks",
+)
 SERIES = ("regret_t", "units_t", "units_on_best_t", "prob_best_t")
 
 
@@ -64,8 +73,9 @@ class StudySpec:
     def n_chunks(self) -> int:
         return -(-self.replicates // self.chunk_size)
 
-    def with_overrides(self, replicates: int | None = None, seed: int | None = None,
-                       model: str | None = None) -> StudySpec:
+    def with_overrides(
+        self, replicates: int | None = None, seed: int | None = None, model: str | None = None
+    ) -> StudySpec:
         upd: dict = {}
         if replicates is not None:
             upd["replicates"] = replicates
@@ -96,17 +106,24 @@ def guardrails_for(study: Study, volume: float | np.ndarray) -> tuple[GuardrailS
     g = study.guardrails
     unit = study.world.unit_cost
     if g is None and unit:
-        return GuardrailSettings(total=volume, min_budget=0.0, max_budget=None, max_change=1e12,
-                                 exploration_floor=0.0, resolution=1.0), Holds()
+        return GuardrailSettings(
+            total=volume, min_budget=0.0, max_budget=None, max_change=1e12, exploration_floor=0.0, resolution=1.0
+        ), Holds()
     if g is None:
         from allocator.plan import Guardrails
 
         g = Guardrails()
-    settings = GuardrailSettings(total=volume, min_budget=g.min_budget, max_budget=g.max_budget,
-                                 max_change=g.max_change, exploration_floor=g.exploration_floor,
-                                 resolution=1.0 if unit else 0.01, spend_all=g.spend_all,
-                                 pause_below_prob_best=g.pause_below_prob_best,
-                                 pause_min_expected_loss=g.pause_min_expected_loss)
+    settings = GuardrailSettings(
+        total=volume,
+        min_budget=g.min_budget,
+        max_budget=g.max_budget,
+        max_change=g.max_change,
+        exploration_floor=g.exploration_floor,
+        resolution=1.0 if unit else 0.01,
+        spend_all=g.spend_all,
+        pause_below_prob_best=g.pause_below_prob_best,
+        pause_min_expected_loss=g.pause_min_expected_loss,
+    )
     holds = Holds(g.min_days_between_changes, g.hold_learning, g.learning_days, g.learning_conversions)
     return settings, holds
 
@@ -150,8 +167,9 @@ class _HierarchicalFits:
 
         m = study.model
         cdf = study_delay_cdf(study, dyn) or (1.0,)
-        self.model = hierarchical_model(m, study_prior(study), delay_cdf=cdf, on_failure="fallback",
-                                        reuse_compiled=True)
+        self.model = hierarchical_model(
+            m, study_prior(study), delay_cdf=cdf, on_failure="fallback", reuse_compiled=True
+        )
         n_rep, k = world.shape
         window = 1 if dyn.delay_pmf is None else dyn.delay_pmf.size
         self.world = world
@@ -167,8 +185,9 @@ class _HierarchicalFits:
         """Conversions of days 0..t-1 reported by the end of day t-1, shape (t, n_replicates, n_creatives)."""
         return reported_by(self.lagged, t)
 
-    def posterior(self, t: int, live: np.ndarray, scale: np.ndarray, n_draws: int,
-                  rng: np.random.Generator) -> tuple[DrawsBatchPosterior, np.ndarray]:
+    def posterior(
+        self, t: int, live: np.ndarray, scale: np.ndarray, n_draws: int, rng: np.random.Generator
+    ) -> tuple[DrawsBatchPosterior, np.ndarray]:
         """The posterior of the objective before day t's delivery (data of days 0..t-1), and which
         replicates' fits fell back to the conjugate model."""
         import warnings
@@ -181,8 +200,14 @@ class _HierarchicalFits:
         fell_back = np.zeros(n_rep, dtype=bool)
         organic = self.world.organic
         for r in range(n_rep):
-            daily = DailyObservations(self.world.creative_ids, self.dates[:t], self.imps[:t, r],
-                                      np.zeros((t, k)), reported[:, r], self.spend[:t, r])
+            daily = DailyObservations(
+                self.world.creative_ids,
+                self.dates[:t],
+                self.imps[:t, r],
+                np.zeros((t, k)),
+                reported[:, r],
+                self.spend[:t, r],
+            )
             model = replace(self.model, organic_rate=None if organic is None else organic[r])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -279,12 +304,14 @@ def simulate_campaign(
                 out["fallbacks"] += fell_back
             else:
                 post = BatchPosterior(alpha, beta, np.broadcast_to(scale, (n_rep, k)), present, n_draws, rng)
-            phase = decide_phase_batch(post, days_data, dec.min_days, dec.prob_best, dec.value_remaining,
-                                       stop=rule_applies(policy, dec.stop))
+            phase = decide_phase_batch(
+                post, days_data, dec.min_days, dec.prob_best, dec.value_remaining, stop=rule_applies(policy, dec.stop)
+            )
             won = phase.phase == PHASE_WINNER
             if policy == "thompson_per_impression":
-                per_imp = BatchPosterior(alpha, beta, np.broadcast_to(scale, (n_rep, k)), present,
-                                         max(int(np.max(world.volume)), 1), rng)
+                per_imp = BatchPosterior(
+                    alpha, beta, np.broadcast_to(scale, (n_rep, k)), present, max(int(np.max(world.volume)), 1), rng
+                )
                 shares = sharpen(per_imp.prob_best(), c_t)
             else:
                 shares = fn(post, PolicyContext(day=days_data, min_days=dec.min_days, sharpen=c_t))
@@ -299,8 +326,9 @@ def simulate_campaign(
         age = np.where(first_live >= 0, t - first_live, 0)
         held = present & (prev > 0) & (t - last_change < holds.min_days_between_changes)
         if holds.hold_learning:
-            held |= (present & (prev > 0) & (age > 0) & (age < holds.learning_days)
-                     & (conv_obs < holds.learning_conversions))
+            held |= (
+                present & (prev > 0) & (age > 0) & (age < holds.learning_days) & (conv_obs < holds.learning_conversions)
+            )
         losers = None
         if settings.pause_below_prob_best > 0 and not oracle:
             losers = clear_losers(*_loser_inputs(post, present), present, settings)
@@ -344,12 +372,20 @@ def simulate_campaign(
             series["prob_best_t"][:, t] = np.nan
 
         if record:
-            for name, arr in (("budgets", budgets), ("previous", prev), ("live", present), ("held", held),
-                              ("winner_phase", np.broadcast_to(won[:, None], (n_rep, k))),
-                              ("impressions", imps), ("conversions", conv), ("reported", reported),
-                              ("reasons", decision.reasons), ("target", target),
-                              ("cpm", cpm_today if cpm_today is not None else np.full((n_rep, k), np.nan)),
-                              ("rate", rate)):
+            for name, arr in (
+                ("budgets", budgets),
+                ("previous", prev),
+                ("live", present),
+                ("held", held),
+                ("winner_phase", np.broadcast_to(won[:, None], (n_rep, k))),
+                ("impressions", imps),
+                ("conversions", conv),
+                ("reported", reported),
+                ("reasons", decision.reasons),
+                ("target", target),
+                ("cpm", cpm_today if cpm_today is not None else np.full((n_rep, k), np.nan)),
+                ("rate", rate),
+            ):
                 rec.setdefault(name, []).append(np.array(arr))
 
         # --- state for tomorrow
@@ -376,8 +412,14 @@ def simulate_campaign(
             post, fell_back = hier.posterior(periods, present, np.broadcast_to(scale, (n_rep, k)), n_draws, rng)
             out["fallbacks"] += fell_back
         else:
-            post = BatchPosterior(pa + conv_obs, pb + np.maximum(exposure(periods) - conv_obs, 0.0),
-                                  np.broadcast_to(scale, (n_rep, k)), present, n_draws, rng)
+            post = BatchPosterior(
+                pa + conv_obs,
+                pb + np.maximum(exposure(periods) - conv_obs, 0.0),
+                np.broadcast_to(scale, (n_rep, k)),
+                present,
+                n_draws,
+                rng,
+            )
         final_correct = (post.leader() == best).astype(float)
         out["correct"] = np.where(out["declared"] > 0, declared_correct, final_correct)
     out.update(series)
@@ -401,8 +443,11 @@ def _policy_key(name: str) -> int:
 MAX_BATCH_ROWS = 20_000
 
 
-def run_chunk(spec: StudySpec, chunk: int, on_policy: Callable[[], None] | None = None,
-              ) -> dict[str, dict[str, np.ndarray]]:
+def run_chunk(
+    spec: StudySpec,
+    chunk: int,
+    on_policy: Callable[[], None] | None = None,
+) -> dict[str, dict[str, np.ndarray]]:
     """Run every policy of the study on replicates of chunk `chunk`; metrics summed over campaigns.
 
     Returns {policy: {name: array}} with SCALARS of shape (n,) and SERIES of shape (n, periods), n the
@@ -428,15 +473,18 @@ def run_chunk(spec: StudySpec, chunk: int, on_policy: Callable[[], None] | None 
         from simulations.history import cross_fit_priors
 
         alpha, beta, _ = cross_fit_priors(spec.history, prior.folds, seed)
-        worlds = [replace(w, prior_alpha=np.full(n_rep, a), prior_beta=np.full(n_rep, b))
-                  for w, a, b in zip(worlds, alpha, beta)]
+        worlds = [
+            replace(w, prior_alpha=np.full(n_rep, a), prior_beta=np.full(n_rep, b))
+            for w, a, b in zip(worlds, alpha, beta)
+        ]
     results: dict[str, dict[str, np.ndarray]] = {}
     per = max(1, MAX_BATCH_ROWS // max(n_rep, 1))
     for policy in study.study.policies:
         # thompson_per_impression draws once per budget unit: batched, that is rows x the largest volume
-        batched = (spec.batch and study.world.history is not None and len(worlds) > 1
-                   and policy != "thompson_per_impression")
-        groups = [worlds[i:i + per] for i in range(0, len(worlds), per)] if batched else [[w] for w in worlds]
+        batched = (
+            spec.batch and study.world.history is not None and len(worlds) > 1 and policy != "thompson_per_impression"
+        )
+        groups = [worlds[i : i + per] for i in range(0, len(worlds), per)] if batched else [[w] for w in worlds]
         acc = _Accumulator()
         for g, members in enumerate(groups):
             ss = np.random.SeedSequence(seed, spawn_key=(chunk, 1, _policy_key(policy), g))
@@ -453,8 +501,17 @@ class _Accumulator:
     """Metrics of many campaigns, summed (counts) or averaged over campaigns ignoring NaN (shares, days),
     from runs of one or several campaigns each (rows campaign-major)."""
 
-    SUMS = ("conversions", "spend", "regret", "units", "units_on_best", "regret_t", "units_t", "units_on_best_t",
-            "fallbacks")
+    SUMS = (
+        "conversions",
+        "spend",
+        "regret",
+        "units",
+        "units_on_best",
+        "regret_t",
+        "units_t",
+        "units_on_best_t",
+        "fallbacks",
+    )
     MEANS = ("correct", "declared", "decision_day", "prob_best_t")
 
     def __init__(self) -> None:
@@ -482,8 +539,7 @@ class _Accumulator:
         out = {name: np.asarray(v, dtype=np.float64) for name, v in self.sums.items()}
         with np.errstate(invalid="ignore", divide="ignore"):
             for name in self.MEANS:
-                out[name] = np.where(self.count[name] > 0, self.nansum[name] / np.maximum(self.count[name], 1),
-                                     np.nan)
+                out[name] = np.where(self.count[name] > 0, self.nansum[name] / np.maximum(self.count[name], 1), np.nan)
         return out
 
 
@@ -501,8 +557,11 @@ class StudyResult:
     cpu_seconds: float = 0.0  # CPU time of the chunks, summed over the processes that ran them
 
 
-def _timed_chunk(spec: StudySpec, chunk: int, on_policy: Callable[[], None] | None = None,
-                 ) -> tuple[dict[str, dict[str, np.ndarray]], float]:
+def _timed_chunk(
+    spec: StudySpec,
+    chunk: int,
+    on_policy: Callable[[], None] | None = None,
+) -> tuple[dict[str, dict[str, np.ndarray]], float]:
     import time
 
     t0 = time.process_time()
@@ -513,8 +572,9 @@ def _timed_chunk(spec: StudySpec, chunk: int, on_policy: Callable[[], None] | No
 def _merge(spec: StudySpec, timed: list[tuple[dict[str, dict[str, np.ndarray]], float]]) -> StudyResult:
     s = spec.study.study
     parts = [p for p, _ in timed]
-    res = StudyResult(s.name, spec.replicates, s.periods, spec.study.world.unit_cost,
-                      cpu_seconds=float(sum(c for _, c in timed)))
+    res = StudyResult(
+        s.name, spec.replicates, s.periods, spec.study.world.unit_cost, cpu_seconds=float(sum(c for _, c in timed))
+    )
     for policy in s.policies:
         res.policies[policy] = {
             name: np.concatenate([p[policy][name] for p in parts], axis=0) for name in parts[0][policy]

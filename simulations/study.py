@@ -152,8 +152,9 @@ class FatigueSpec(Strict):
 
 class SeasonalitySpec(Strict):
     enabled: bool = True
-    weekday: list[float] = Field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0, 0.95, 0.9, 1.1], min_length=7,
-                                 max_length=7)
+    weekday: list[float] = Field(
+        default_factory=lambda: [1.0, 1.0, 1.0, 1.0, 0.95, 0.9, 1.1], min_length=7, max_length=7
+    )
     cpm_weekday: list[float] | None = Field(default=None, min_length=7, max_length=7)
     start_weekday: int = Field(default=0, ge=0, le=6)
 
@@ -226,9 +227,7 @@ class WorldSection(Strict):
             if self.daily_budget is not None:
                 for i, c in enumerate(self.creatives):
                     if c.cpm is None:
-                        raise ValueError(
-                            f"world.creatives[{i + 1}].cpm: required with daily_budget; add cpm = ..."
-                        )
+                        raise ValueError(f"world.creatives[{i + 1}].cpm: required with daily_budget; add cpm = ...")
             for i, c in enumerate(self.creatives):
                 if c.expires is not None and c.expires <= c.arrives:
                     raise ValueError(
@@ -267,8 +266,10 @@ class Study(Strict):
     @model_validator(mode="after")
     def _from_history(self) -> Study:
         if self.prior is not None and self.prior.from_history and self.world.history is None:
-            raise ValueError("prior.from_history: needs world.history (the past campaigns to learn from); "
-                             "remove it or replay a history")
+            raise ValueError(
+                "prior.from_history: needs world.history (the past campaigns to learn from); "
+                "remove it or replay a history"
+            )
         return self
 
     @model_validator(mode="after")
@@ -276,7 +277,7 @@ class Study(Strict):
         if self.study.model == "hierarchical" and "thompson_per_impression" in self.study.policies:
             raise ValueError(
                 "study.policies: thompson_per_impression needs the conjugate model (one draw per impression); "
-                "remove it or use study.model = \"conjugate\""
+                'remove it or use study.model = "conjugate"'
             )
         return self
 
@@ -342,8 +343,9 @@ def load_study(path: str | Path) -> LoadedStudy:
     loaded = LoadedStudy(study, path)
     hp = loaded.history_path
     if hp is not None and not hp.is_file():
-        raise PlanError(str(path), "world.history", f"file {str(hp)!r} not found",
-                        "give a path relative to the study file")
+        raise PlanError(
+            str(path), "world.history", f"file {str(hp)!r} not found", "give a path relative to the study file"
+        )
     return loaded
 
 
@@ -367,8 +369,10 @@ class StudySize:
     workers: int
 
     def describe(self) -> str:
-        return (f"about {_duration(self.seconds)} on {self.workers} worker{'s' if self.workers != 1 else ''} "
-                f"and {self.memory_bytes / 2**30:.1f} GiB of memory")
+        return (
+            f"about {_duration(self.seconds)} on {self.workers} worker{'s' if self.workers != 1 else ''} "
+            f"and {self.memory_bytes / 2**30:.1f} GiB of memory"
+        )
 
 
 def _duration(seconds: float) -> str:
@@ -414,8 +418,9 @@ def physical_memory() -> float | None:
         return None
 
 
-def check_size(study: Study, source: str, replicates: int | None = None, workers: int = 1,
-               force: bool = False) -> StudySize:
+def check_size(
+    study: Study, source: str, replicates: int | None = None, workers: int = 1, force: bool = False
+) -> StudySize:
     """Refuse (PlanError) a study estimated to take over an hour or half the memory, unless `force`."""
     size = estimate_size(study, replicates, workers)
     ram = physical_memory()
@@ -425,7 +430,8 @@ def check_size(study: Study, source: str, replicates: int | None = None, workers
         n_rep = study.study.replicates if replicates is None else replicates
         limit = "an hour" if too_long else f"half of this machine's {ram / 2**30:.0f} GiB"
         raise PlanError(
-            source, "study.replicates",
+            source,
+            "study.replicates",
             f"{n_rep:,} replicates would take {size.describe()}, more than {limit}",
             "lower --replicates (or study.replicates), add --workers, or add --force to run it anyway",
         )

@@ -47,8 +47,9 @@ class LoopRun:
     fake: FakeTikTok
 
 
-def scripted_run(folder: str | Path, days: int = 14, *, seed: int = 7, n: int = 4,
-                 start: dt.date = dt.date(2026, 11, 2)) -> LoopRun:
+def scripted_run(
+    folder: str | Path, days: int = 14, *, seed: int = 7, n: int = 4, start: dt.date = dt.date(2026, 11, 2)
+) -> LoopRun:
     """Run the routine for `days` days plus a final morning sync, in `folder` (plan and ledger)."""
     folder = Path(folder)
     rng = np.random.default_rng(seed)
@@ -65,7 +66,9 @@ time_zone = "Europe/London"
     for i in range(n):
         a, g = f"{1800000000000000100 + i}", f"{1790000000000000100 + i}"
         fake.add_ad(a, g, f"Spark {i}", budget=40.0, cvr=cvr[i], ctr=0.012, cpm=7.0)
-        text += f'\n[[creatives]]\nid = "spark-{i}"\nad_id = "{a}"\nadgroup_id = "{g}"\nlaunched = {start.isoformat()}\n'
+        text += (
+            f'\n[[creatives]]\nid = "spark-{i}"\nad_id = "{a}"\nadgroup_id = "{g}"\nlaunched = {start.isoformat()}\n'
+        )
     plan_path = folder / "plan.toml"
     plan_path.write_text(text)
     loaded = load_plan(plan_path)
@@ -100,8 +103,17 @@ time_zone = "Europe/London"
         p0 = posts()
         with client() as c:
             apply(loaded, c, yes=True, now=morning)
-        record.append(LoopDay(day, res.rows, res.ingest.restated, {a.id: a.budget for a in alloc.creatives}, pushed,
-                              statuses, posts() - p0))
+        record.append(
+            LoopDay(
+                day,
+                res.rows,
+                res.ingest.restated,
+                {a.id: a.budget for a in alloc.creatives},
+                pushed,
+                statuses,
+                posts() - p0,
+            )
+        )
         fake.simulate_day(day, rng)
         fake.midnight()
     last = start + dt.timedelta(days=days - 1)

@@ -136,8 +136,11 @@ def dynamics(study: Study) -> Dynamics:
         kw.update(fatigue_by=w.fatigue.by, fatigue_half_life=w.fatigue.half_life)
     if w.seasonality is not None and w.seasonality.enabled:
         s = w.seasonality
-        kw.update(weekday_rate=np.asarray(s.weekday, dtype=np.float64), start_weekday=s.start_weekday,
-                  weekday_cpm=None if s.cpm_weekday is None else np.asarray(s.cpm_weekday, dtype=np.float64))
+        kw.update(
+            weekday_rate=np.asarray(s.weekday, dtype=np.float64),
+            start_weekday=s.start_weekday,
+            weekday_cpm=None if s.cpm_weekday is None else np.asarray(s.cpm_weekday, dtype=np.float64),
+        )
     return Dynamics(**kw)
 
 
@@ -211,8 +214,7 @@ def replay(study: Study, past: PastCampaign, n_rep: int, rng: np.random.Generato
         volume = float(np.floor(100.0 * past.spend.sum() / periods) / 100.0)
         return CampaignWorld(past.creative_ids, rates, cpm, np.zeros(k, int), np.full(k, NEVER), volume)
     volume = float(max(np.floor(past.impressions.sum() / periods), 1.0))
-    return CampaignWorld(past.creative_ids, rates, None, np.zeros(k, int), np.full(k, NEVER), volume,
-                         spend_cpm=cpm)
+    return CampaignWorld(past.creative_ids, rates, None, np.zeros(k, int), np.full(k, NEVER), volume, spend_cpm=cpm)
 
 
 def stack_worlds(worlds: list[CampaignWorld]) -> CampaignWorld:
@@ -239,9 +241,18 @@ def stack_worlds(worlds: list[CampaignWorld]) -> CampaignWorld:
     if all(w.prior_alpha is not None for w in worlds):
         prior = (np.concatenate([w.prior_alpha for w in worlds]), np.concatenate([w.prior_beta for w in worlds]))
     ids = tuple(f"slot-{i + 1}" for i in range(k))
-    return CampaignWorld(ids, rates, cpm, np.zeros(k, int), np.full(k, NEVER), volume, spend_cpm=spend,
-                         mask=mask, prior_alpha=None if prior is None else prior[0],
-                         prior_beta=None if prior is None else prior[1])
+    return CampaignWorld(
+        ids,
+        rates,
+        cpm,
+        np.zeros(k, int),
+        np.full(k, NEVER),
+        volume,
+        spend_cpm=spend,
+        mask=mask,
+        prior_alpha=None if prior is None else prior[0],
+        prior_beta=None if prior is None else prior[1],
+    )
 
 
 def study_prior(study: Study):
@@ -254,8 +265,9 @@ def study_prior(study: Study):
     return Prior(alpha=1.0, beta=1.0) if study.world.unit_cost else Prior()
 
 
-def build_worlds(study: Study, history: list[PastCampaign] | None, n_rep: int,
-                 rng: np.random.Generator) -> list[CampaignWorld]:
+def build_worlds(
+    study: Study, history: list[PastCampaign] | None, n_rep: int, rng: np.random.Generator
+) -> list[CampaignWorld]:
     """The campaigns of one chunk of replicates: one for a listed or generated world, one per past campaign
     for history replay."""
     w = study.world

@@ -114,7 +114,10 @@ class _TProposal:
         self.chol = np.linalg.cholesky(0.5 * (cov + cov.T))
         dim = loc.size
         self.log_norm = float(
-            gammaln((df + dim) / 2) - gammaln(df / 2) - dim / 2 * np.log(df * np.pi) - np.sum(np.log(np.diag(self.chol)))
+            gammaln((df + dim) / 2)
+            - gammaln(df / 2)
+            - dim / 2 * np.log(df * np.pi)
+            - np.sum(np.log(np.diag(self.chol)))
         )
 
     def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -194,4 +197,3 @@ def _laplace_is(
     if not e >= min_ess:
         problems.append(f"importance-sampling ESS {e:.0f} < {min_ess:g}")
     return LaplaceFit(all_draws, lw, mode, float(k), float(e), problems, time.perf_counter() - t0, nit)
-

@@ -289,7 +289,6 @@ class HierarchicalModel:
             for d, sl in zip(campaigns, design.slices, strict=True)
         ]
 
-
     def sample_posterior(
         self,
         campaigns: Sequence[DailyObservations],

@@ -35,7 +35,10 @@ def _save_draws(ld, theta, path: Path, pareto_k: float, ess: float) -> str:
     named = ld.named(theta)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(
-        tmp, creative=np.array(ld.design.creative_labels), pareto_k=pareto_k, ess=ess,
+        tmp,
+        creative=np.array(ld.design.creative_labels),
+        pareto_k=pareto_k,
+        ess=ess,
         **{f"var_{k}": v for k, v in named.items()},
     )
     os.replace(tmp, path)  # atomic: a reader never sees half a file
@@ -47,8 +50,10 @@ def _npz_summary(path: Path, fmt: str = "table") -> str:
     table (with the fit's Pareto k and importance-sampling ESS), CSV or JSON keyed by variable."""
     with np.load(path) as f:
         labels = [str(c) for c in f["creative"]]
-        head = (f"fast path (laplace_is) fit {path.name}: Pareto k {float(f['pareto_k']):.3f}, "
-                f"importance-sampling ESS {float(f['ess']):.0f}")
+        head = (
+            f"fast path (laplace_is) fit {path.name}: Pareto k {float(f['pareto_k']):.3f}, "
+            f"importance-sampling ESS {float(f['ess']):.0f}"
+        )
         stats: list[tuple[str, float, float, float, float]] = []
         for key in (k for k in f.files if k.startswith("var_")):
             v = f[key]
@@ -59,7 +64,9 @@ def _npz_summary(path: Path, fmt: str = "table") -> str:
                 stats.append((label, float(x.mean()), float(x.std()), float(lo), float(hi)))
     columns = ("mean", "sd", "eti90_lb", "eti90_ub")
     if fmt == "csv":
-        lines = ["variable," + ",".join(columns)] + [",".join([label, *(repr(v) for v in vals)]) for label, *vals in stats]
+        lines = ["variable," + ",".join(columns)] + [
+            ",".join([label, *(repr(v) for v in vals)]) for label, *vals in stats
+        ]
         return "\n".join(lines) + "\n"
     if fmt == "json":
         import json

@@ -20,24 +20,32 @@ D0 = dt.date(2026, 11, 1)
 
 
 def plan(**over) -> CampaignPlan:
-    return CampaignPlan.model_validate({
-        "campaign": {"name": "t", "daily_budget": 300.0},
-        "prior": {"alpha": 3.0, "beta": 10_000.0, "cpm": 6.0},
-        "model": {"organic_mean": 0.6, "organic_sd": 0.01},
-        "creatives": over.pop("creatives", [{"id": "a"}, {"id": "b", "auth_expires": D0 + dt.timedelta(3)},
-                                            {"id": "c"}]),
-        **over,
-    })
+    return CampaignPlan.model_validate(
+        {
+            "campaign": {"name": "t", "daily_budget": 300.0},
+            "prior": {"alpha": 3.0, "beta": 10_000.0, "cpm": 6.0},
+            "model": {"organic_mean": 0.6, "organic_sd": 0.01},
+            "creatives": over.pop(
+                "creatives", [{"id": "a"}, {"id": "b", "auth_expires": D0 + dt.timedelta(3)}, {"id": "c"}]
+            ),
+            **over,
+        }
+    )
 
 
-POSTS = [Post("p-hi", "aria", 10_000, 900, 50, 50), Post("p-lo", "ben", 10_000, 100, 0, 0),
-         Post("p-mid", "cleo", 10_000, 300, 0, 0), Post("a", "x", 10, 1, 0, 0)]
+POSTS = [
+    Post("p-hi", "aria", 10_000, 900, 50, 50),
+    Post("p-lo", "ben", 10_000, 100, 0, 0),
+    Post("p-mid", "cleo", 10_000, 300, 0, 0),
+    Post("a", "x", 10, 1, 0, 0),
+]
 
 
 def test_ranking_follows_the_learned_organic_coefficient_and_the_prediction_is_exact():
     p = plan()
-    got = rank_candidates(p, POSTS, DailyObservations.empty(p.creative_ids), D0, np.random.default_rng(0),
-                          n_draws=20_000)
+    got = rank_candidates(
+        p, POSTS, DailyObservations.empty(p.creative_ids), D0, np.random.default_rng(0), n_draws=20_000
+    )
     assert [c.post.post_id for c in got] == ["p-hi", "p-mid", "p-lo"]  # "a" is already boosted
     log_e = np.log([0.1, 0.01, 0.03])
     x = (log_e - log_e.mean()) / log_e.std()
@@ -72,8 +80,15 @@ def test_cli_json_and_bad_posts(tmp_path):
     assert r.exit_code == 0, r.output
     js = json.loads(r.output)
     assert [c["post_id"] for c in js["candidates"]] == ["p1", "p2"]
-    assert set(js["candidates"][0]) == {"post_id", "creator", "engagement_rate", "conversions_per_dollar", "ci90",
-                                        "replaces", "why"}
+    assert set(js["candidates"][0]) == {
+        "post_id",
+        "creator",
+        "engagement_rate",
+        "conversions_per_dollar",
+        "ci90",
+        "replaces",
+        "why",
+    }
     f.write_text("post_id,views,likes,comments,shares\np1,1000,-3,0,0\n")
     r = CliRunner().invoke(main, ["candidates", "--plan", "configs/example_plan.toml", str(f)])
     assert r.exit_code == 2
@@ -95,7 +110,11 @@ def test_fatigued_creative_is_replaced_and_a_steady_one_is_not():
     p = plan(creatives=[{"id": "a"}, {"id": "b"}, {"id": "c"}])
     dates = np.datetime64(D0) + np.arange(20)
     conv = np.stack([np.full(20, 10.0), tired, np.full(20, 9.0)], axis=1)
-    daily = DailyObservations(p.creative_ids, dates, np.tile(imps[:, None], 3), np.zeros((20, 3)), conv,
-                              np.tile(imps[:, None], 3) * 0.006)
+    daily = DailyObservations(
+        p.creative_ids, dates, np.tile(imps[:, None], 3), np.zeros((20, 3)), conv, np.tile(imps[:, None], 3) * 0.006
+    )
     got = rank_candidates(p, POSTS, daily, D0 + dt.timedelta(20), np.random.default_rng(0))
-    assert got[0].replaces == "b" and got[0].why == "replace: b is fatigued (conversion rate down 60% from its first 7 days)"
+    assert (
+        got[0].replaces == "b"
+        and got[0].why == "replace: b is fatigued (conversion rate down 60% from its first 7 days)"
+    )

@@ -130,10 +130,13 @@ def test_bad_data_negative(runner, tmp_path):
 def test_bad_data_missing_column(runner, tmp_path):
     plan = copy_example(tmp_path)
     data = tmp_path / "example_data.csv"
-    text = data.read_text().replace("date,creative_id,impressions,clicks,conversions,spend",
-                                    "date,creative_id,impressions,clicks,spend")
-    data.write_text("\n".join(",".join(r.split(",")[:4] + r.split(",")[5:]) if i else r
-                              for i, r in enumerate(text.splitlines())) + "\n")
+    text = data.read_text().replace(
+        "date,creative_id,impressions,clicks,conversions,spend", "date,creative_id,impressions,clicks,spend"
+    )
+    data.write_text(
+        "\n".join(",".join(r.split(",")[:4] + r.split(",")[5:]) if i else r for i, r in enumerate(text.splitlines()))
+        + "\n"
+    )
     line = bad(runner, ["reallocate", "--plan", str(plan)], tmp_path)
     assert "conversions" in line and str(data) in line
 
@@ -187,7 +190,7 @@ def test_hierarchical_reallocate_then_diagnose(runner, tmp_path):
     plan.write_text(plan.read_text().replace('model = "conjugate"', 'model = "hierarchical"'))
     res = runner.invoke(main, ["reallocate", "--plan", str(plan), "--json"])
     assert res.exit_code == 0, res.output
-    js = json.loads(res.output[res.output.index("{"):])
+    js = json.loads(res.output[res.output.index("{") :])
     d = js["diagnostics"]
     assert d["model"] == "hierarchical" and d["method"] == "laplace_is" and d["gate"] == "passed", d
     assert d["pareto_k"] <= 0.7 and d["ess"] >= 400
@@ -195,8 +198,9 @@ def test_hierarchical_reallocate_then_diagnose(runner, tmp_path):
     res = runner.invoke(main, ["diagnose", "--plan", str(plan)])
     assert res.exit_code == 0, res.output
     assert "organic_coef" in res.output and "Pareto k" in res.output
-    rows = list(csv.DictReader(runner.invoke(main, ["diagnose", "--plan", str(plan), "--format", "csv"]).output
-                               .splitlines()))
+    rows = list(
+        csv.DictReader(runner.invoke(main, ["diagnose", "--plan", str(plan), "--format", "csv"]).output.splitlines())
+    )
     assert "organic_coef" in {r["variable"] for r in rows} and all(float(r["sd"]) >= 0 for r in rows)
     js = json.loads(runner.invoke(main, ["diagnose", "--plan", str(plan), "--json"]).output)
     assert set(js) == {r["variable"] for r in rows} and "eti90_lb" in js["organic_coef"]

@@ -106,7 +106,9 @@ class World:
         if tiktok:
             lines = ["Campaign name,By Day,Ad name,Cost,Impressions,Clicks (destination),Conversions"]
             for d, cid, imp, clk, conv, spend in rows:
-                lines.append(f'Walkthrough,{d.strftime("%m/%d/%Y")},{NAMES[cid]},"${spend:,.2f}","{imp:,}",{clk},{conv}')
+                lines.append(
+                    f'Walkthrough,{d.strftime("%m/%d/%Y")},{NAMES[cid]},"${spend:,.2f}","{imp:,}",{clk},{conv}'
+                )
             lines.append(f"Walkthrough,{day(t - 1).isoformat()},Old boosted post,$0.00,0,0,0")
             lines.append(f"Total of {len(rows) + 1} results,,,,,,")
         else:
@@ -165,7 +167,7 @@ def test_thirty_day_walkthrough(tmp_path):
             with Ledger.open(plan.with_suffix(".ledger.sqlite3")) as ledger:
                 assert ledger.integrity_check() == "ok"
         out = cli("ingest", "--plan", str(plan), str(export), "--json")
-        summary = json.loads(out[out.index("{"):])
+        summary = json.loads(out[out.index("{") :])
         if t > 1 and t != 12:
             assert summary["restated"] > 0, f"day {t}: later exports restate the attribution window"
             assert summary["added"] == sum(1 for cid in CVR if (t - 1, cid) in world.final)
@@ -174,7 +176,7 @@ def test_thirty_day_walkthrough(tmp_path):
         ingested_rows += summary["added"]
         if t == 5:  # the same export again changes nothing
             out = cli("ingest", "--plan", str(plan), str(export), "--json")  # warns: 'Old boosted post' pending
-            again = json.loads(out[out.index("{"):])
+            again = json.loads(out[out.index("{") :])
             assert again["files"][0]["status"] == "already imported"
             assert (again["added"], again["restated"]) == (0, 0)
         if t == 9:  # a dry run decides but records nothing
@@ -235,7 +237,7 @@ def test_thirty_day_walkthrough(tmp_path):
     assert t_win >= 7, "not before decision.min_days"
     assert all(d["winner"] == "c1" for d in decisions[t_win:])
     j1 = ids.index("c1")
-    assert (np.diff(budgets[t_win - 1:, j1]) >= -0.005).all()
+    assert (np.diff(budgets[t_win - 1 :, j1]) >= -0.005).all()
     assert budgets[-1, j1] == pytest.approx(200.0)
 
     # The ledger: 30 decisions in force (one superseded on day 20), all results, integrity intact.
@@ -270,7 +272,9 @@ def test_thirty_day_walkthrough(tmp_path):
     rows = [text[0]]
     for line in text[1:]:
         d, cid, imp, clk, conv, spend = line.split(",")
-        rows.append(",".join([d, cid, imp, clk, str(world.final[((dt.date.fromisoformat(d) - START).days, cid)][2]), spend]))
+        rows.append(
+            ",".join([d, cid, imp, clk, str(world.final[((dt.date.fromisoformat(d) - START).days, cid)][2]), spend])
+        )
     final.write_text("\n".join(rows) + "\n")
     cli("ingest", "--plan", str(plan), str(final))
     st = json.loads(cli("status", "--plan", str(plan), "--date", day(DAYS).isoformat(), "--json"))
@@ -384,7 +388,9 @@ def test_stale_results_warn(small):
     loaded, csv = small
     ingest_files(loaded, [csv])
     alloc = reallocate_from_ledger(loaded, dt.date(2026, 11, 6))
-    assert "results end 2026-11-02, 3 days before 2026-11-05; ingest the latest export before deciding" in alloc.warnings
+    assert (
+        "results end 2026-11-02, 3 days before 2026-11-05; ingest the latest export before deciding" in alloc.warnings
+    )
 
 
 def test_status_and_report_on_fresh_ledger(small, tmp_path):

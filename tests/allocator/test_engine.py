@@ -46,11 +46,36 @@ def test_total_spent_and_json_shape():
     alloc = reallocate(plan, make_daily(plan, [1e-4, 1.5e-4, 2e-4, 2.5e-4, 3e-4]), D0 + dt.timedelta(10))
     js = alloc.to_json()
     assert sum(c["budget"] for c in js["creatives"]) == pytest.approx(500.0)
-    for key in ["campaign", "date", "currency", "daily_budget", "model", "policy", "objective", "phase",
-                "winner", "warnings", "creatives"]:
+    for key in [
+        "campaign",
+        "date",
+        "currency",
+        "daily_budget",
+        "model",
+        "policy",
+        "objective",
+        "phase",
+        "winner",
+        "warnings",
+        "creatives",
+    ]:
         assert key in js
-    for key in ["id", "status", "budget", "previous_budget", "share", "prob_best", "mean", "ci90",
-                "expected_loss", "impressions", "clicks", "conversions", "spend", "reason"]:
+    for key in [
+        "id",
+        "status",
+        "budget",
+        "previous_budget",
+        "share",
+        "prob_best",
+        "mean",
+        "ci90",
+        "expected_loss",
+        "impressions",
+        "clicks",
+        "conversions",
+        "spend",
+        "reason",
+    ]:
         assert key in js["creatives"][0]
     assert sum(c["prob_best"] for c in js["creatives"]) == pytest.approx(1.0, abs=5 * 0.5e-6)  # rounded to 6 places
     # Step limits: nobody moves more than 50% from 100.
@@ -140,8 +165,11 @@ def test_reallocate_many_equals_reallocate_one_by_one():
         creatives = [{"id": f"c{i}", "budget": 100.0} for i in range(5 if k % 3 else 4)]
         if k % 4 == 0:
             creatives[0]["auth_expires"] = D0 + dt.timedelta(10)
-        plan = make_plan(creatives=creatives, campaign={"seed": k, "daily_budget": 100.0 * len(creatives)},
-                         guardrails={"max_change": 0.5 + 0.1 * (k % 2)})
+        plan = make_plan(
+            creatives=creatives,
+            campaign={"seed": k, "daily_budget": 100.0 * len(creatives)},
+            guardrails={"max_change": 0.5 + 0.1 * (k % 2)},
+        )
         rates = np.linspace(1e-4, 1e-4 + 5e-5 * (k % 5), len(creatives))
         jobs.append((plan, make_daily(plan, rates, seed=k, imps=15000.0 * (1 + k % 3)), D0 + dt.timedelta(10), None))
     many = reallocate_many(jobs)
@@ -185,8 +213,15 @@ def test_hierarchical_plan_settings_reach_the_model():
         make_plan(campaign={"model": "hierarchical"}, model={"organic_sd": 0.0})
 
 
-@pytest.mark.parametrize("policy, stop, phase", [("ab_test", True, "winner"), ("thompson", True, "winner"),
-                                                 ("uniform", True, "optimize"), ("thompson", False, "optimize")])
+@pytest.mark.parametrize(
+    "policy, stop, phase",
+    [
+        ("ab_test", True, "winner"),
+        ("thompson", True, "winner"),
+        ("uniform", True, "optimize"),
+        ("thompson", False, "optimize"),
+    ],
+)
 def test_stopping_rule_by_policy_and_decision_stop(policy, stop, phase):
     # Creative c4 converts 10x better: the rule declares it unless the policy or [decision] stop forbids.
     plan = make_plan(campaign={"policy": policy}, decision={"stop": stop})
@@ -215,13 +250,22 @@ def test_sharpen_to_needs_the_planned_end():
 
 
 def test_sharpened_thompson_puts_more_on_the_leader_on_the_last_day():
-    base = make_plan(guardrails={"exploration_floor": 0.0, "max_change": 10.0, "min_days_between_changes": 0,
-                                 "hold_learning": False})
+    base = make_plan(
+        guardrails={"exploration_floor": 0.0, "max_change": 10.0, "min_days_between_changes": 0, "hold_learning": False}
+    )
     daily = make_daily(base, [1e-4, 1.5e-4, 2e-4, 2.5e-4, 3e-4])
     date = D0 + dt.timedelta(10)
-    sharp = make_plan(campaign={"end": date}, policy={"sharpen_to": 4.0},
-                      guardrails={"exploration_floor": 0.0, "max_change": 10.0, "min_days_between_changes": 0,
-                                  "hold_learning": False}, decision={"stop": False})
+    sharp = make_plan(
+        campaign={"end": date},
+        policy={"sharpen_to": 4.0},
+        guardrails={
+            "exploration_floor": 0.0,
+            "max_change": 10.0,
+            "min_days_between_changes": 0,
+            "hold_learning": False,
+        },
+        decision={"stop": False},
+    )
     plain = reallocate(make_plan(guardrails=sharp.guardrails.model_dump(), decision={"stop": False}), daily, date)
     got = reallocate(sharp, daily, date)
     lead = int(np.argmax([c.prob_best for c in plain.creatives]))

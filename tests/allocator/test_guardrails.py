@@ -98,7 +98,7 @@ def test_caps_that_cannot_spend_report_unspent():
 def test_step_limit_relaxed_to_spend_total():
     # One creative expired: the two left cannot absorb its budget within +50%, so the step rule gives way.
     b, r, _ = run([0.5, 0.5, 0], [100, 100, 300], live=[True, True, False])
-    assert b.tolist() == [250.0, 250.0]  + [0.0]
+    assert b.tolist() == [250.0, 250.0] + [0.0]
     assert (r[:2] == Reason.STEP_RELAXED).all()
 
 
@@ -192,8 +192,13 @@ def test_rounding_passes_remainders_past_a_creative_at_its_bound():
 
 def test_held_creatives_released_when_nothing_else_can_spend():
     # Every live creative is held and one expired: the strongest held one takes the expired budget.
-    b, r, unspent = run([0.7, 0.2, 0.1, 0.0], [112.5, 20, 20, 47.5], live=[True, True, True, False],
-                        held=[True, True, True, False], total=200.0)
+    b, r, unspent = run(
+        [0.7, 0.2, 0.1, 0.0],
+        [112.5, 20, 20, 47.5],
+        live=[True, True, True, False],
+        held=[True, True, True, False],
+        total=200.0,
+    )
     assert unspent == 0 and b.sum() == pytest.approx(200.0)
     assert b[0] == 160.0 and r[0] == Reason.RELEASED
     assert b[1] == 20.0 and b[2] == 20.0 and (r[1:3] == Reason.HELD).all()

@@ -38,9 +38,7 @@ def plan(tmp_path_factory) -> Path:
 
 def loaded(*args: str) -> set[str]:
     """Top-level packages imported by `sparkbandit ARGS` in a fresh interpreter."""
-    done = subprocess.run(
-        [sys.executable, "-c", RUNNER, *args], capture_output=True, text=True, cwd=ROOT, timeout=300
-    )
+    done = subprocess.run([sys.executable, "-c", RUNNER, *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     return set(json.loads(done.stderr.strip().splitlines()[-1]))
 

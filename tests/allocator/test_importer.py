@@ -72,7 +72,9 @@ def test_native_rows_values_and_line_numbers(tmp_path):
 
 def test_native_quoted_newline_reports_the_row_first_line(tmp_path):
     text = NATIVE_HEADER + '2026-11-20,"two\nlines",10,1,0,1\n2026-11-20,c1,10,1,0,-1\n'
-    assert error_of(write(tmp_path, text)).endswith("row 4, column 'spend': '-1' is negative; spend cannot be negative; correct the value")
+    assert error_of(write(tmp_path, text)).endswith(
+        "row 4, column 'spend': '-1' is negative; spend cannot be negative; correct the value"
+    )
     text = NATIVE_HEADER + '2026-11-20,"two\nlines",10,1,0,1\n'
     assert parse_file(write(tmp_path, text)).rows[0].line == 2
 
@@ -205,7 +207,7 @@ TIKTOK = (
     '2026-11-20,Q4,AG1,Hook A,1786000000000000001,USD,"$1,234.50","12,345",120,0.97%,$100.00,7,$176.36,"9,000"\n'
     '2026/11/21,Q4,AG2,Hook A,,USD,$0.40,"1,000",3,0.30%,$0.40,-,-,800\n'
     "11/22/2026,Q4,AG3,Unboxing,-,USD,-,-,,-,-,,-,-\n"
-    "Total of 3 results,,,,,USD,\"$1,234.90\",\"13,345\",123,0.92%,$92.50,7,$176.41,\"9,800\"\n"
+    'Total of 3 results,,,,,USD,"$1,234.90","13,345",123,0.92%,$92.50,7,$176.41,"9,800"\n'
 )
 
 
@@ -242,7 +244,8 @@ def test_tiktok_export_semicolon_and_name_only(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("cost", "spend"), [("$1,234.50", 1234.5), ("USD 12", 12.0), ("12 USD", 12.0), ("€7.5", 7.5), ("1,234,567", 1234567.0)]
+    ("cost", "spend"),
+    [("$1,234.50", 1234.5), ("USD 12", 12.0), ("12 USD", 12.0), ("€7.5", 7.5), ("1,234,567", 1234567.0)],
 )
 def test_tiktok_money_formats(tmp_path, cost, spend):
     text = f'By Day,Ad ID,Cost,Impressions,Clicks (destination),Conversions\n2026-11-20,c1,"{cost}",10,1,0\n'
@@ -388,7 +391,11 @@ def test_no_rows_gives_empty_daily():
 
 
 def test_duplicate_creative_day_names_both_lines():
-    rows = [row(D(2026, 11, 20), "c1", line=4), row(D(2026, 11, 21), "c1", line=5), row(D(2026, 11, 20), "Hook A", line=9)]
+    rows = [
+        row(D(2026, 11, 20), "c1", line=4),
+        row(D(2026, 11, 21), "c1", line=5),
+        row(D(2026, 11, 20), "Hook A", line=9),
+    ]
     with pytest.raises(DataError) as info:
         match_rows(rows, make_plan(), "x.csv")
     assert str(info.value) == (

@@ -44,11 +44,15 @@ def error_of(path: Path, options: ReadOptions | None = None) -> str:
 def test_semicolon_file_dot_thousands_and_decimal_comma(tmp_path):
     text = TT + "2026-11-20;Hook A;1.234;25.000;100;3\n2026-11-21;Hook A;14,87;1.000.000;1.200;0\n"
     parsed = parse_file(write(tmp_path, text))
-    assert [(r.spend, r.impressions, r.clicks) for r in parsed.rows] == [(1234.0, 25000.0, 100.0),
-                                                                          (14.87, 1000000.0, 1200.0)]
+    assert [(r.spend, r.impressions, r.clicks) for r in parsed.rows] == [
+        (1234.0, 25000.0, 100.0),
+        (14.87, 1000000.0, 1200.0),
+    ]
     assert parsed.notes == (
-        ("numbers read with ',' decimal comma, '.' thousands (1.234,56), as '1.000.000' (row 3, column "
-        "'Impressions') shows"),
+        (
+            "numbers read with ',' decimal comma, '.' thousands (1.234,56), as '1.000.000' (row 3, column "
+            "'Impressions') shows"
+        ),
     )
 
 
@@ -56,8 +60,10 @@ def test_semicolon_file_without_proof_uses_the_delimiter_rule_and_says_so(tmp_pa
     parsed = parse_file(write(tmp_path, TT + "2026-11-20;Hook A;8;25.000;100;3\n"))
     assert parsed.rows[0].impressions == 25000.0
     assert parsed.notes == (
-        ("numbers read with ',' decimal comma, '.' thousands (1.234,56), usual in ';'-separated exports "
-        "('25.000', row 2, column 'Impressions', is 25000)"),
+        (
+            "numbers read with ',' decimal comma, '.' thousands (1.234,56), usual in ';'-separated exports "
+            "('25.000', row 2, column 'Impressions', is 25000)"
+        ),
     )
 
 
@@ -98,20 +104,38 @@ def test_space_grouped_thousands(tmp_path):
 LIMITS = ReadOptions(today=D(2026, 11, 25))
 NATIVE = "date,creative_id,impressions,clicks,conversions,spend\n"
 BAD = [
-    (NATIVE + "2026-11-20,c1,1000,10,1,1e308\n",
-     ("row 2, column 'spend': '1e308' is above the plausible spend of one creative in one day (1e+10); check the "
-     "value; if it is right, raise [data] max_spend in the plan")),
-    (NATIVE + "2026-11-20,c1,9007199254740993,10,1,5\n",
-     ("row 2, column 'impressions': '9007199254740993' is 2^53 (9007199254740992) or more, beyond any real count; "
-     "check the value (a column may be shifted or two values joined)")),
-    (NATIVE + "2026-11-20,c1,1000,10,1,inf\n",
-     "row 2, column 'spend': 'inf' is not a finite number; write the actual value (0 if there was none)"),
-    (NATIVE + "2062-11-20,c1,1000,10,1,5\n",
-     ("row 2, column 'date': 2062-11-20 is 13144 days after today (2026-11-25); check the year and the date format "
-     "(results cannot come from the future; the limit is [data] max_days_ahead)")),
-    (NATIVE + "1990-11-20,c1,1000,10,1,5\n",
-     ("row 2, column 'date': 1990-11-20 is 13154 days before today (2026-11-25); check the year and the date "
-      "format; if results that old are right, raise [data] max_days_back")),
+    (
+        NATIVE + "2026-11-20,c1,1000,10,1,1e308\n",
+        (
+            "row 2, column 'spend': '1e308' is above the plausible spend of one creative in one day (1e+10); check the "
+            "value; if it is right, raise [data] max_spend in the plan"
+        ),
+    ),
+    (
+        NATIVE + "2026-11-20,c1,9007199254740993,10,1,5\n",
+        (
+            "row 2, column 'impressions': '9007199254740993' is 2^53 (9007199254740992) or more, beyond any real count; "
+            "check the value (a column may be shifted or two values joined)"
+        ),
+    ),
+    (
+        NATIVE + "2026-11-20,c1,1000,10,1,inf\n",
+        "row 2, column 'spend': 'inf' is not a finite number; write the actual value (0 if there was none)",
+    ),
+    (
+        NATIVE + "2062-11-20,c1,1000,10,1,5\n",
+        (
+            "row 2, column 'date': 2062-11-20 is 13144 days after today (2026-11-25); check the year and the date format "
+            "(results cannot come from the future; the limit is [data] max_days_ahead)"
+        ),
+    ),
+    (
+        NATIVE + "1990-11-20,c1,1000,10,1,5\n",
+        (
+            "row 2, column 'date': 1990-11-20 is 13154 days before today (2026-11-25); check the year and the date "
+            "format; if results that old are right, raise [data] max_days_back"
+        ),
+    ),
 ]
 
 
@@ -133,12 +157,14 @@ def test_zero_spend_with_impressions_warns_naming_row_and_column(tmp_path):
     path = write(tmp_path, NATIVE + "2026-11-20,c1,1000,10,1,0\n2026-11-21,c1,0,0,0,0\n2026-11-22,c1,5,0,0,0\n")
     parsed = parse_file(path)
     assert parsed.warnings == (
-        (f"{path}: row 2, column 'spend': spend 0 with 1000 impressions for 'c1' (and 1 more row like it); free "
-        "impressions make that creative look cheaper than it is: check the export's Cost column"),
+        (
+            f"{path}: row 2, column 'spend': spend 0 with 1000 impressions for 'c1' (and 1 more row like it); free "
+            "impressions make that creative look cheaper than it is: check the export's Cost column"
+        ),
     )
     assert error_of(path, ReadOptions(zero_spend="error")) == (
         f"{path}: row 2, column 'spend': spend 0 with 1000 impressions for 'c1' (and 1 more row like it); check the "
-        "export's Cost column, or set [data] zero_spend = \"warn\" if the impressions really were free"
+        'export\'s Cost column, or set [data] zero_spend = "warn" if the impressions really were free'
     )
 
 
@@ -163,10 +189,14 @@ def test_ambiguous_slash_dates_refused_then_read_with_date_format(tmp_path):
         f"{path}: row 2, column 'By Day': '01/12/2026' could be day first or month first: every day and month in "
         'the file is 12 or less; set [campaign] date_format = "DD/MM/YYYY" (or "MM/DD/YYYY") in the plan'
     )
-    assert [r.date for r in parse_file(path, ReadOptions(date_format="DD/MM/YYYY")).rows] == [D(2026, 12, 1),
-                                                                                              D(2026, 12, 2)]
-    assert [r.date for r in parse_file(path, ReadOptions(date_format="MM/DD/YYYY")).rows] == [D(2026, 1, 12),
-                                                                                              D(2026, 2, 12)]
+    assert [r.date for r in parse_file(path, ReadOptions(date_format="DD/MM/YYYY")).rows] == [
+        D(2026, 12, 1),
+        D(2026, 12, 2),
+    ]
+    assert [r.date for r in parse_file(path, ReadOptions(date_format="MM/DD/YYYY")).rows] == [
+        D(2026, 1, 12),
+        D(2026, 2, 12),
+    ]
     plan = make_plan(date_format="DD/MM/YYYY")
     assert read_results(path, plan, today=D(2026, 12, 3)).first_date == D(2026, 12, 1)
 
@@ -207,10 +237,13 @@ def test_utf16_unicode_text_export(tmp_path, codec):
 
 
 def test_non_utf_text_names_the_line(tmp_path):
-    path = write(tmp_path, "date,creative_id,impressions,clicks,conversions,spend\n2026-11-20,Caf\xe9,1,0,0,1\n"
-                 .encode("latin-1"))
-    assert error_of(path).endswith("row 2: not UTF-8 text (byte 0xe9); save the file as UTF-8 (in Excel: Save As, "
-                                   "CSV UTF-8)")
+    path = write(
+        tmp_path,
+        "date,creative_id,impressions,clicks,conversions,spend\n2026-11-20,Caf\xe9,1,0,0,1\n".encode("latin-1"),
+    )
+    assert error_of(path).endswith(
+        "row 2: not UTF-8 text (byte 0xe9); save the file as UTF-8 (in Excel: Save As, CSV UTF-8)"
+    )
 
 
 def xlsx(tmp_path: Path, rows: list[list], name: str = "export.xlsx", title: str = "Ads") -> Path:
@@ -226,17 +259,29 @@ def xlsx(tmp_path: Path, rows: list[list], name: str = "export.xlsx", title: str
     return path
 
 
-XLSX_HEADER = ["By Day", "Campaign name", "Ad ID", "Ad name", "Currency", "Cost", "Impressions",
-               "Clicks (destination)", "Conversions"]
+XLSX_HEADER = [
+    "By Day",
+    "Campaign name",
+    "Ad ID",
+    "Ad name",
+    "Currency",
+    "Cost",
+    "Impressions",
+    "Clicks (destination)",
+    "Conversions",
+]
 
 
 def test_xlsx_export_typed_and_text_cells_and_total_row(tmp_path):
-    path = xlsx(tmp_path, [
-        XLSX_HEADER,
-        [dt.datetime(2026, 11, 20), "Q4", "1786000000000000001", "Hook A", "USD", 1234.5, 12345, 120, 7],
-        ["2026-11-21", "Q4", "", "Hook A", "USD", "$1,008.00", "120,000", "900", "-"],
-        ["Total of 2 results", None, None, None, "USD", 2242.5, 132345, 1020, 7],
-    ])
+    path = xlsx(
+        tmp_path,
+        [
+            XLSX_HEADER,
+            [dt.datetime(2026, 11, 20), "Q4", "1786000000000000001", "Hook A", "USD", 1234.5, 12345, 120, 7],
+            ["2026-11-21", "Q4", "", "Hook A", "USD", "$1,008.00", "120,000", "900", "-"],
+            ["Total of 2 results", None, None, None, "USD", 2242.5, 132345, 1020, 7],
+        ],
+    )
     parsed = parse_file(path)
     assert parsed.format == "tiktok"
     assert parsed.rows == (
@@ -250,8 +295,11 @@ def test_xlsx_errors_name_sheet_row_and_column(tmp_path):
     assert error_of(path) == (
         f"{path}: sheet 'Ads', row 2, column 'Cost': '-5' is negative; spend cannot be negative; correct the value"
     )
-    path = xlsx(tmp_path, [[], XLSX_HEADER, [dt.date(2026, 11, 20), "Q4", 1.786e18, "Hook A", "USD", 5, 10, 1, 0]],
-                "rounded.xlsx")
+    path = xlsx(
+        tmp_path,
+        [[], XLSX_HEADER, [dt.date(2026, 11, 20), "Q4", 1.786e18, "Hook A", "USD", 5, 10, 1, 0]],
+        "rounded.xlsx",
+    )
     assert error_of(path) == (
         f"{path}: sheet 'Ads', row 3, column 'Ad ID': Ad ID 1.786e+18 is stored as a number in the workbook and was "
         "rounded; use the export as downloaded, or format the Ad ID column as text before saving"
@@ -268,8 +316,11 @@ def test_damaged_workbook_is_one_line_never_not_utf8(tmp_path):
 
 # ---------------------------------------------------------------------- matching
 def test_currency_column_must_match_the_plan(tmp_path):
-    path = write(tmp_path, "By Day,Ad name,Currency,Cost,Impressions,Clicks (destination),Conversions\n"
-                 "2026-11-20,Hook A,EUR,5.00,100,1,0\n")
+    path = write(
+        tmp_path,
+        "By Day,Ad name,Currency,Cost,Impressions,Clicks (destination),Conversions\n"
+        "2026-11-20,Hook A,EUR,5.00,100,1,0\n",
+    )
     with pytest.raises(DataError) as info:
         read_results(path, make_plan(), today=D(2026, 11, 21))
     assert str(info.value) == (
@@ -280,9 +331,12 @@ def test_currency_column_must_match_the_plan(tmp_path):
 
 
 def test_ad_id_not_in_plan_falls_back_to_ad_name(tmp_path):
-    path = write(tmp_path, "By Day,Ad ID,Ad name,Cost,Impressions,Clicks (destination),Conversions\n"
-                 "2026-11-20,1786000000000000001,Hook A,5.00,100,1,0\n"
-                 "2026-11-20,1786000000000000002,CRÈME BRÛLÉE,5.00,100,1,0\n")
+    path = write(
+        tmp_path,
+        "By Day,Ad ID,Ad name,Cost,Impressions,Clicks (destination),Conversions\n"
+        "2026-11-20,1786000000000000001,Hook A,5.00,100,1,0\n"
+        "2026-11-20,1786000000000000002,CRÈME BRÛLÉE,5.00,100,1,0\n",
+    )
     res = read_results(path, make_plan(), today=D(2026, 11, 21))
     assert res.rows_by_creative == {"c1": 1, "c2": 1} and res.unknown == {}
 
@@ -294,8 +348,11 @@ def test_nfc_and_casefold_names_match(tmp_path):
 
 
 def test_nothing_matching_is_an_error_not_a_decision_on_no_data(tmp_path):
-    path = write(tmp_path, "By Day,Ad ID,Ad name,Cost,Impressions,Clicks (destination),Conversions\n"
-                 "2026-11-20,111,Other,5.00,100,1,0\n2026-11-21,111,Other,5.00,100,1,0\n")
+    path = write(
+        tmp_path,
+        "By Day,Ad ID,Ad name,Cost,Impressions,Clicks (destination),Conversions\n"
+        "2026-11-20,111,Other,5.00,100,1,0\n2026-11-21,111,Other,5.00,100,1,0\n",
+    )
     with pytest.raises(DataError) as info:
         read_results(path, make_plan(), today=D(2026, 11, 22))
     assert str(info.value) == (

@@ -51,8 +51,10 @@ def test_learn_history_json_shape_and_values(tmp_path):
 def test_learn_history_table_words_and_groups(tmp_path):
     src = tmp_path / "past.csv"
     lines = open(HISTORY).read().splitlines()
-    src.write_text("\n".join([lines[0] + ",creator"] + [f"{x},{'aria' if i % 2 else 'ben'}"
-                                                       for i, x in enumerate(lines[1:])]) + "\n")
+    src.write_text(
+        "\n".join([lines[0] + ",creator"] + [f"{x},{'aria' if i % 2 else 'ben'}" for i, x in enumerate(lines[1:])])
+        + "\n"
+    )
     r = run("learn", "--history", str(src), "--by", "creator")
     assert r.exit_code == 0, r.output
     assert "a new creative is expected to convert at 0.026% (90% of creatives between" in r.output
@@ -62,27 +64,33 @@ def test_learn_history_table_words_and_groups(tmp_path):
 
 def test_learn_bad_input_is_one_line_exit_2(tmp_path):
     r = CliRunner().invoke(main, ["learn"])
-    assert r.exit_code == 2 and r.output.strip() == "error: give exactly one of --history FILE or --plan PLAN (repeatable)"
+    assert (
+        r.exit_code == 2 and r.output.strip() == "error: give exactly one of --history FILE or --plan PLAN (repeatable)"
+    )
     r = CliRunner().invoke(main, ["learn", "--history", HISTORY, "--by", "creator"])
     assert r.exit_code == 2
-    assert r.output.strip() == (f"error: {HISTORY}: header: column 'creator' (given with --by) is missing; "
-                                "add the column or drop --by")
+    assert r.output.strip() == (
+        f"error: {HISTORY}: header: column 'creator' (given with --by) is missing; add the column or drop --by"
+    )
     one = tmp_path / "one.csv"
     one.write_text("campaign_id,creative_id,impressions,conversions\nc,a,1000,3\nc,b,1000,4\n")
     out = tmp_path / "p.toml"
     r = CliRunner().invoke(main, ["learn", "--history", str(one), "--out", str(out)])
     assert r.exit_code == 2
-    assert r.output.strip() == ("error: cross-validation needs at least 2 past campaigns; learn needs past "
-                                "campaigns to check the prior on")
+    assert r.output.strip() == (
+        "error: cross-validation needs at least 2 past campaigns; learn needs past campaigns to check the prior on"
+    )
     assert not out.exists()  # nothing written half-way
 
 
 def test_prior_file_fills_keys_and_explicit_keys_win(tmp_path):
     (tmp_path / "priors.toml").write_text(
-        "[prior]\nalpha = 2.5\nbeta = 9000.0\ncpm = 6.0\n\n[model]\ndelay_cdf = [0.4, 0.8, 1.0]\n")
+        "[prior]\nalpha = 2.5\nbeta = 9000.0\ncpm = 6.0\n\n[model]\ndelay_cdf = [0.4, 0.8, 1.0]\n"
+    )
     (tmp_path / "plan.toml").write_text(
         '[campaign]\nname = "x"\ndaily_budget = 100\n\n[prior]\nfile = "priors.toml"\nbeta = 7000\n\n'
-        '[[creatives]]\nid = "a"\n')
+        '[[creatives]]\nid = "a"\n'
+    )
     plan = load_plan(tmp_path / "plan.toml").plan
     assert (plan.prior.alpha, plan.prior.beta, plan.prior.cpm, plan.prior.cpm_weight) == (2.5, 7000.0, 6.0, 1000.0)
     assert plan.model.delay_cdf == [0.4, 0.8, 1.0]
@@ -91,16 +99,22 @@ def test_prior_file_fills_keys_and_explicit_keys_win(tmp_path):
     assert conjugate_model(plan).delay_cdf == (0.4, 0.8, 1.0)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("[prior]\nalpah = 2.5\n", "priors.toml: prior.alpah: unknown key; did you mean 'alpha'?"),
-    ("[prior]\nalpha = -1\n", "priors.toml: prior.alpha: -1 is not valid (Input should be greater than 0); "
-                               "correct the value"),
-    ("[prior]\nfile = \"x.toml\"\n", "priors.toml: prior.file: a priors file cannot name another; remove the key"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[prior]\nalpah = 2.5\n", "priors.toml: prior.alpah: unknown key; did you mean 'alpha'?"),
+        (
+            "[prior]\nalpha = -1\n",
+            "priors.toml: prior.alpha: -1 is not valid (Input should be greater than 0); correct the value",
+        ),
+        ('[prior]\nfile = "x.toml"\n', "priors.toml: prior.file: a priors file cannot name another; remove the key"),
+    ],
+)
 def test_prior_file_errors_name_the_file_and_key(tmp_path, content, message):
     (tmp_path / "priors.toml").write_text(content)
     (tmp_path / "plan.toml").write_text(
-        '[campaign]\nname = "x"\ndaily_budget = 100\n\n[prior]\nfile = "priors.toml"\n\n[[creatives]]\nid = "a"\n')
+        '[campaign]\nname = "x"\ndaily_budget = 100\n\n[prior]\nfile = "priors.toml"\n\n[[creatives]]\nid = "a"\n'
+    )
     r = CliRunner().invoke(main, ["validate", str(tmp_path / "plan.toml")])
     assert r.exit_code == 2
     assert r.output.strip() == f"error: {tmp_path / message}"
@@ -108,11 +122,14 @@ def test_prior_file_errors_name_the_file_and_key(tmp_path, content, message):
 
 def test_prior_file_missing(tmp_path):
     (tmp_path / "plan.toml").write_text(
-        '[campaign]\nname = "x"\ndaily_budget = 100\n\n[prior]\nfile = "nope.toml"\n\n[[creatives]]\nid = "a"\n')
+        '[campaign]\nname = "x"\ndaily_budget = 100\n\n[prior]\nfile = "nope.toml"\n\n[[creatives]]\nid = "a"\n'
+    )
     r = CliRunner().invoke(main, ["validate", str(tmp_path / "plan.toml")])
     assert r.exit_code == 2
-    assert r.output.strip() == (f"error: {tmp_path / 'plan.toml'}: prior.file: file {str(tmp_path / 'nope.toml')!r} "
-                                "not found; give a path relative to the plan (write one with sparkbandit learn --out)")
+    assert r.output.strip() == (
+        f"error: {tmp_path / 'plan.toml'}: prior.file: file {str(tmp_path / 'nope.toml')!r} "
+        "not found; give a path relative to the plan (write one with sparkbandit learn --out)"
+    )
 
 
 PMF = np.array([0.45, 0.2, 0.12, 0.09, 0.06, 0.05, 0.03])
@@ -123,8 +140,9 @@ def _campaign_with_restatements(tmp_path, name: str, rates, n_days: int, rng) ->
     conversions reported by then (a conversion of day d arrives lag days later, lag ~ PMF)."""
     ids = [f"{name}-c{i}" for i in range(len(rates))]
     plan = tmp_path / f"{name}.toml"
-    plan.write_text(f'[campaign]\nname = "{name}"\ndaily_budget = 300\n\n'
-                    + "".join(f'[[creatives]]\nid = "{c}"\n\n' for c in ids))
+    plan.write_text(
+        f'[campaign]\nname = "{name}"\ndaily_budget = 300\n\n' + "".join(f'[[creatives]]\nid = "{c}"\n\n' for c in ids)
+    )
     d0 = dt.date(2026, 10, 1)
     imps = 40_000
     conv = rng.binomial(imps, np.asarray(rates), size=(n_days, len(rates)))
@@ -135,8 +153,10 @@ def _campaign_with_restatements(tmp_path, name: str, rates, n_days: int, rng) ->
         for d in range(max(0, last - 6), last + 1):
             age = last - d
             for j, c in enumerate(ids):
-                rows.append(f"{(d0 + dt.timedelta(d)).isoformat()},{c},{imps},{imps // 100},"
-                            f"{lagged[d, j, : age + 1].sum()},{imps * 0.006:.2f}")
+                rows.append(
+                    f"{(d0 + dt.timedelta(d)).isoformat()},{c},{imps},{imps // 100},"
+                    f"{lagged[d, j, : age + 1].sum()},{imps * 0.006:.2f}"
+                )
         f = tmp_path / f"{name}-{last:02d}.csv"
         f.write_text("\n".join(rows) + "\n")
         ingest_files(loaded, [f])
@@ -161,9 +181,9 @@ def test_learn_from_ledgers_recovers_the_delay_from_restatements(tmp_path):
     written = tomllib.loads(out.read_text())
     assert written["model"]["delay_cdf"] == pytest.approx(list(cdf), abs=1e-4)
     # The file is a valid [prior] file for a new plan.
-    (tmp_path / "new.toml").write_text('[campaign]\nname = "new"\ndaily_budget = 100\n\n[prior]\n'
-                                       'file = "priors.toml"\n\n[[creatives]]\nid = "a"\n')
+    (tmp_path / "new.toml").write_text(
+        '[campaign]\nname = "new"\ndaily_budget = 100\n\n[prior]\nfile = "priors.toml"\n\n[[creatives]]\nid = "a"\n'
+    )
     new = load_plan(tmp_path / "new.toml").plan
     assert new.prior.alpha == pytest.approx(js["prior"]["alpha"], rel=1e-9)
     assert new.model.delay_cdf == written["model"]["delay_cdf"]
-

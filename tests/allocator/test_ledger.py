@@ -41,10 +41,7 @@ id = "c3"
 
 HEADER = "date,creative_id,impressions,clicks,conversions,spend\n"
 V1 = HEADER + (
-    "2026-11-10,c1,1000,10,1,8\n"
-    "2026-11-10,c2,2000,20,2,16\n"
-    "2026-11-11,c1,1000,10,1,8\n"
-    "2026-11-11,ghost,500,5,0,4\n"
+    "2026-11-10,c1,1000,10,1,8\n2026-11-10,c2,2000,20,2,16\n2026-11-11,c1,1000,10,1,8\n2026-11-11,ghost,500,5,0,4\n"
 )
 # the next day's export: 11-10 unchanged for c2, restated for c1 (a late conversion), 11-11 restated, 11-12 new
 V2 = HEADER + (
@@ -80,8 +77,17 @@ def test_schema_version_identity_and_journal_mode(setup):
     assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables == {"campaigns", "creatives", "imports", "results", "decisions", "decision_creatives",
-                      "pending", "tiktok_pushes", "tiktok_authorizations"}
+    assert tables == {
+        "campaigns",
+        "creatives",
+        "imports",
+        "results",
+        "decisions",
+        "decision_creatives",
+        "pending",
+        "tiktok_pushes",
+        "tiktok_authorizations",
+    }
     conn.close()
 
 
@@ -150,7 +156,7 @@ def test_tiktok_export_and_creatives_removed_from_the_plan(setup, tmp_path):
     )
     ingest_files(loaded, [v1, tt])
     smaller = tmp_path / "smaller.toml"
-    smaller.write_text(PLAN.split("[[creatives]]\nid = \"c2\"")[0] + '[[creatives]]\nid = "c3"\n', encoding="utf-8")
+    smaller.write_text(PLAN.split('[[creatives]]\nid = "c2"')[0] + '[[creatives]]\nid = "c3"\n', encoding="utf-8")
     small = load_plan(smaller)
     small_ledger = small.ledger_path
     small_ledger.write_bytes(loaded.ledger_path.read_bytes())
@@ -175,8 +181,10 @@ def test_history_from_decisions(setup):
         h = ledger.history(loaded.plan, dt.date(2026, 11, 14))
         assert ledger.history(loaded.plan, dt.date(2026, 11, 13)).previous.tolist() == [0.0, 40.0, 0.0]
     assert h.previous.tolist() == budgets
-    changed = [dt.date(2026, 11, 13) if abs(b - p) > 0.005 else last for b, p, last in
-               zip(budgets, [0.0, 40.0, 0.0], base.last_change)]
+    changed = [
+        dt.date(2026, 11, 13) if abs(b - p) > 0.005 else last
+        for b, p, last in zip(budgets, [0.0, 40.0, 0.0], base.last_change)
+    ]
     assert h.last_change == tuple(changed)
 
 
@@ -215,7 +223,10 @@ def test_cli_ingest_summary_and_warnings(setup):
     loaded, v1, v2 = setup
     res = CliRunner().invoke(main, ["ingest", "--plan", str(loaded.path), str(v1), str(v2)])
     assert res.exit_code == 0, res.output
-    assert f"{v1}: native, 4 rows (2026-11-10 to 2026-11-11): 3 added, 0 restated, 0 unchanged, 1 not in the plan" in res.output
+    assert (
+        f"{v1}: native, 4 rows (2026-11-10 to 2026-11-11): 3 added, 0 restated, 0 unchanged, 1 not in the plan"
+        in res.output
+    )
     assert f"{v2}: native, 5 rows (2026-11-12 to 2026-11-12)" not in res.output
     assert "2 added, 2 restated, 1 unchanged" in res.output
     assert "warning: " in res.output and "'ghost'" in res.output

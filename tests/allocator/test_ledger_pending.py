@@ -68,7 +68,11 @@ def test_data_loss_sequence_unknown_creative_added_then_ingested_again(tmp_path)
     assert "3 pending rows for 'sp-new' now stored" in res.output
     assert "already imported at" in res.output and "still pending" not in res.output
     loaded = load_plan(plan_path)
-    assert rows(loaded, "sp-new") == [("2026-11-10", 500.0, 1.0), ("2026-11-11", 600.0, 0.0), ("2026-11-12", 700.0, 2.0)]
+    assert rows(loaded, "sp-new") == [
+        ("2026-11-10", 500.0, 1.0),
+        ("2026-11-11", 600.0, 0.0),
+        ("2026-11-12", 700.0, 2.0),
+    ]
     assert rows(loaded, "c1") == [("2026-11-10", 1000.0, 1.0)]
     with Ledger.open(loaded.ledger_path) as ledger:
         assert ledger.pending(loaded.plan) == {}
@@ -91,8 +95,10 @@ def test_still_unknown_file_is_not_fully_imported_and_reallocate_lands_rows(tmp_
     assert again.files[0].status == "already imported"
     assert again.files[0].pending == {"sp-new": 3}
     assert again.warnings() == [
-        (f"{export}: 3 rows for 'sp-new', which is not in the plan; kept as pending (add it to [[creatives]] or "
-        "check the id, and they are stored at the next ingest or reallocate)")
+        (
+            f"{export}: 3 rows for 'sp-new', which is not in the plan; kept as pending (add it to [[creatives]] or "
+            "check the id, and they are stored at the next ingest or reallocate)"
+        )
     ]
     plan_path.write_text(PLAN + NEW, encoding="utf-8")
     loaded = load_plan(plan_path)
@@ -131,8 +137,9 @@ def test_rollback_sequence_older_export_after_newer_keeps_newer_values(tmp_path)
     old, new = tmp_path / "2026-11-12.csv", tmp_path / "2026-11-14.csv"
     old.write_text(HEADER + "2026-11-10,c1,1000,10,1,8\n2026-11-11,c1,1000,10,0,8\n", encoding="utf-8")
     # the later export restates 11-10 (late conversions) and adds 11-12
-    new.write_text(HEADER + "2026-11-10,c1,1000,10,4,8\n2026-11-11,c1,1000,10,2,8\n2026-11-12,c1,900,9,1,7\n",
-                   encoding="utf-8")
+    new.write_text(
+        HEADER + "2026-11-10,c1,1000,10,4,8\n2026-11-11,c1,1000,10,2,8\n2026-11-12,c1,900,9,1,7\n", encoding="utf-8"
+    )
     os.utime(old, (1_700_000_000, 1_700_000_000))
     os.utime(new, (1_700_200_000, 1_700_200_000))
     loaded = load_plan(plan_path)
@@ -174,8 +181,9 @@ def test_exported_at_of_a_parsed_file_wins_over_the_file_time(tmp_path):
     pa = type(pa)(pa.path, pa.format, pa.rows, pa.sha256, dt.datetime(2026, 11, 20, tzinfo=dt.UTC))
     pb = type(pb)(pb.path, pb.format, pb.rows, pb.sha256, dt.datetime(2026, 11, 19, tzinfo=dt.UTC))
     with Ledger.open(loaded.ledger_path) as ledger:
-        s = ledger.ingest(loaded.plan, [(pa, match_rows(pa.rows, loaded.plan, "a")),
-                                        (pb, match_rows(pb.rows, loaded.plan, "b"))])
+        s = ledger.ingest(
+            loaded.plan, [(pa, match_rows(pa.rows, loaded.plan, "a")), (pb, match_rows(pb.rows, loaded.plan, "b"))]
+        )
     assert [(f.added, f.older) for f in s.files] == [(1, 0), (0, 1)]
     assert rows(loaded, "c1") == [("2026-11-10", 1000.0, 1.0)]
 

@@ -26,8 +26,14 @@ START = dt.date(2026, 8, 1)
 
 def make_plan(folder: Path, n: int = N_CREATIVES) -> Path:
     lines = [
-        "[campaign]", 'name = "Big"', f"daily_budget = {40 * n}", "",
-        "[guardrails]", "exploration_floor = 0.0", "learning_days = 0", "",
+        "[campaign]",
+        'name = "Big"',
+        f"daily_budget = {40 * n}",
+        "",
+        "[guardrails]",
+        "exploration_floor = 0.0",
+        "learning_days = 0",
+        "",
     ]
     for i in range(n):
         lines += ["[[creatives]]", f'id = "c{i:04d}"', ""]
@@ -124,7 +130,11 @@ def test_kill_mid_ingest_rolls_back(big, tmp_path):
 def test_kill_at_any_moment_of_ingest(big, tmp_path, delay):
     plan, before = fresh_ledger(big, tmp_path)
     after = before + N_CREATIVES * N_DAYS
-    kill_when(spawn("ingest", "--plan", str(plan), str(big[2])), Path(str(plan.with_suffix(".ledger.sqlite3")) + "-journal"), delay)
+    kill_when(
+        spawn("ingest", "--plan", str(plan), str(big[2])),
+        Path(str(plan.with_suffix(".ledger.sqlite3")) + "-journal"),
+        delay,
+    )
     assert rows(plan) in (before, after)
 
 

@@ -77,8 +77,7 @@ def test_write_atomic_on_a_full_disk_keeps_the_old_file(full_dir):
     with pytest.raises(OutputError) as info:
         write_atomic(target, "z" * 100_000)
     assert str(info.value) == (
-        f"cannot write {target} (No space left on device); free some disk space or write elsewhere; "
-        "nothing was written"
+        f"cannot write {target} (No space left on device); free some disk space or write elsewhere; nothing was written"
     )
     assert target.stat().st_size == before and sorted(p.name for p in full_dir.iterdir()) == ["budgets.csv"]
 
@@ -169,7 +168,9 @@ def test_report_on_a_read_only_folder(ledger_plan, readonly_dir):
     res = CliRunner().invoke(main, ["report", "--plan", str(ledger_plan), "--out", str(out), "--date", "2026-11-02"])
     reason = "Read-only file system" if os.geteuid() == 0 else "Permission denied"
     assert res.exit_code == 2
-    assert res.output == f"error: cannot write {out} ({reason}); choose a folder you can write to; nothing was written\n"
+    assert (
+        res.output == f"error: cannot write {out} ({reason}); choose a folder you can write to; nothing was written\n"
+    )
     assert not out.exists()
 
 
@@ -187,8 +188,7 @@ def test_library_never_imports_the_cli():
     import subprocess
     import sys
 
-    code = ("import sys, allocator.daily, allocator.outputs, simulations.runner; "
-            "print('allocator.cli' in sys.modules)")
+    code = "import sys, allocator.daily, allocator.outputs, simulations.runner; print('allocator.cli' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "False"

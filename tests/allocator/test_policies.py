@@ -112,8 +112,11 @@ def test_greedy_and_ucb_one_hot():
     q = 1 - 1 / (30 + 2)
     best_q = int(np.argmax(p.quantile(q)))
     np.testing.assert_array_equal(POLICIES["ucb"](p, PolicyContext(day=30)), np.eye(4)[best_q])
-    stub = BatchStub(np.full((2, 3), 1 / 3), np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]),
-                     np.array([[10.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+    stub = BatchStub(
+        np.full((2, 3), 1 / 3),
+        np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]),
+        np.array([[10.0, 0.0, 0.0], [0.0, 0.0, 0.0]]),
+    )
     out = POLICIES["ucb"](stub, PolicyContext(day=np.array([5, 5])))
     np.testing.assert_array_equal(out, [[1.0, 0, 0], [0, 0, 1.0]])
 
@@ -135,8 +138,9 @@ def test_decide_phase():
     d = decide_phase(close, day=10, min_days=7, prob_best=0.95, value_remaining=0.01)
     assert d.phase == "optimize" and d.winner is None
     # A clear winner: creative 1 has far more conversions per dollar.
-    clear = post(alpha=np.array([400.0, 900.0, 420.0]), beta=np.array([1e6, 1e6, 1e6]),
-                 scale=np.ones(3) * 100, n_draws=4000)
+    clear = post(
+        alpha=np.array([400.0, 900.0, 420.0]), beta=np.array([1e6, 1e6, 1e6]), scale=np.ones(3) * 100, n_draws=4000
+    )
     d = decide_phase(clear, day=10, min_days=7, prob_best=0.95, value_remaining=0.01)
     assert d.phase == "winner" and d.winner == 1 and d.leader == 1 and d.reason == "prob_best"
     assert d.leader_prob_best > 0.999
@@ -165,8 +169,9 @@ def test_decide_phase_value_remaining_branch():
 
 
 def test_stop_false_never_declares_a_winner():
-    clear = post(alpha=np.array([400.0, 900.0, 420.0]), beta=np.array([1e6, 1e6, 1e6]),
-                 scale=np.ones(3) * 100, n_draws=4000)
+    clear = post(
+        alpha=np.array([400.0, 900.0, 420.0]), beta=np.array([1e6, 1e6, 1e6]), scale=np.ones(3) * 100, n_draws=4000
+    )
     d = decide_phase(clear, day=30, min_days=7, prob_best=0.95, value_remaining=0.01, stop=False)
     assert d.phase == "optimize" and d.winner is None and d.leader == 1
 
@@ -177,6 +182,7 @@ def test_uniform_is_fixed_horizon_and_ab_test_stops():
     assert not rule_applies("thompson", stop=False)
     p = post()
     np.testing.assert_array_equal(POLICIES["ab_test"](p, PolicyContext()), np.full(4, 0.25))
+
 
 def test_sharpen_exact_and_exponent_schedule():
     from allocator.policies import sharpen, sharpen_exponent

@@ -22,14 +22,28 @@ def test_diagnostics_line_names_the_worst_variables():
 
 
 def test_diagnostics_line_says_when_it_fell_back():
-    diag = {"sampler": "nutpie", "gate": "failed", "fallback": True, "max_rhat": 1.02, "min_ess_bulk": 310.0,
-            "divergences": 2}
+    diag = {
+        "sampler": "nutpie",
+        "gate": "failed",
+        "fallback": True,
+        "max_rhat": 1.02,
+        "min_ess_bulk": 310.0,
+        "divergences": 2,
+    }
     assert diagnostics_line(diag) == (
         "nutpie, gate failed (conjugate fallback), max R-hat 1.020, min bulk ESS 310, 2 divergences"
     )
 
 
 def test_diagnostics_line_of_the_fast_path():
-    diag = {"model": "hierarchical", "method": "laplace_is", "sampler": "laplace_is", "gate": "passed",
-            "fallback": False, "pareto_k": 0.4471, "ess": 759.5, "sampling_seconds": 0.31}
+    diag = {
+        "model": "hierarchical",
+        "method": "laplace_is",
+        "sampler": "laplace_is",
+        "gate": "passed",
+        "fallback": False,
+        "pareto_k": 0.4471,
+        "ess": 759.5,
+        "sampling_seconds": 0.31,
+    }
     assert diagnostics_line(diag) == "laplace_is, gate passed, Pareto k 0.45, importance ESS 760, 0.3 s"

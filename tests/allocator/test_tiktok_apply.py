@@ -62,7 +62,8 @@ def test_apply_today_sends_budget_and_twice_sends_nothing(tmp_path):
     with Ledger.open(loaded.ledger_path) as ledger:
         recorded = pushes(ledger, loaded.plan, DAY)
     assert [(p.adgroup_id, p.kind, p.value, p.result, p.request_id) for p in recorded] == [
-        (g, "budget", f"{b:.2f}", "ok", "fake-000004") for g, b in expected.items()]  # after report, 2 x adgroup/get
+        (g, "budget", f"{b:.2f}", "ok", "fake-000004") for g, b in expected.items()
+    ]  # after report, 2 x adgroup/get
     assert {p.decision_run_id for p in recorded} == {alloc.diagnostics["ledger"]["run_id"]}
     with client(fake) as c:
         again = apply(loaded, c, yes=True, now=MORNING)
@@ -103,9 +104,15 @@ def test_more_than_20_ad_groups_batched_partial_failure_and_rerun(tmp_path):
     assert res.failed
     failed = [ch for ch in res.changes if ch.failed]
     assert [ch.adgroup_id for ch in failed] == [adgroup_id(3)]
-    assert failed[0].outcome[0].startswith(f"budget {failed[0].new_budget:.2f}: refused (TikTok API "
-                                           f"adgroup/budget/update/: code 40002 (adgroup {adgroup_id(3)} cannot be "
-                                           "modified)")
+    assert (
+        failed[0]
+        .outcome[0]
+        .startswith(
+            f"budget {failed[0].new_budget:.2f}: refused (TikTok API "
+            f"adgroup/budget/update/: code 40002 (adgroup {adgroup_id(3)} cannot be "
+            "modified)"
+        )
+    )
     with Ledger.open(loaded.ledger_path) as ledger:
         recorded = pushes(ledger, loaded.plan, DAY)
     assert sum(p.result == "ok" for p in recorded) == n - 1
@@ -113,8 +120,9 @@ def test_more_than_20_ad_groups_batched_partial_failure_and_rerun(tmp_path):
     # re-run while still refused: only the missing one is sent
     with client(fake) as c:
         rerun = apply(loaded, c, yes=True, now=MORNING)
-    assert [b["budget"] for b in _posts(fake, "adgroup/budget/update/")[len(calls):]] == [
-        [{"adgroup_id": adgroup_id(3), "budget": round(failed[0].new_budget, 2)}]]
+    assert [b["budget"] for b in _posts(fake, "adgroup/budget/update/")[len(calls) :]] == [
+        [{"adgroup_id": adgroup_id(3), "budget": round(failed[0].new_budget, 2)}]
+    ]
     assert rerun.failed
     fake.refused.clear()
     with client(fake) as c:
@@ -137,10 +145,13 @@ def test_budget_zero_disables_and_coming_back_enables(tmp_path):
         apply(loaded, c, yes=True, now=MORNING)
     assert all(e["adgroup_id"] not in zero for b in _posts(fake, "adgroup/budget/update/") for e in b["budget"])
     assert _posts(fake, "adgroup/status/update/") == [
-        {"advertiser_id": ADVERTISER, "adgroup_ids": zero, "operation_status": "DISABLE"}]
+        {"advertiser_id": ADVERTISER, "adgroup_ids": zero, "operation_status": "DISABLE"}
+    ]
     assert [g for g, x in fake.adgroups.items() if x.operation_status == "DISABLE"] == zero
     # back in the plan with a larger budget: the next day's decision gives it a budget; apply sends it, then ENABLE
-    loaded.path.write_text(text.replace('status = "paused"\n', "").replace("daily_budget = 100.0", "daily_budget = 300.0"))
+    loaded.path.write_text(
+        text.replace('status = "paused"\n', "").replace("daily_budget = 100.0", "daily_budget = 300.0")
+    )
     loaded = load_plan(loaded.path)
     alloc = reallocate_from_ledger(loaded, DAY + dt.timedelta(days=1))
     back = [adgroup_id(i) for i, a in enumerate(alloc.creatives) if a.budget > 0 and adgroup_id(i) in zero]
@@ -150,7 +161,10 @@ def test_budget_zero_disables_and_coming_back_enables(tmp_path):
     last = _posts(fake, "adgroup/budget/update/")[-1]["budget"]
     assert {"adgroup_id": adgroup_id(2), "budget": round(alloc.creatives[2].budget, 2)} in last
     assert _posts(fake, "adgroup/status/update/")[-1] == {
-        "advertiser_id": ADVERTISER, "adgroup_ids": back, "operation_status": "ENABLE"}
+        "advertiser_id": ADVERTISER,
+        "adgroup_ids": back,
+        "operation_status": "ENABLE",
+    }
     assert fake.adgroups[adgroup_id(2)].operation_status == "ENABLE"
 
 
@@ -163,8 +177,10 @@ def test_lock_window_refuses_and_sends_nothing(tmp_path):
     assert in_lock(dt.datetime(2026, 11, 11, 23, 55, tzinfo=dt.UTC), "UTC")
     with client(fake) as c, pytest.raises(ApplyRefused) as e:
         apply(loaded, c, yes=True, now=late)
-    assert str(e.value) == ("it is 23:57 in America/New_York: TikTok refuses budget changes from 23:55 to 00:00; run "
-                            "apply again after midnight (nothing was sent)")
+    assert str(e.value) == (
+        "it is 23:57 in America/New_York: TikTok refuses budget changes from 23:55 to 00:00; run "
+        "apply again after midnight (nothing was sent)"
+    )
     assert not _posts(fake, "adgroup/budget/update/")
     with client(fake) as c:
         assert apply(loaded, c, now=late).mode == "scheduled_budget"  # the preview still works
@@ -175,8 +191,10 @@ def test_past_decision_refused(tmp_path):
     reallocate_from_ledger(loaded, DAY)
     with client(fake) as c, pytest.raises(ApplyRefused) as e:
         apply(loaded, c, yes=True, now=MORNING + dt.timedelta(days=1))
-    assert str(e.value) == (f"the decision is for 2026-11-11, a day already past (today is 2026-11-12 in UTC); run "
-                            f"sparkbandit reallocate --plan {loaded.path} for today, then apply")
+    assert str(e.value) == (
+        f"the decision is for 2026-11-11, a day already past (today is 2026-11-12 in UTC); run "
+        f"sparkbandit reallocate --plan {loaded.path} for today, then apply"
+    )
 
 
 def test_token_expired_mid_way_records_what_was_sent(tmp_path):
@@ -195,15 +213,19 @@ def test_token_expired_mid_way_records_what_was_sent(tmp_path):
     fake.answer = answer_with_expiry
     with client(fake) as c, pytest.raises(TikTokAPIError) as e:
         apply(loaded, c, yes=True, now=MORNING)
-    assert str(e.value) == ("TikTok API adgroup/budget/update/: code 40102 (Access token has expired) (request id "
-                            "r-exp); the access token has expired; create a new one and set TIKTOK_ACCESS_TOKEN (or "
-                            "TIKTOK_ACCESS_TOKEN_FILE)")
+    assert str(e.value) == (
+        "TikTok API adgroup/budget/update/: code 40102 (Access token has expired) (request id "
+        "r-exp); the access token has expired; create a new one and set TIKTOK_ACCESS_TOKEN (or "
+        "TIKTOK_ACCESS_TOKEN_FILE)"
+    )
     with Ledger.open(loaded.ledger_path) as ledger:
         recorded = pushes(ledger, loaded.plan, DAY)
     assert sum(p.result == "ok" for p in recorded) == 20
     assert sum(p.result == "failed" for p in recorded) == 5
-    assert math.isclose(sum(fake.adgroups[adgroup_id(i)].budget for i in range(20)),
-                        sum(float(p.value) for p in recorded if p.result == "ok"))
+    assert math.isclose(
+        sum(fake.adgroups[adgroup_id(i)].budget for i in range(20)),
+        sum(float(p.value) for p in recorded if p.result == "ok"),
+    )
 
 
 def test_creative_without_adgroup_refused(tmp_path):
@@ -213,5 +235,7 @@ def test_creative_without_adgroup_refused(tmp_path):
     reallocate_from_ledger(loaded, DAY)
     with client(fake) as c, pytest.raises(PlanError) as e:
         apply(loaded, c, now=MORNING)
-    assert str(e.value) == (f"{loaded.path}: creatives[2].adgroup_id: missing; add the creative's ad group id (quoted; "
-                            "sparkbandit init lists them) so apply can set its budget")
+    assert str(e.value) == (
+        f"{loaded.path}: creatives[2].adgroup_id: missing; add the creative's ad group id (quoted; "
+        "sparkbandit init lists them) so apply can set its budget"
+    )

@@ -40,8 +40,10 @@ def _results(loaded):
 
 def _tables(loaded) -> dict[str, int]:
     conn = sqlite3.connect(loaded.ledger_path)
-    out = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-           for t in ("imports", "results", "tiktok_authorizations")}
+    out = {
+        t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for t in ("imports", "results", "tiktok_authorizations")
+    }
     conn.close()
     return out
 
@@ -70,12 +72,16 @@ def test_credentials_from_env_and_file(tmp_path):
     assert "t2" not in repr(c)
     with pytest.raises(TikTokAPIError) as e:
         credentials_from_env({})
-    assert str(e.value) == ("no TikTok access token: set TIKTOK_ACCESS_TOKEN (or TIKTOK_ACCESS_TOKEN_FILE to a file "
-                            "holding it); the token never goes in the plan")
+    assert str(e.value) == (
+        "no TikTok access token: set TIKTOK_ACCESS_TOKEN (or TIKTOK_ACCESS_TOKEN_FILE to a file "
+        "holding it); the token never goes in the plan"
+    )
     with pytest.raises(TikTokAPIError) as e:
         credentials_from_env({"TIKTOK_ACCESS_TOKEN_FILE": str(tmp_path / "none")})
-    assert str(e.value) == (f"TIKTOK_ACCESS_TOKEN_FILE: cannot read {tmp_path / 'none'} (No such file or directory); "
-                            "point it at the file holding the token")
+    assert str(e.value) == (
+        f"TIKTOK_ACCESS_TOKEN_FILE: cannot read {tmp_path / 'none'} (No such file or directory); "
+        "point it at the file holding the token"
+    )
 
 
 def test_report_reads_every_page_of_every_chunk():
@@ -87,7 +93,9 @@ def test_report_reads_every_page_of_every_chunk():
     assert (len(rows), pages) == (120, 18)
     reports = [p for m, e, p in fake.calls if e == "report/integrated/get/"]
     assert [(p["start_date"], p["end_date"]) for p in reports if p["page"] == "1"] == [
-        ("2026-11-01", "2026-11-30"), ("2026-12-01", "2026-12-10")]
+        ("2026-11-01", "2026-11-30"),
+        ("2026-12-01", "2026-12-10"),
+    ]
     assert {p["dimensions"] for p in reports} == {'["ad_id","stat_time_day"]'}
     assert {(p["report_type"], p["data_level"], p["page_size"]) for p in reports} == {("BASIC", "AUCTION_AD", "7")}
     assert len({(r["dimensions"]["ad_id"], r["dimensions"]["stat_time_day"]) for r in rows}) == 120
@@ -116,8 +124,12 @@ def test_50000_retried_then_bounded_in_count():
     with client(fake, sleeps, max_attempts=4) as c, pytest.raises(TikTokAPIError) as e:
         c.adgroups(ADVERTISER, ["1"])
     assert len(sleeps) == 3
-    assert str(e.value).startswith("TikTok API adgroup/get/: code 51001 (Statistics error) still after 4 attempts over ")
-    assert str(e.value).endswith("; TikTok's servers are failing; wait a few minutes and run again; nothing was written")
+    assert str(e.value).startswith(
+        "TikTok API adgroup/get/: code 51001 (Statistics error) still after 4 attempts over "
+    )
+    assert str(e.value).endswith(
+        "; TikTok's servers are failing; wait a few minutes and run again; nothing was written"
+    )
 
 
 def test_retries_bounded_in_time():
@@ -130,14 +142,30 @@ def test_retries_bounded_in_time():
     assert "wait about 5 minutes and run again" in str(e.value)
 
 
-@pytest.mark.parametrize("code,fix", [
-    (40105, ("the access token is invalid; set TIKTOK_ACCESS_TOKEN (or TIKTOK_ACCESS_TOKEN_FILE) to the app's "
-            "long-term token")),
-    (40102, "the access token has expired; create a new one and set TIKTOK_ACCESS_TOKEN (or TIKTOK_ACCESS_TOKEN_FILE)"),
-    (40001, ("the token has no permission for this advertiser; in the TikTok for Business developer portal grant the "
-            "app access to the advertiser (Ads Management and Reporting scopes), or check [tiktok] advertiser_id")),
-    (40999, "see TikTok's message; fix the request and run again"),
-])
+@pytest.mark.parametrize(
+    "code,fix",
+    [
+        (
+            40105,
+            (
+                "the access token is invalid; set TIKTOK_ACCESS_TOKEN (or TIKTOK_ACCESS_TOKEN_FILE) to the app's "
+                "long-term token"
+            ),
+        ),
+        (
+            40102,
+            "the access token has expired; create a new one and set TIKTOK_ACCESS_TOKEN (or TIKTOK_ACCESS_TOKEN_FILE)",
+        ),
+        (
+            40001,
+            (
+                "the token has no permission for this advertiser; in the TikTok for Business developer portal grant the "
+                "app access to the advertiser (Ads Management and Reporting scopes), or check [tiktok] advertiser_id"
+            ),
+        ),
+        (40999, "see TikTok's message; fix the request and run again"),
+    ],
+)
 def test_refusals_are_one_line_with_the_fix(code, fix):
     fake = make_fake(1)
     fake.fail_next("tt_video/info/", code, f"message {code} for {TOKEN}")
@@ -145,8 +173,9 @@ def test_refusals_are_one_line_with_the_fix(code, fix):
     with client(fake, sleeps) as c, pytest.raises(TikTokAPIError) as e:
         c.video_info(ADVERTISER, "code")
     assert sleeps == []
-    assert str(e.value) == (f"TikTok API tt_video/info/: code {code} (message {code} for ***) (request id "
-                            f"fake-000001); {fix}")
+    assert str(e.value) == (
+        f"TikTok API tt_video/info/: code {code} (message {code} for ***) (request id fake-000001); {fix}"
+    )
     assert TOKEN not in str(e.value)
 
 
@@ -161,16 +190,24 @@ def test_network_error_and_timeout_are_one_line():
     def slow(request):
         raise httpx.ReadTimeout("timed out")
 
-    with (TikTokClient(Credentials(TOKEN, "http://h/open_api/v1.3"), transport=httpx.MockTransport(refuse)) as c,
-          pytest.raises(TikTokAPIError) as e):
+    with (
+        TikTokClient(Credentials(TOKEN, "http://h/open_api/v1.3"), transport=httpx.MockTransport(refuse)) as c,
+        pytest.raises(TikTokAPIError) as e,
+    ):
         c.adgroups(ADVERTISER, ["1"])
-    assert str(e.value) == ("TikTok API adgroup/get/: cannot reach http://h/open_api/v1.3 (ConnectError: connection "
-                            "refused); check the network connection and TIKTOK_API_BASE; nothing was written")
-    with (TikTokClient(Credentials(TOKEN, "http://h/open_api/v1.3"), transport=httpx.MockTransport(slow),
-                       timeout=5) as c, pytest.raises(TikTokAPIError) as e):
+    assert str(e.value) == (
+        "TikTok API adgroup/get/: cannot reach http://h/open_api/v1.3 (ConnectError: connection "
+        "refused); check the network connection and TIKTOK_API_BASE; nothing was written"
+    )
+    with (
+        TikTokClient(Credentials(TOKEN, "http://h/open_api/v1.3"), transport=httpx.MockTransport(slow), timeout=5) as c,
+        pytest.raises(TikTokAPIError) as e,
+    ):
         c.adgroups(ADVERTISER, ["1"])
-    assert str(e.value) == ("TikTok API adgroup/get/: no answer within 5 s (timeout); check the network (or "
-                            "TIKTOK_API_BASE) and run again; nothing was written")
+    assert str(e.value) == (
+        "TikTok API adgroup/get/: no answer within 5 s (timeout); check the network (or "
+        "TIKTOK_API_BASE) and run again; nothing was written"
+    )
 
 
 # ---------------------------------------------------------------------- sync
@@ -188,8 +225,10 @@ def test_sync_window():
         assert sync_window(p, None, DAY, None) == (dt.date(2026, 11, 1), dt.date(2026, 11, 10))  # earliest launched
         assert sync_window(p, dt.date(2026, 11, 10), DAY, None) == (dt.date(2026, 11, 4), dt.date(2026, 11, 10))
         assert sync_window(p, dt.date(2026, 10, 20), DAY, None) == (dt.date(2026, 10, 21), dt.date(2026, 11, 10))
-        assert sync_window(p, dt.date(2026, 11, 10), DAY, dt.date(2026, 11, 9)) == (dt.date(2026, 11, 9),
-                                                                                     dt.date(2026, 11, 10))
+        assert sync_window(p, dt.date(2026, 11, 10), DAY, dt.date(2026, 11, 9)) == (
+            dt.date(2026, 11, 9),
+            dt.date(2026, 11, 10),
+        )
         p = plan(Path(tmp), launched=None)
         assert sync_window(p, None, DAY, None) == (dt.date(2026, 10, 12), dt.date(2026, 11, 10))  # 30 days back
 
@@ -206,11 +245,19 @@ def test_sync_stores_the_report_with_ingest_semantics(tmp_path):
     f = res.ingest.files[0]
     assert (res.start, res.end, res.rows, res.pages) == (dt.date(2026, 11, 1), dt.date(2026, 11, 10), 31, 8)
     assert (f.path, f.format, f.added, f.restated, f.unchanged) == (
-        f"tiktok:{ADVERTISER}:2026-11-01..2026-11-10", "tiktok-api", 30, 0, 0)
+        f"tiktok:{ADVERTISER}:2026-11-01..2026-11-10",
+        "tiktok-api",
+        30,
+        0,
+        0,
+    )
     assert f.unknown == {"1899999999999999999": 1}
     assert res.warnings == [
-        (f"tiktok:{ADVERTISER}:2026-11-01..2026-11-10: 1 row for '1899999999999999999', which is not in the plan; kept "
-         "as pending (add it to [[creatives]] or check the id, and they are stored at the next ingest or reallocate)")]
+        (
+            f"tiktok:{ADVERTISER}:2026-11-01..2026-11-10: 1 row for '1899999999999999999', which is not in the plan; kept "
+            "as pending (add it to [[creatives]] or check the id, and they are stored at the next ingest or reallocate)"
+        )
+    ]
     daily = _results(loaded)
     assert daily.n_days == 10
     d5 = 4
@@ -258,8 +305,11 @@ def test_40105_writes_nothing(tmp_path):
     loaded = write_plan(tmp_path, creative_extra={0: 'auth_code = "AC0"\n'})
     fake = make_fake(3)
     _fill(fake)
-    fake.auth["AC0"] = {"ad_auth_status": "AUTHORIZED", "auth_start_time": "2026-10-01 00:00:00",
-                        "auth_end_time": "2026-12-20 12:00:00"}
+    fake.auth["AC0"] = {
+        "ad_auth_status": "AUTHORIZED",
+        "auth_start_time": "2026-10-01 00:00:00",
+        "auth_end_time": "2026-12-20 12:00:00",
+    }
     with client(fake) as c:
         sync(loaded, c, DAY)
     before = _tables(loaded)
@@ -280,27 +330,41 @@ def test_bad_metric_writes_nothing(tmp_path):
     fake.stats[(ad_id(1), "2026-11-03")]["clicks"] = "ten"
     with client(fake) as c, pytest.raises(DataError) as e:
         sync(loaded, c, DAY)
-    assert str(e.value) == (f"TikTok API report/integrated/get/: ad {ad_id(1)}, 2026-11-03, metric 'clicks': 'ten' is "
-                            "not a number; report this answer; values should be numbers, strings of numbers, null or "
-                            "\"-\"")
+    assert str(e.value) == (
+        f"TikTok API report/integrated/get/: ad {ad_id(1)}, 2026-11-03, metric 'clicks': 'ten' is "
+        "not a number; report this answer; values should be numbers, strings of numbers, null or "
+        '"-"'
+    )
     assert not loaded.ledger_path.exists()
 
 
 def test_authorization_end_is_stored_and_wins_over_the_plan(tmp_path):
-    loaded = write_plan(tmp_path, time_zone="America/New_York",
-                        creative_extra={0: 'auth_code = "AC0"\nauth_expires = 2026-12-31\n', 1: 'auth_code = "AC1"\n'})
+    loaded = write_plan(
+        tmp_path,
+        time_zone="America/New_York",
+        creative_extra={0: 'auth_code = "AC0"\nauth_expires = 2026-12-31\n', 1: 'auth_code = "AC1"\n'},
+    )
     fake = make_fake(3)
     _fill(fake)
-    fake.auth["AC0"] = {"ad_auth_status": "AUTHORIZED", "auth_start_time": "2026-10-01 00:00:00",
-                        "auth_end_time": "2026-12-20 03:00:00"}  # 22:00 on Dec 19 in New York
-    fake.auth["AC1"] = {"ad_auth_status": "AUTHORIZED", "auth_start_time": "2026-10-01 00:00:00",
-                        "auth_end_time": "2026-11-30 12:00:00"}
+    fake.auth["AC0"] = {
+        "ad_auth_status": "AUTHORIZED",
+        "auth_start_time": "2026-10-01 00:00:00",
+        "auth_end_time": "2026-12-20 03:00:00",
+    }  # 22:00 on Dec 19 in New York
+    fake.auth["AC1"] = {
+        "ad_auth_status": "AUTHORIZED",
+        "auth_start_time": "2026-10-01 00:00:00",
+        "auth_end_time": "2026-11-30 12:00:00",
+    }
     with client(fake) as c:
         res = sync(loaded, c, DAY)
     assert [a.expires("America/New_York") for a in res.authorizations] == [dt.date(2026, 12, 19), dt.date(2026, 11, 30)]
     assert res.warnings == [
-        ("Creative 0: the plan's auth_expires 2026-12-31 differs from TikTok's authorization end 2026-12-20 03:00:00 UTC "
-        "(2026-12-19 in America/New_York); using TikTok's (update auth_expires in the plan)")]
+        (
+            "Creative 0: the plan's auth_expires 2026-12-31 differs from TikTok's authorization end 2026-12-20 03:00:00 UTC "
+            "(2026-12-19 in America/New_York); using TikTok's (update auth_expires in the plan)"
+        )
+    ]
     with Ledger.open(loaded.ledger_path) as ledger:
         stored = authorizations(ledger, loaded.plan)
     assert stored["c1"].auth_end_time == "2026-11-30 12:00:00"
@@ -318,8 +382,10 @@ def test_sync_needs_a_tiktok_section(tmp_path):
 
     with client(make_fake(1)) as c, pytest.raises(PlanError) as e:
         sync(load_plan(p), c, DAY)
-    assert str(e.value) == (f"{p}: tiktok: section [tiktok] is missing; add [tiktok] with advertiser_id = \"...\" "
-                            "(the ad account id, quoted) and time_zone")
+    assert str(e.value) == (
+        f'{p}: tiktok: section [tiktok] is missing; add [tiktok] with advertiser_id = "..." '
+        "(the ad account id, quoted) and time_zone"
+    )
 
 
 def test_refused_auth_code_names_the_creative(tmp_path):
@@ -328,8 +394,10 @@ def test_refused_auth_code_names_the_creative(tmp_path):
     _fill(fake)
     with client(fake) as c, pytest.raises(TikTokAPIError) as e:
         sync(loaded, c, DAY)
-    assert str(e.value) == ("TikTok API tt_video/info/: code 40002 (auth_code is invalid) (request id fake-000002); "
-                            "TikTok refused a parameter; check [tiktok] advertiser_id and the ids in the plan (TikTok "
-                            "refused creatives[2].auth_code of 'Creative 1': check the code, or ask the creator for a "
-                            "new one)")
+    assert str(e.value) == (
+        "TikTok API tt_video/info/: code 40002 (auth_code is invalid) (request id fake-000002); "
+        "TikTok refused a parameter; check [tiktok] advertiser_id and the ids in the plan (TikTok "
+        "refused creatives[2].auth_code of 'Creative 1': check the code, or ask the creator for a "
+        "new one)"
+    )
     assert not loaded.ledger_path.exists()

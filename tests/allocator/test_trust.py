@@ -28,8 +28,11 @@ NOTHING_LIVE = (
 
 
 def make_plan(creatives, **over) -> CampaignPlan:
-    data = {"campaign": {"name": "t", "daily_budget": 500.0, **over.pop("campaign", {})}, "creatives": creatives,
-            **over}
+    data = {
+        "campaign": {"name": "t", "daily_budget": 500.0, **over.pop("campaign", {})},
+        "creatives": creatives,
+        **over,
+    }
     return CampaignPlan.model_validate(data)
 
 
@@ -73,10 +76,10 @@ def test_all_paused_through_the_cli_is_not_a_traceback(tmp_path):
 # ---------------------------------------------------------------------- clear losers in the learning phase
 def learning_campaign(**guardrails):
     """Four creatives at $75/day launched 3 days ago: three convert at $25, one at $250."""
-    creatives = [{"id": f"c{i}", "budget": 75.0, "last_change": "2026-10-01", "launched": "2026-11-01"}
-                 for i in range(4)]
-    plan = make_plan(creatives, campaign={"daily_budget": 300.0}, guardrails={"exploration_floor": 0.05,
-                                                                              **guardrails})
+    creatives = [
+        {"id": f"c{i}", "budget": 75.0, "last_change": "2026-10-01", "launched": "2026-11-01"} for i in range(4)
+    ]
+    plan = make_plan(creatives, campaign={"daily_budget": 300.0}, guardrails={"exploration_floor": 0.05, **guardrails})
     days = 3
     imps = np.full((days, 4), 10_000.0)
     conv = np.array([[3, 3, 3, 0.3]] * days) * np.array([1, 1, 1, 1])
@@ -126,8 +129,7 @@ def test_clear_losers_needs_both_thresholds_and_spares_the_top():
 # ---------------------------------------------------------------------- spend_all
 def leader_at_step_limit(spend_all: bool):
     creatives = [{"id": f"c{i}", "budget": 100.0, "last_change": "2026-10-01"} for i in range(5)]
-    plan = make_plan(creatives, guardrails={"learning_days": 0, "spend_all": spend_all},
-                     decision={"min_days": 100})
+    plan = make_plan(creatives, guardrails={"learning_days": 0, "spend_all": spend_all}, decision={"min_days": 100})
     days = 10
     imps = np.full((days, 5), 15_000.0)
     conv = np.tile([2.0, 2.0, 2.0, 2.0, 12.0], (days, 1))
@@ -143,16 +145,19 @@ def test_spend_all_false_leaves_money_unspent_rather_than_fund_losers():
     kept = reallocate(plan, daily, D0 + dt.timedelta(10))
     assert kept.creatives[4].budget == 150.0  # +50% step limit
     assert [c.budget for c in kept.creatives[:4]] == [50.0] * 4  # down the step limit, not up to the total
-    assert "$150.00 of the daily budget is left unspent: the creatives' targets ask for less within their step " \
-           "limits (guardrails.spend_all = false)" in kept.warnings
+    assert (
+        "$150.00 of the daily budget is left unspent: the creatives' targets ask for less within their step "
+        "limits (guardrails.spend_all = false)" in kept.warnings
+    )
     for c in kept.creatives[:4]:
         assert c.reason.startswith("lowered only as far as the step limit (-50% of yesterday's $100.00)")
 
 
 def test_spend_all_false_in_the_guardrails_never_exceeds_targets_within_bounds():
     s = GuardrailSettings(total=100.0, min_budget=10.0, max_change=0.5, exploration_floor=0.0, spend_all=False)
-    out = apply_guardrails(np.array([[0.9, 0.1]]), np.array([[40.0, 40.0]]), np.ones((1, 2), bool),
-                           np.zeros((1, 2), bool), s)
+    out = apply_guardrails(
+        np.array([[0.9, 0.1]]), np.array([[40.0, 40.0]]), np.ones((1, 2), bool), np.zeros((1, 2), bool), s
+    )
     assert out.budgets.tolist() == [[60.0, 20.0]] and out.unspent.tolist() == [20.0]
     assert out.reasons[0, 0] == Reason.STEP_UP
 
@@ -170,8 +175,13 @@ def test_spend_all_false_and_losers_invariants(data):
     live = np.array([data.draw(st.lists(st.booleans(), min_size=n, max_size=n))])
     held = np.array([data.draw(st.lists(st.booleans(), min_size=n, max_size=n))])
     losers = np.array([data.draw(st.lists(st.booleans(), min_size=n, max_size=n))])
-    s = GuardrailSettings(total=total, min_budget=20.0, max_change=data.draw(st.sampled_from([0.2, 0.5])),
-                          exploration_floor=data.draw(st.sampled_from([0.0, 0.05])), spend_all=False)
+    s = GuardrailSettings(
+        total=total,
+        min_budget=20.0,
+        max_change=data.draw(st.sampled_from([0.2, 0.5])),
+        exploration_floor=data.draw(st.sampled_from([0.0, 0.05])),
+        spend_all=False,
+    )
     out = apply_guardrails(weights, prev, live, held, s, losers=losers)
     b, r = out.budgets[0], out.reasons[0]
     assert b.sum() <= total + 1e-6 and b.sum() + out.unspent[0] == pytest.approx(total, abs=1e-6)
@@ -188,8 +198,10 @@ def test_spend_all_false_and_losers_invariants(data):
 
 # ---------------------------------------------------------------------- reasons, CPA, yesterday, ties
 def test_held_reason_in_plain_words():
-    creatives = [{"id": "a", "budget": 50.0, "last_change": "2026-11-10"}, {"id": "b", "budget": 50.0,
-                                                                           "last_change": "2026-11-10"}]
+    creatives = [
+        {"id": "a", "budget": 50.0, "last_change": "2026-11-10"},
+        {"id": "b", "budget": 50.0, "last_change": "2026-11-10"},
+    ]
     plan = make_plan(creatives, campaign={"daily_budget": 100.0}, guardrails={"learning_days": 0})
     alloc = reallocate(plan, DailyObservations.empty(plan.creative_ids), dt.date(2026, 11, 11))
     assert alloc.creatives[0].reason == "held: changed 1 day ago, TikTok advises 2 days between changes"
@@ -260,9 +272,13 @@ def test_table_off_a_terminal_is_full_width_without_wrapping(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    res = subprocess.run([sys.executable, "-m", "allocator", "reallocate", "--plan",
-                          str(root / "configs" / "example_plan.toml")], capture_output=True, text=True,
-                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "COLUMNS": "80"}, check=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "allocator", "reallocate", "--plan", str(root / "configs" / "example_plan.toml")],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "COLUMNS": "80"},
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     rows = [line for line in lines if line.startswith("│")]
@@ -285,9 +301,11 @@ def test_format_csv_json_table_on_reallocate_history_status(tmp_path):
     csv_out = r.invoke(main, ["reallocate", "--plan", str(plan), "--format", "csv"])
     assert csv_out.exit_code == 0, csv_out.output
     header = csv_out.output.splitlines()[0]
-    assert header == ("date,creative_id,name,status,days_live,spend,conversions,observed_cpa,model_cpa,"
-                      "model_cpa_lo90,model_cpa_hi90,yesterday_spend,yesterday_conversions,prob_best,"
-                      "previous_budget,budget,reason")
+    assert header == (
+        "date,creative_id,name,status,days_live,spend,conversions,observed_cpa,model_cpa,"
+        "model_cpa_lo90,model_cpa_hi90,yesterday_spend,yesterday_conversions,prob_best,"
+        "previous_budget,budget,reason"
+    )
     assert len(csv_out.output.splitlines()) == 6
     assert json.loads(r.invoke(main, ["reallocate", "--plan", str(plan), "--format", "json", "--dry-run"]).output)
     hist = r.invoke(main, ["history", "--plan", str(plan), "--format", "csv"])
@@ -299,37 +317,63 @@ def test_format_csv_json_table_on_reallocate_history_status(tmp_path):
 
 
 # ---------------------------------------------------------------------- the simulator decides the same way
-@pytest.mark.parametrize("extra", [{"spend_all": False}, {"pause_below_prob_best": 0.02,
-                                                          "pause_min_expected_loss": 0.3}])
+@pytest.mark.parametrize(
+    "extra", [{"spend_all": False}, {"pause_below_prob_best": 0.02, "pause_min_expected_loss": 0.3}]
+)
 def test_each_simulated_day_is_the_engines_decision_with_the_new_guardrails(extra):
     """Replay simulated days through `reallocate`: the same budgets to the cent with spend_all = false and
     with clear losers paused (a world whose first creative is 5x worse, so the pause happens)."""
     from allocator.plan import Campaign, Creative, Decision, Guardrails, Prior
     from tests.simulations.helpers import MONEY, run_one, study
 
-    g = {"min_budget": 20.0, "max_change": 0.5, "min_days_between_changes": 2, "exploration_floor": 0.05,
-         "learning_days": 3, "learning_conversions": 10, "hold_learning": True, **extra}
+    g = {
+        "min_budget": 20.0,
+        "max_change": 0.5,
+        "min_days_between_changes": 2,
+        "exploration_floor": 0.05,
+        "learning_days": 3,
+        "learning_conversions": 10,
+        "hold_learning": True,
+        **extra,
+    }
     world = {**MONEY["world"], "conversion_rates": [0.5e-4, 2.5e-4, 3e-4, 4e-4]}
-    s = study(MONEY, study={"periods": 9}, guardrails=g, decision={"min_days": 100},
-              prior={"alpha": 1.0, "beta": 4000.0, "cpm": 6.5}, world=world)
+    s = study(
+        MONEY,
+        study={"periods": 9},
+        guardrails=g,
+        decision={"min_days": 100},
+        prior={"alpha": 1.0, "beta": 4000.0, "cpm": 6.5},
+        world=world,
+    )
     r = run_one(s, "greedy", n_rep=3)
     k = 4
     ids = tuple(f"creative-{i + 1}" for i in range(k))
-    plan = CampaignPlan(campaign=Campaign(name="sim", daily_budget=500.0, policy="greedy"),
-                        prior=Prior(alpha=1.0, beta=4000.0, cpm=6.5), guardrails=Guardrails(**g),
-                        decision=Decision(min_days=100), creatives=[Creative(id=i) for i in ids])
+    plan = CampaignPlan(
+        campaign=Campaign(name="sim", daily_budget=500.0, policy="greedy"),
+        prior=Prior(alpha=1.0, beta=4000.0, cpm=6.5),
+        guardrails=Guardrails(**g),
+        decision=Decision(min_days=100),
+        creatives=[Creative(id=i) for i in ids],
+    )
     start = dt.date(2026, 1, 5)
     codes = set()
     for rep in range(3):
         for t in range(1, 9):
             imps = r["impressions"][:t, rep]
             daily = DailyObservations(
-                ids, np.array([np.datetime64(start + dt.timedelta(days=d)) for d in range(t)]),
-                imps, np.zeros_like(imps), r["reported"][:t, rep], r["budgets"][:t, rep])
+                ids,
+                np.array([np.datetime64(start + dt.timedelta(days=d)) for d in range(t)]),
+                imps,
+                np.zeros_like(imps),
+                r["reported"][:t, rep],
+                r["budgets"][:t, rep],
+            )
             b = r["budgets"][:t, rep]
             changed = np.abs(np.diff(np.vstack([np.zeros(k), b]), axis=0)) > 1e-9
-            last = tuple(start + dt.timedelta(days=int(np.flatnonzero(changed[:, i])[-1]))
-                         if changed[:, i].any() else None for i in range(k))
+            last = tuple(
+                start + dt.timedelta(days=int(np.flatnonzero(changed[:, i])[-1])) if changed[:, i].any() else None
+                for i in range(k)
+            )
             alloc = reallocate(plan, daily, start + dt.timedelta(days=t), History(b[-1].copy(), last))
             got = np.array([c.budget for c in alloc.creatives])
             assert np.allclose(got, r["budgets"][t, rep], atol=1e-9), (rep, t, got, r["budgets"][t, rep])

@@ -13,21 +13,29 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FINDER = ROOT / ".ci" / "find-python.sh"
 
-pytestmark = pytest.mark.skipif(shutil.which("bash") is None or not Path("/usr/bin/env").exists(),
-                                reason="needs bash and env")
+pytestmark = pytest.mark.skipif(
+    shutil.which("bash") is None or not Path("/usr/bin/env").exists(), reason="needs bash and env"
+)
 
 
 def find(home: Path, **env: str) -> subprocess.CompletedProcess:
     """Run find_python under `env -i` with only HOME, PATH=/usr/bin:/bin, SPARKBANDIT_NO_INSTALL and `env`."""
-    assigns = [f"{k}={v}" for k, v in {"HOME": str(home), "PATH": "/usr/bin:/bin", "SPARKBANDIT_NO_INSTALL": "1",
-                                         **env}.items()]
-    return subprocess.run(["env", "-i", *assigns, "bash", "-c", f"source {FINDER}; find_python"],
-                          capture_output=True, text=True, check=False)
+    assigns = [
+        f"{k}={v}"
+        for k, v in {"HOME": str(home), "PATH": "/usr/bin:/bin", "SPARKBANDIT_NO_INSTALL": "1", **env}.items()
+    ]
+    return subprocess.run(
+        ["env", "-i", *assigns, "bash", "-c", f"source {FINDER}; find_python"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def version_of(python: str) -> tuple[int, int]:
-    out = subprocess.run([python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True,
-                         text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [python, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True, text=True, check=True
+    ).stdout.split()
     return int(out[0]), int(out[1])
 
 

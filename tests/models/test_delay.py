@@ -31,14 +31,16 @@ def test_conjugate_posterior_with_fractional_counts_is_exact():
     conv = np.array([[3.0, 5.0], [2.0, 4.0], [1.0, 1.0]])
     daily = DailyObservations(("a", "b"), dates, imps, imps * 0.01, conv, imps * 0.007)
     cdf = (0.4, 0.9, 1.0)
-    post = ConjugateModel(BetaPrior(1.0, 5000.0), delay_cdf=cdf).fit(daily, "conversion_rate", n_draws=100,
-                                                                     rng=np.random.default_rng(0))
+    post = ConjugateModel(BetaPrior(1.0, 5000.0), delay_cdf=cdf).fit(
+        daily, "conversion_rate", n_draws=100, rng=np.random.default_rng(0)
+    )
     n_eff = np.array([1000 * (1 + 0.9 + 0.4), 2000 * (1 + 0.9 + 0.4)])
     c = conv.sum(axis=0)
     np.testing.assert_allclose(post.marginals.alpha, 1.0 + c)
     np.testing.assert_allclose(post.marginals.beta, 5000.0 + n_eff - c)
-    plain = ConjugateModel(BetaPrior(1.0, 5000.0)).fit(daily, "conversion_rate", n_draws=100,
-                                                       rng=np.random.default_rng(0))
+    plain = ConjugateModel(BetaPrior(1.0, 5000.0)).fit(
+        daily, "conversion_rate", n_draws=100, rng=np.random.default_rng(0)
+    )
     np.testing.assert_allclose(plain.marginals.beta, 5000.0 + imps.sum(axis=0) - c)
 
 
@@ -71,8 +73,9 @@ def test_delay_cdf_recovered_from_simulated_restatements():
 
 def test_versions_to_known_uses_the_latest_version_by_each_age():
     # Unit 0: versions at ages 0 (2), 2 (5), final seen at age 8; unit 1 never seen old enough: dropped.
-    known, final, keep = versions_to_known([np.array([0, 2]), np.array([0])], [np.array([2.0, 5.0]),
-                                           np.array([1.0])], np.array([8, 2]), window=4)
+    known, final, keep = versions_to_known(
+        [np.array([0, 2]), np.array([0])], [np.array([2.0, 5.0]), np.array([1.0])], np.array([8, 2]), window=4
+    )
     assert keep.tolist() == [True, False]
     np.testing.assert_array_equal(known, [[2.0, 2.0, 5.0, 5.0]])
     np.testing.assert_array_equal(final, [5.0])
@@ -89,13 +92,20 @@ def test_recent_day_bias_removed_in_the_delay_world():
     conv = rng.binomial(int(imps), rate, size=(n_rep, n_days))
     lagged = rng.multinomial(conv, pmf)  # (rep, day, lag)
     age = n_days - 1 - np.arange(n_days)
-    reported = np.array([[lagged[r, d, : min(age[d], window - 1) + 1].sum() for d in range(n_days)]
-                         for r in range(n_rep)], dtype=float)
+    reported = np.array(
+        [[lagged[r, d, : min(age[d], window - 1) + 1].sum() for d in range(n_days)] for r in range(n_rep)], dtype=float
+    )
     dates = np.datetime64("2026-11-01") + np.arange(n_days)
     means = {True: [], False: []}
     for r in range(n_rep):
-        daily = DailyObservations(("x", "y"), dates, np.full((n_days, 2), imps), np.zeros((n_days, 2)),
-                                  np.stack([reported[r], reported[r]], axis=1), np.full((n_days, 2), 100.0))
+        daily = DailyObservations(
+            ("x", "y"),
+            dates,
+            np.full((n_days, 2), imps),
+            np.zeros((n_days, 2)),
+            np.stack([reported[r], reported[r]], axis=1),
+            np.full((n_days, 2), 100.0),
+        )
         for corrected in (True, False):
             m = ConjugateModel(BetaPrior(1.0, 1.0), delay_cdf=cdf if corrected else None)
             means[corrected].append(m.fit(daily, "conversion_rate", 16, np.random.default_rng(0)).mean()[0])

@@ -21,12 +21,14 @@ from models.empirical_bayes import (
 from models.errors import ModelError
 
 
-@pytest.mark.parametrize("k, n, a, b", [(0, 1, 1.0, 1.0), (1, 1, 1.0, 1.0), (2, 5, 0.5, 3.0), (3, 10, 2.0, 7.5),
-                                        (7, 40, 1.3, 20.0)])
+@pytest.mark.parametrize(
+    "k, n, a, b", [(0, 1, 1.0, 1.0), (1, 1, 1.0, 1.0), (2, 5, 0.5, 3.0), (3, 10, 2.0, 7.5), (7, 40, 1.3, 20.0)]
+)
 def test_marginal_likelihood_matches_a_direct_computation(k, n, a, b):
     # P(k | n) = C(n, k) integral p^k (1 - p)^(n - k) Beta(p; a, b) dp, by quadrature.
-    direct, _ = integrate.quad(lambda p: math.comb(n, k) * p**k * (1 - p) ** (n - k) * stats.beta.pdf(p, a, b),
-                               0, 1, epsabs=1e-14)
+    direct, _ = integrate.quad(
+        lambda p: math.comb(n, k) * p**k * (1 - p) ** (n - k) * stats.beta.pdf(p, a, b), 0, 1, epsabs=1e-14
+    )
     assert float(beta_binomial_logpmf(k, n, a, b)) == pytest.approx(math.log(direct), rel=1e-9)
 
 
@@ -39,8 +41,11 @@ def test_marginal_likelihood_exact_small_cases():
     assert math.exp(beta_binomial_logpmf(1, 2, 2.0, 3.0)) == pytest.approx(0.4)
     # The sum over k of the pmf is 1.
     assert np.exp(beta_binomial_logpmf(np.arange(31), 30, 0.7, 4.2)).sum() == pytest.approx(1.0)
-    np.testing.assert_allclose(beta_binomial_logpmf(np.arange(31), 30, 0.7, 4.2),
-                               stats.betabinom.logpmf(np.arange(31), 30, 0.7, 4.2), rtol=1e-10)
+    np.testing.assert_allclose(
+        beta_binomial_logpmf(np.arange(31), 30, 0.7, 4.2),
+        stats.betabinom.logpmf(np.arange(31), 30, 0.7, 4.2),
+        rtol=1e-10,
+    )
 
 
 def test_fit_is_the_maximum_of_the_marginal_likelihood():
@@ -87,8 +92,9 @@ def test_no_spread_reaches_the_bound_and_words():
     assert not np.isfinite(fit.se_alpha)
     f = fit_beta_binomial(np.array([30.0, 80, 10, 55, 41]), np.array([1e5, 1e5, 1e5, 1e5, 1e5]))
     lo, hi = f.quantile([0.05, 0.95])
-    assert f.words() == (f"a new creative is expected to convert at {pct(f.mean)} (90% of creatives between "
-                         f"{pct(lo)} and {pct(hi)})")
+    assert f.words() == (
+        f"a new creative is expected to convert at {pct(f.mean)} (90% of creatives between {pct(lo)} and {pct(hi)})"
+    )
     assert pct(0.0031) == "0.31%" and pct(0.000312) == "0.031%" and pct(0.012) == "1.2%"
 
 
@@ -110,8 +116,13 @@ def test_cpm_prior_from_moments():
 
 
 def test_folds_are_balanced_and_cross_validation_prefers_the_truth():
-    assert sorted(np.bincount(list(fold_of([f"c{i}" for i in range(23)], 5, np.random.default_rng(0)).values()))) \
-        == [4, 4, 5, 5, 5]
+    assert sorted(np.bincount(list(fold_of([f"c{i}" for i in range(23)], 5, np.random.default_rng(0)).values()))) == [
+        4,
+        4,
+        5,
+        5,
+        5,
+    ]
     rng = np.random.default_rng(9)
     camp = np.repeat([f"camp{i}" for i in range(200)], 5)
     n = rng.integers(50_000, 200_000, camp.size).astype(float)

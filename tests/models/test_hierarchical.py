@@ -75,8 +75,10 @@ def test_design_ages_delay_and_fatigue_exposure():
     np.testing.assert_allclose(d.cell_delay[first][order], [1.0] * 7 + [1.0, 0.8, 0.5])
     np.testing.assert_allclose(d.cell_exposure[first][order], np.arange(10) / 7.0)
     np.testing.assert_allclose(d.current_exposure, 9 / 7.0)
-    np.testing.assert_allclose(_exposure(sim.daily, "impressions")[:, 1], np.cumsum(sim.daily.impressions[:, 1]) / 1e5
-                               - sim.daily.impressions[:, 1] / 1e5)
+    np.testing.assert_allclose(
+        _exposure(sim.daily, "impressions")[:, 1],
+        np.cumsum(sim.daily.impressions[:, 1]) / 1e5 - sim.daily.impressions[:, 1] / 1e5,
+    )
 
 
 def test_design_merges_days_with_equal_delay_without_fatigue():
@@ -219,9 +221,10 @@ def test_reused_compiled_model_gives_the_fresh_compile_draws():
     assert fresh.diagnostics["compile_reused"] is False
     np.testing.assert_array_equal(reused.draws, fresh.draws)
     # and the data really were swapped: a fit to the first campaign differs
-    assert not np.allclose(reused.mean(), model.fit(first.daily, "conversion_rate", 500, np.random.default_rng(2)).mean())
+    assert not np.allclose(
+        reused.mean(), model.fit(first.daily, "conversion_rate", 500, np.random.default_rng(2)).mean()
+    )
     _SAMPLERS.clear()
-
 
 
 @pytest.fixture(scope="module")
@@ -293,8 +296,13 @@ def test_delay_correction_removes_recent_day_bias():
     rng = np.random.default_rng(5)
     sims = [
         simulate_campaign(
-            rng, n_creatives=5, n_days=7, impressions_per_day=60_000, intercept=-8.8 + rng.normal(0, 0.3),
-            organic_coef=0.0, creative_sd=0.3,
+            rng,
+            n_creatives=5,
+            n_days=7,
+            impressions_per_day=60_000,
+            intercept=-8.8 + rng.normal(0, 0.3),
+            organic_coef=0.0,
+            creative_sd=0.3,
         )
         for _ in range(5)
     ]

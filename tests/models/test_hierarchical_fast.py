@@ -45,7 +45,9 @@ DESIGNS = [
 
 def _model(n: int, k: int, fatigue: str, cdf, seed: int):
     rng = np.random.default_rng(seed)
-    sims = [simulate_campaign(rng, n_creatives=n, n_days=14, fatigue=fatigue, impressions_per_day=20_000) for _ in range(k)]
+    sims = [
+        simulate_campaign(rng, n_creatives=n, n_days=14, fatigue=fatigue, impressions_per_day=20_000) for _ in range(k)
+    ]
     design = _design([s.daily for s in sims], [s.organic_rate for s in sims], fatigue, cdf)
     return design, LogDensity(design, fatigue, None, _centred_mask(design, "auto")), rng
 

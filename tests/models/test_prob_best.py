@@ -23,10 +23,7 @@ def evan_miller_b_beats_a(a_a: float, b_a: float, a_b: int, b_b: float) -> float
     A/B testing'): sum_{i<a_B} B(a_A+i, b_B+b_A) / ((b_B+i) B(1+i, b_B) B(a_A, b_A))."""
     i = np.arange(int(a_b))
     log_terms = (
-        special.betaln(a_a + i, b_b + b_a)
-        - np.log(b_b + i)
-        - special.betaln(1 + i, b_b)
-        - special.betaln(a_a, b_a)
+        special.betaln(a_a + i, b_b + b_a) - np.log(b_b + i) - special.betaln(1 + i, b_b) - special.betaln(a_a, b_a)
     )
     return float(np.exp(special.logsumexp(log_terms)))
 
@@ -130,8 +127,9 @@ def test_uniform_versus_scaled_uniform():
     # X_0 ~ U(0, 1), X_1 ~ U(0, 2): P(X_0 > X_1) = 1/4 exactly (the density ends at the scale).
     got = prob_best_scaled_beta(np.ones(2), np.ones(2), np.array([1.0, 2.0]))
     np.testing.assert_allclose(got, [0.25, 0.75], atol=1e-6)
-    np.testing.assert_allclose(scaled_beta_max(np.ones(2), np.ones(2), np.array([1.0, 2.0]))[0], [0.25, 0.75],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        scaled_beta_max(np.ones(2), np.ones(2), np.array([1.0, 2.0]))[0], [0.25, 0.75], atol=1e-6
+    )
 
 
 def test_single_and_empty():

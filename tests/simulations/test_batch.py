@@ -78,8 +78,9 @@ def test_decide_phase_batch_matches_decide_phase():
     assert got.winner.tolist() == [0, -1, -1]
     for row in range(3):
         rng = np.random.default_rng(6)
-        single = Posterior(tuple("abc"), "x", rng.beta(a[row], b[row], size=(4000, 3)),
-                           marginals=ScaledBeta(a[row], b[row], s[row]))
+        single = Posterior(
+            tuple("abc"), "x", rng.beta(a[row], b[row], size=(4000, 3)), marginals=ScaledBeta(a[row], b[row], s[row])
+        )
         ref = decide_phase(single, int(day[row]), 7, 0.95, 0.01)
         assert ("explore", "optimize", "winner")[got.phase[row]] == ref.phase
         assert got.leader[row] == ref.leader

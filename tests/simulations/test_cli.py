@@ -12,8 +12,18 @@ from click.testing import CliRunner
 from allocator.cli import main
 
 STUDIES = Path(__file__).resolve().parents[2] / "configs" / "studies"
-KEYS = {"conversions_mean", "conversions_se", "regret_mean", "regret_se", "spend_mean", "cpa_mean",
-        "share_on_best", "p_correct_winner", "decision_day_mean", "model_fallbacks"}
+KEYS = {
+    "conversions_mean",
+    "conversions_se",
+    "regret_mean",
+    "regret_se",
+    "spend_mean",
+    "cpa_mean",
+    "share_on_best",
+    "p_correct_winner",
+    "decision_day_mean",
+    "model_fallbacks",
+}
 
 
 def _run(*args: str):
@@ -33,8 +43,15 @@ def test_json_keys_and_nulls():
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert data["study"] == "textbook Bernoulli bandit" and data["replicates"] == 3 and data["periods"] == 30
-    assert set(data["policies"]) == {"thompson", "top_two_thompson", "uniform", "greedy", "ucb",
-                                     "explore_then_commit", "oracle"}
+    assert set(data["policies"]) == {
+        "thompson",
+        "top_two_thompson",
+        "uniform",
+        "greedy",
+        "ucb",
+        "explore_then_commit",
+        "oracle",
+    }
     for figures in data["policies"].values():
         assert set(figures) == KEYS
         assert figures["cpa_mean"] is None and figures["spend_mean"] is None  # unit-cost mode: no money
@@ -49,8 +66,13 @@ def test_out_files(tmp_path):
     r = _run(str(STUDIES / "realistic.toml"), "--replicates", "3", "--out", str(out), "--workers", "2")
     assert r.exit_code == 0, r.output
     names = {p.name for p in out.iterdir()}
-    assert names == {"results.csv", "summary.json", "regret_over_time.png", "share_on_best_over_time.png",
-                     "prob_best_over_time.png"}
+    assert names == {
+        "results.csv",
+        "summary.json",
+        "regret_over_time.png",
+        "share_on_best_over_time.png",
+        "prob_best_over_time.png",
+    }
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert len(rows) == 3 * 7 and rows[0]["policy"] == "thompson" and float(rows[0]["spend"]) > 0
     summary = json.loads((out / "summary.json").read_text())
@@ -73,10 +95,13 @@ def test_help_has_examples():
     assert "Examples:" in r.output and "--scheduler" in r.output
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(p.name, marks=pytest.mark.slow) if p.name == "hierarchical.toml" else p.name  # ~100 s of PyMC
-    for p in sorted(STUDIES.glob("*.toml"))
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(p.name, marks=pytest.mark.slow) if p.name == "hierarchical.toml" else p.name  # ~100 s of PyMC
+        for p in sorted(STUDIES.glob("*.toml"))
+    ],
+)
 def test_every_shipped_study_runs(name):
     r = _run(str(STUDIES / name), "--replicates", "2", "--json")
     assert r.exit_code == 0, r.output
@@ -87,8 +112,9 @@ def test_scheduler_option_runs_on_a_dask_cluster():
     distributed = pytest.importorskip("dask.distributed")
     args = [str(STUDIES / "bernoulli.toml"), "--replicates", "3", "--json"]
     local = json.loads(_run(*args).output)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
         remote = _run(*args, "--scheduler", cluster.scheduler_address)
     assert remote.exit_code == 0, remote.output
     assert json.loads(remote.output) == local

@@ -64,13 +64,16 @@ def test_bad_history_rows(tmp_path):
     p.write_text("campaign_id,creative,impressions,conversions\nc,a,100,2\n")
     with pytest.raises(DataError) as e:
         read_history(p)
-    assert str(e.value) == (f"{p}: header: column 'creative_id' is missing; columns are campaign_id, "
-                            "creative_id, impressions, conversions[, spend]")
+    assert str(e.value) == (
+        f"{p}: header: column 'creative_id' is missing; columns are campaign_id, "
+        "creative_id, impressions, conversions[, spend]"
+    )
     p.write_text("campaign_id,creative_id,impressions,conversions\nc,a,many,2\n")
     with pytest.raises(DataError) as e:
         read_history(p)
-    assert str(e.value) == (f"{p}: row 2, column 'impressions': 'many' is not a number; write a number such as "
-                            "1234, 12,345 or $12.50")
+    assert str(e.value) == (
+        f"{p}: row 2, column 'impressions': 'many' is not a number; write a number such as 1234, 12,345 or $12.50"
+    )
 
 
 def test_history_uses_the_importer_number_and_error_rules(tmp_path):
@@ -81,16 +84,19 @@ def test_history_uses_the_importer_number_and_error_rules(tmp_path):
     p.write_text("campaign_id,creative_id,impressions,conversions\nc,a,182,000,38\n")  # unquoted: shifted
     with pytest.raises(DataError) as e:
         read_history(p)
-    assert str(e.value) == (f"{p}: row 2: 5 values but the header has 4 columns; quote values that contain the "
-                            'delimiter ("182,000") and fill in missing values')
+    assert str(e.value) == (
+        f"{p}: row 2: 5 values but the header has 4 columns; quote values that contain the "
+        'delimiter ("182,000") and fill in missing values'
+    )
     p.write_text("campaign_id;creative_id;impressions;conversions;spend\nc;a;182.000;38;1.092,50\n")
     past = read_history(p)
     assert past[0].impressions.tolist() == [182000.0] and past[0].spend.tolist() == [1092.5]
     p.write_text("campaign_id,creative_id,impressions,conversions\nc,a,lots,38\n")
     with pytest.raises(DataError) as e:
         read_history(p)
-    assert str(e.value) == (f"{p}: row 2, column 'impressions': 'lots' is not a number; write a number such as "
-                            "1234, 12,345 or $12.50")
+    assert str(e.value) == (
+        f"{p}: row 2, column 'impressions': 'lots' is not a number; write a number such as 1234, 12,345 or $12.50"
+    )
 
 
 def test_history_not_utf8_is_one_line(tmp_path):
@@ -98,11 +104,11 @@ def test_history_not_utf8_is_one_line(tmp_path):
     p.write_bytes("campaign_id,creative_id,impressions,conversions\ncaf\xe9,a,100,2\n".encode("latin-1"))
     with pytest.raises(DataError) as e:
         read_history(p)
-    assert str(e.value) == (f"{p}: row 2: not UTF-8 text (byte 0xe9); save the file as UTF-8 (in Excel: Save As, "
-                            "CSV UTF-8)")
+    assert str(e.value) == (
+        f"{p}: row 2: not UTF-8 text (byte 0xe9); save the file as UTF-8 (in Excel: Save As, CSV UTF-8)"
+    )
     p.write_bytes("campaign_id\tcreative_id\timpressions\tconversions\nc\ta\t100\t2\n".encode("utf-16"))
     assert read_history(p)[0].impressions.tolist() == [100.0]
-
 
 
 def _history(n_campaigns: int, seed: int) -> list:
@@ -129,8 +135,9 @@ def test_cross_fitting_never_lets_a_campaign_see_its_own_data():
     assert sorted(np.bincount(fold)) == [8] * 5
     for j in range(5):
         train = [p for p, f in zip(hist, fold) if f != j]
-        fit = fit_beta_binomial(np.concatenate([p.conversions for p in train]),
-                                np.concatenate([p.impressions for p in train]))
+        fit = fit_beta_binomial(
+            np.concatenate([p.conversions for p in train]), np.concatenate([p.impressions for p in train])
+        )
         assert np.all(alpha[fold == j] == fit.alpha) and np.all(beta[fold == j] == fit.beta)
     # Changing one campaign's own counts changes no prior in its fold, but every prior outside it.
     changed = list(hist)
@@ -179,5 +186,10 @@ def test_from_history_replay_runs_with_cross_fitted_priors_and_needs_a_history()
     np.testing.assert_allclose(learned.policies["thompson"]["units"], flat.policies["thompson"]["units"])
     assert not np.array_equal(learned.policies["thompson"]["regret"], flat.policies["thompson"]["regret"])
     with pytest.raises(Exception, match="prior.from_history: needs world.history"):
-        parse_study({"study": {"name": "x"}, "world": {"impressions_per_period": 10, "conversion_rates": [0.1, 0.2]},
-                     "prior": {"from_history": True}})
+        parse_study(
+            {
+                "study": {"name": "x"},
+                "world": {"impressions_per_period": 10, "conversion_rates": [0.1, 0.2]},
+                "prior": {"from_history": True},
+            }
+        )

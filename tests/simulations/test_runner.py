@@ -72,8 +72,11 @@ def test_same_seed_same_numbers_different_seed_different():
 
 
 def test_one_and_two_workers_give_identical_results():
-    s = study(MONEY, study={"replicates": 16, "chunk_size": 4, "periods": 10,
-                            "policies": ["thompson", "ucb", "oracle"]}, world={"delay": {"window": 3}})
+    s = study(
+        MONEY,
+        study={"replicates": 16, "chunk_size": 4, "periods": 10, "policies": ["thompson", "ucb", "oracle"]},
+        world={"delay": {"window": 3}},
+    )
     one = run_study(StudySpec(s), workers=1)
     two = run_study(StudySpec(s), workers=2)
     for p in one.policies:
@@ -92,8 +95,9 @@ def test_dask_local_cluster_gives_the_same_numbers():
     distributed = pytest.importorskip("dask.distributed")
     s = study(UNIT, study={"replicates": 9, "chunk_size": 3, "periods": 8, "policies": ["thompson", "oracle"]})
     local = run_study(StudySpec(s))
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
         remote = run_study(StudySpec(s), scheduler=cluster.scheduler_address)
     for p in local.policies:
         for name in SCALARS + SERIES:
@@ -104,9 +108,16 @@ def test_thompson_shares_match_one_draw_per_impression():
     """Thompson by probability-of-best shares has the regret of Thompson with one posterior draw per
     impression (unit-cost Bernoulli, daily batches), within standard errors."""
     n = 600
-    s = study(UNIT, study={"replicates": n, "periods": 15, "chunk_size": n,
-                           "policies": ["thompson", "thompson_per_impression", "uniform"]},
-              world={"impressions_per_period": 100, "conversion_rates": [0.04, 0.06, 0.08]})
+    s = study(
+        UNIT,
+        study={
+            "replicates": n,
+            "periods": 15,
+            "chunk_size": n,
+            "policies": ["thompson", "thompson_per_impression", "uniform"],
+        },
+        world={"impressions_per_period": 100, "conversion_rates": [0.04, 0.06, 0.08]},
+    )
     res = run_study(StudySpec(s))
     a = res.policies["thompson"]["regret"]
     b = res.policies["thompson_per_impression"]["regret"]
@@ -115,18 +126,32 @@ def test_thompson_shares_match_one_draw_per_impression():
     # and the comparison has power: both are far below uniform
     assert b.mean() < 0.6 * res.policies["uniform"]["regret"].mean()
     share_a = res.policies["thompson"]["units_on_best"].sum() / res.policies["thompson"]["units"].sum()
-    share_b = (res.policies["thompson_per_impression"]["units_on_best"].sum()
-               / res.policies["thompson_per_impression"]["units"].sum())
+    share_b = (
+        res.policies["thompson_per_impression"]["units_on_best"].sum()
+        / res.policies["thompson_per_impression"]["units"].sum()
+    )
     assert abs(share_a - share_b) < 0.03
 
 
 @pytest.mark.parametrize("policy", ["uniform", "greedy", "ucb"])
 def test_each_simulated_day_is_the_engines_decision(policy):
     """Replay simulated days through `allocator.engine.reallocate`: the same budgets, to the cent."""
-    g = {"min_budget": 20.0, "max_change": 0.5, "min_days_between_changes": 2, "exploration_floor": 0.05,
-         "learning_days": 3, "learning_conversions": 10, "hold_learning": True}
-    s = study(MONEY, study={"periods": 9}, guardrails=g, decision={"min_days": 100},
-              prior={"alpha": 1.0, "beta": 4000.0, "cpm": 6.5})
+    g = {
+        "min_budget": 20.0,
+        "max_change": 0.5,
+        "min_days_between_changes": 2,
+        "exploration_floor": 0.05,
+        "learning_days": 3,
+        "learning_conversions": 10,
+        "hold_learning": True,
+    }
+    s = study(
+        MONEY,
+        study={"periods": 9},
+        guardrails=g,
+        decision={"min_days": 100},
+        prior={"alpha": 1.0, "beta": 4000.0, "cpm": 6.5},
+    )
     r = run_one(s, policy, n_rep=3)
     k = 4
     ids = tuple(f"creative-{i + 1}" for i in range(k))
@@ -142,8 +167,13 @@ def test_each_simulated_day_is_the_engines_decision(policy):
         for t in range(1, 9):
             imps = r["impressions"][:t, rep]
             daily = DailyObservations(
-                ids, np.array([np.datetime64(start + dt.timedelta(days=d)) for d in range(t)]),
-                imps, np.zeros_like(imps), r["reported"][:t, rep], r["budgets"][:t, rep])
+                ids,
+                np.array([np.datetime64(start + dt.timedelta(days=d)) for d in range(t)]),
+                imps,
+                np.zeros_like(imps),
+                r["reported"][:t, rep],
+                r["budgets"][:t, rep],
+            )
             b = r["budgets"][:t, rep]
             changed = np.abs(np.diff(np.vstack([np.zeros(k), b]), axis=0)) > 1e-9
             last = tuple(
@@ -182,9 +212,12 @@ def test_hierarchical_fits_see_each_day_as_reported_so_far():
 @pytest.mark.slow  # hierarchical fits per replicate and day (~40 s on 2 shared cores)
 def test_hierarchical_study_runs_within_the_guardrails():
     g = Guardrails()
-    s = study(MONEY, study={"model": "hierarchical", "periods": 3},
-              model={"draws": 200, "tune": 200, "min_ess": 20.0, "max_rhat": 1.2},
-              world={"delay": {"window": 7}})
+    s = study(
+        MONEY,
+        study={"model": "hierarchical", "periods": 3},
+        model={"draws": 200, "tune": 200, "min_ess": 20.0, "max_rhat": 1.2},
+        world={"delay": {"window": 7}},
+    )
     r = run_one(s, "thompson", n_rep=2)
     budgets = r["budgets"]  # (periods, n_rep, k)
     assert np.all(budgets.sum(axis=2) <= 500.0 + 1e-9)
@@ -196,9 +229,12 @@ def test_hierarchical_study_runs_within_the_guardrails():
 
 def test_uniform_is_an_equal_split_for_the_whole_campaign_and_ab_test_stops():
     # Very different creatives: the rule declares a winner within the horizon for every stopping policy.
-    s = study(UNIT, study={"periods": 20}, world={"impressions_per_period": 2000,
-                                                   "conversion_rates": [0.02, 0.2]},
-              decision={"min_days": 3})
+    s = study(
+        UNIT,
+        study={"periods": 20},
+        world={"impressions_per_period": 2000, "conversion_rates": [0.02, 0.2]},
+        decision={"min_days": 3},
+    )
     uni = run_one(s, "uniform")
     assert uni["declared"].sum() == 0
     np.testing.assert_array_equal(uni["budgets"], 1000.0)  # 2000 impressions split equally every day
@@ -206,9 +242,12 @@ def test_uniform_is_an_equal_split_for_the_whole_campaign_and_ab_test_stops():
     assert ab["declared"].min() == 1 and np.all(ab["decision_day"] == 3)
     # After the decision the winner takes all: the last day's budget is all on creative 2.
     np.testing.assert_array_equal(ab["budgets"][-1][:, 1], 2000.0)
-    off = study(UNIT, study={"periods": 20}, world={"impressions_per_period": 2000,
-                                                     "conversion_rates": [0.02, 0.2]},
-                decision={"min_days": 3, "stop": False})
+    off = study(
+        UNIT,
+        study={"periods": 20},
+        world={"impressions_per_period": 2000, "conversion_rates": [0.02, 0.2]},
+        decision={"min_days": 3, "stop": False},
+    )
     ts = run_one(off, "thompson")
     assert ts["declared"].sum() == 0 and ts["winner_phase"].sum() == 0
     np.testing.assert_array_equal(run_one(off, "ab_test")["declared"], 0.0)

@@ -39,31 +39,52 @@ def test_a_good_study_loads(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        (OK.replace('name = "x"', 'name = "x"\nreplicate = 5'),
-         "STUDY: study.replicate: unknown key; did you mean 'replicates'?"),
+        (
+            OK.replace('name = "x"', 'name = "x"\nreplicate = 5'),
+            "STUDY: study.replicate: unknown key; did you mean 'replicates'?",
+        ),
         (OK + "[world.delay]\nwindw = 3\n", "STUDY: world.delay.windw: unknown key; did you mean 'window'?"),
         (OK + "[guardrail]\nmin_budget = 3\n", "STUDY: guardrail: unknown key; did you mean 'guardrails'?"),
-        (OK.replace('name = "x"', 'name = "x"\nperiods = 0'),
-         "STUDY: study.periods: 0 is not valid (Input should be greater than or equal to 1); correct the value"),
-        (OK.replace("[0.1, 0.2]", "[0.1, 2.0]"),
-         "STUDY: world.conversion_rates: every rate must be in (0, 1); fix the values"),
-        (OK.replace("impressions_per_period = 10", "impressions_per_period = 10\ndaily_budget = 100"),
-         "STUDY: world: give exactly one of daily_budget (money) or impressions_per_period (unit-cost mode)"),
-        (OK.replace("impressions_per_period = 10", "daily_budget = 100"),
-         "STUDY: world.cpms: required with daily_budget; give one CPM per conversion rate"),
-        (OK.replace('name = "x"', 'name = "x"\npolicies = ["thompson", "thompson"]'),
-         "STUDY: study.policies: 'thompson' is listed twice; list each policy once"),
-        (OK + "[[world.creatives]]\nid = 'a'\nconversion_rate = 0.1\n",
-         "STUDY: world: gives conversion_rates and creatives; give exactly one of conversion_rates, "
-         "[[world.creatives]], [world.generator] or history"),
-        (OK.replace("impressions_per_period = 10", "history = 'nope.csv'").replace(
-            "conversion_rates = [0.1, 0.2]", ""),
-         "STUDY: world.history: file '{dir}/nope.csv' not found; give a path relative to the study file"),
-        (OK.replace('name = "x"', 'name = "x"\nmodel = "hierarchical"\npolicies = ["thompson_per_impression"]'),
-         "STUDY: study.policies: thompson_per_impression needs the conjugate model (one draw per impression); "
-         'remove it or use study.model = "conjugate"'),
-        (OK.replace('name = "x"', 'name = "x"\nmodel = "pooled"'),
-         "STUDY: study.model: 'pooled' is not valid (Input should be 'conjugate' or 'hierarchical'); correct the value"),
+        (
+            OK.replace('name = "x"', 'name = "x"\nperiods = 0'),
+            "STUDY: study.periods: 0 is not valid (Input should be greater than or equal to 1); correct the value",
+        ),
+        (
+            OK.replace("[0.1, 0.2]", "[0.1, 2.0]"),
+            "STUDY: world.conversion_rates: every rate must be in (0, 1); fix the values",
+        ),
+        (
+            OK.replace("impressions_per_period = 10", "impressions_per_period = 10\ndaily_budget = 100"),
+            "STUDY: world: give exactly one of daily_budget (money) or impressions_per_period (unit-cost mode)",
+        ),
+        (
+            OK.replace("impressions_per_period = 10", "daily_budget = 100"),
+            "STUDY: world.cpms: required with daily_budget; give one CPM per conversion rate",
+        ),
+        (
+            OK.replace('name = "x"', 'name = "x"\npolicies = ["thompson", "thompson"]'),
+            "STUDY: study.policies: 'thompson' is listed twice; list each policy once",
+        ),
+        (
+            OK + "[[world.creatives]]\nid = 'a'\nconversion_rate = 0.1\n",
+            "STUDY: world: gives conversion_rates and creatives; give exactly one of conversion_rates, "
+            "[[world.creatives]], [world.generator] or history",
+        ),
+        (
+            OK.replace("impressions_per_period = 10", "history = 'nope.csv'").replace(
+                "conversion_rates = [0.1, 0.2]", ""
+            ),
+            "STUDY: world.history: file '{dir}/nope.csv' not found; give a path relative to the study file",
+        ),
+        (
+            OK.replace('name = "x"', 'name = "x"\nmodel = "hierarchical"\npolicies = ["thompson_per_impression"]'),
+            "STUDY: study.policies: thompson_per_impression needs the conjugate model (one draw per impression); "
+            'remove it or use study.model = "conjugate"',
+        ),
+        (
+            OK.replace('name = "x"', 'name = "x"\nmodel = "pooled"'),
+            "STUDY: study.model: 'pooled' is not valid (Input should be 'conjugate' or 'hierarchical'); correct the value",
+        ),
         ("[study\nname = 1", None),
     ],
 )

@@ -34,5 +34,6 @@ def test_fourteen_days_push_once_per_decision_and_ledger_equals_the_api(tmp_path
     for cid, api in run.api_totals.items():
         ours = run.ledger_totals[cid]
         assert {f: ours[f] for f in ("impressions", "clicks", "conversions")} == {
-            f: api[f] for f in ("impressions", "clicks", "conversions")}, cid
+            f: api[f] for f in ("impressions", "clicks", "conversions")
+        }, cid
         assert round(ours["spend"] * 100) == round(api["spend"] * 100), cid

@@ -47,8 +47,9 @@ def test_out_refuses_a_folder_of_other_files(tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
     r = _run(str(STUDIES / "bernoulli.toml"), "--replicates", "2", "--out", str(tmp_path), "--format", "json")
     assert r.exit_code == 2
-    assert r.output == (f"error: {tmp_path} holds files sparkbandit did not write (keep.txt); give a new or empty "
-                        "folder\n")
+    assert r.output == (
+        f"error: {tmp_path} holds files sparkbandit did not write (keep.txt); give a new or empty folder\n"
+    )
 
 
 def test_format_csv_and_json_alias():
@@ -56,10 +57,19 @@ def test_format_csv_and_json_alias():
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
     assert lines[0].startswith("policy,conversions_mean,conversions_se,regret_mean")
-    assert [line.split(",")[0] for line in lines[1:]] == ["thompson", "top_two_thompson", "uniform", "greedy",
-                                                          "ucb", "explore_then_commit", "oracle"]
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        "thompson",
+        "top_two_thompson",
+        "uniform",
+        "greedy",
+        "ucb",
+        "explore_then_commit",
+        "oracle",
+    ]
     r = _run(str(STUDIES / "bernoulli.toml"), "--replicates", "2", "--json", "--format", "csv")
-    assert r.exit_code == 2 and r.output.endswith("error: --json and --format csv contradict each other; give one of them\n")
+    assert r.exit_code == 2 and r.output.endswith(
+        "error: --json and --format csv contradict each other; give one of them\n"
+    )
 
 
 def test_a_study_of_ten_million_replicates_is_refused_with_its_estimate():
@@ -109,13 +119,27 @@ def test_ctrl_c_stops_a_worker_pool_quickly_and_writes_nothing(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # The bound: a generous multiple of what starting the CLI costs on this machine right now.
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "allocator", "simulate", "--help"], env=env, capture_output=True,
-                   check=True)
+    subprocess.run([sys.executable, "-m", "allocator", "simulate", "--help"], env=env, capture_output=True, check=True)
     bound = 2.0 + 10 * (time.monotonic() - t0)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "allocator", "simulate", str(STUDIES / "realistic.toml"), "--replicates", "20000",
-         "--workers", "2", "--out", str(out), "--force"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "allocator",
+            "simulate",
+            str(STUDIES / "realistic.toml"),
+            "--replicates",
+            "20000",
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+            "--force",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -138,8 +162,11 @@ def test_ctrl_c_stops_a_worker_pool_quickly_and_writes_nothing(tmp_path):
     assert took < bound, (took, bound)
     assert not out.exists() and list(tmp_path.iterdir()) == []
     time.sleep(0.5)
-    alive = [p for p in workers if Path(f"/proc/{p}").exists()
-             and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]]
+    alive = [
+        p
+        for p in workers
+        if Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    ]
     assert alive == []
 
 

@@ -8,8 +8,13 @@ from simulations.world import build_worlds
 
 from .helpers import MONEY, UNIT, run_one, study
 
-NO_HOLDS = {"min_budget": 20.0, "max_change": 0.5, "min_days_between_changes": 0, "exploration_floor": 0.05,
-            "hold_learning": False}
+NO_HOLDS = {
+    "min_budget": 20.0,
+    "max_change": 0.5,
+    "min_days_between_changes": 0,
+    "exploration_floor": 0.05,
+    "hold_learning": False,
+}
 
 
 def test_delay_really_delays():
@@ -129,8 +134,14 @@ def test_unit_cost_mode_buys_impressions_not_money():
 
 
 def test_generator_draws_rates_and_organic_signal():
-    s = study(MONEY, world={"conversion_rates": None, "cpms": None,
-                            "generator": {"n_creatives": 5, "rate": 2.5e-4, "spread": 0.4, "organic_strength": 0.8}})
+    s = study(
+        MONEY,
+        world={
+            "conversion_rates": None,
+            "cpms": None,
+            "generator": {"n_creatives": 5, "rate": 2.5e-4, "spread": 0.4, "organic_strength": 0.8},
+        },
+    )
     w = build_worlds(s, None, 4000, np.random.default_rng(0))[0]
     assert w.rates.shape == (4000, 5)
     assert abs(np.log(w.rates).std() - 0.4) < 0.02

@@ -21,9 +21,18 @@ def adgroup_id(i: int) -> str:
     return f"{1790000000000000000 + i}"
 
 
-def write_plan(folder: Path, n: int = 3, *, daily_budget: float | None = None, extra: str = "",
-               creative_extra: dict[int, str] | None = None, time_zone: str = "UTC", restate_days: int = 7,
-               launched: dt.date | None = dt.date(2026, 11, 1), floor: float = 0.05) -> LoadedPlan:
+def write_plan(
+    folder: Path,
+    n: int = 3,
+    *,
+    daily_budget: float | None = None,
+    extra: str = "",
+    creative_extra: dict[int, str] | None = None,
+    time_zone: str = "UTC",
+    restate_days: int = 7,
+    launched: dt.date | None = dt.date(2026, 11, 1),
+    floor: float = 0.05,
+) -> LoadedPlan:
     """A plan of `n` creatives c0..c{n-1}, each with its own ad and ad group."""
     creative_extra = creative_extra or {}
     budget = daily_budget if daily_budget is not None else max(100.0, 25.0 * n)
@@ -68,8 +77,13 @@ def client(fake: FakeTikTok, sleeps: list[float] | None = None, **kw) -> TikTokC
     import numpy as np
 
     record = sleeps.append if sleeps is not None else (lambda s: None)
-    return TikTokClient(Credentials(TOKEN, "https://fake.invalid/open_api/v1.3"), transport=fake.transport(),
-                        sleep=record, rng=np.random.default_rng(0), **kw)
+    return TikTokClient(
+        Credentials(TOKEN, "https://fake.invalid/open_api/v1.3"),
+        transport=fake.transport(),
+        sleep=record,
+        rng=np.random.default_rng(0),
+        **kw,
+    )
 
 
 def stat(spend: float | str | None, impressions, clicks, conversions) -> dict:
