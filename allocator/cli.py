@@ -146,6 +146,8 @@ REALLOCATE_EPILOG = """Examples:
   sparkbandit reallocate --plan plan.toml --data export.csv --out budgets.csv
   sparkbandit reallocate --plan plan.toml --out adgroups.csv --format adgroups
   sparkbandit reallocate --plan plan.toml --date 2026-11-26 --json
+  sparkbandit reallocate --plan a.toml --plan b.toml
+  sparkbandit reallocate --plan plans/ --format csv
 """
 
 
@@ -190,7 +192,12 @@ def output_format(fmt: str | None, as_json: bool) -> str:
 
 @main.command(epilog=REALLOCATE_EPILOG)
 @click.option(
-    "--plan", "plan_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Campaign plan (TOML)."
+    "--plan",
+    "plan_paths",
+    required=True,
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Campaign plan (TOML). Repeat it, or give a folder (its *.toml, sorted), to decide many plans in one run.",
 )
 @click.option(
     "--data",
@@ -213,7 +220,7 @@ def output_format(fmt: str | None, as_json: bool) -> str:
 @json_alias_option()
 @click.option("--dry-run", is_flag=True, help="With the ledger: decide, but record nothing.")
 def reallocate(
-    plan_path: Path,
+    plan_paths: tuple[Path, ...],
     data: Path | None,
     date_: dt.datetime | None,
     out: Path | None,
@@ -225,6 +232,10 @@ def reallocate(
     from allocator.outputs import BUDGET_FORMATS
     from models.errors import SparkBanditError
 
+    if len(plan_paths) > 1 or plan_paths[0].is_dir():
+        _reallocate_plans(plan_paths, data, date_, out, fmt, as_json, dry_run)
+        return
+    plan_path = plan_paths[0]
     sheet = fmt == "adgroups"  # the ad-group sheet goes to --out; stdout then shows the table (or --json)
     fmt = ("json" if as_json else "table" if out is not None else "adgroups") if sheet else output_format(fmt, as_json)
 
@@ -260,15 +271,8 @@ def _reallocate(plan_path: Path, data: Path | None, date: dt.date | None, dry_ru
 
     loaded, daily, warnings, (kind, source) = load_inputs(plan_path, data)
     if kind == "ledger":
-        from allocator.daily import reallocate_from_ledger
-        from allocator.pushes import effective_plan
-
-        notes = effective_plan(loaded)  # Spark authorization ends read by `sync` win over auth_expires
-        alloc = reallocate_from_ledger(loaded, date, dry_run=dry_run, before_record=write_outputs)
-        alloc.warnings[:0] = notes
-        return alloc
-    if date is None:
-        date = (daily.dates[-1].astype(dt.date) + dt.timedelta(days=1)) if daily.n_days else dt.date.today()
+        return _reallocate_ledger(loaded, date, dry_run, write_outputs)
+    date = _decision_date(daily, date)
     fit_path = None
     if loaded.plan.campaign.model == "hierarchical":
         fit_path = fit_file(loaded)
@@ -277,6 +281,154 @@ def _reallocate(plan_path: Path, data: Path | None, date: dt.date | None, dry_ru
     if write_outputs is not None:
         write_outputs(alloc)
     return alloc
+
+
+def _reallocate_ledger(loaded, date: dt.date | None, dry_run: bool, write_outputs=None):
+    """Decide from the ledger and record the decision (unless `dry_run`), as `reallocate` with one plan."""
+    from allocator.daily import reallocate_from_ledger
+    from allocator.pushes import effective_plan
+
+    notes = effective_plan(loaded)  # Spark authorization ends read by `sync` win over auth_expires
+    alloc = reallocate_from_ledger(loaded, date, dry_run=dry_run, before_record=write_outputs)
+    alloc.warnings[:0] = notes
+    return alloc
+
+
+def _decision_date(daily, date: dt.date | None) -> dt.date:
+    """`date`, else the day after the last day of data (today when there is none)."""
+    if date is not None:
+        return date
+    return (daily.dates[-1].astype(dt.date) + dt.timedelta(days=1)) if daily.n_days else dt.date.today()
+
+
+def expand_plans(paths: tuple[Path, ...]) -> list[Path]:
+    """The plan files of `--plan` in order, a folder replaced by its *.toml files sorted by name."""
+    out: list[Path] = []
+    for p in paths:
+        out.extend(sorted(p.glob("*.toml")) if p.is_dir() else [p])
+    return out
+
+
+def decide_plans(paths: list[Path], date: dt.date | None, dry_run: bool) -> list[tuple[Path, object]]:
+    """(plan path, Allocation or the SparkBanditError that stopped it) per plan, in order.
+
+    Plans whose results come from a CSV (conjugate model) are decided together by `reallocate_many` (the
+    probability of best and the guardrails batched across plans; each plan's result equals deciding it
+    alone). Hierarchical plans are decided one by one, each with its own fit file, as with one plan (the
+    portfolio fit of `reallocate_many` would make one plan's result depend on the others). Ledger plans are
+    decided and recorded one by one, each in its own ledger transaction, exactly as with one plan.
+    """
+    from allocator.engine import reallocate as decide
+    from allocator.engine import reallocate_many
+    from models.errors import SparkBanditError
+
+    results: dict[int, object] = {}
+    batch: list[tuple[int, object, object, dt.date, list[str]]] = []
+    for k, path in enumerate(paths):
+        try:
+            loaded, daily, warnings, (kind, _) = load_inputs(path, None)
+            if kind == "ledger":
+                results[k] = _reallocate_ledger(loaded, date, dry_run)
+            elif loaded.plan.campaign.model == "hierarchical":
+                alloc = decide(loaded.plan, daily, _decision_date(daily, date), fit_path=fit_file(loaded))
+                alloc.warnings[:0] = warnings
+                results[k] = alloc
+            else:
+                batch.append((k, loaded, daily, _decision_date(daily, date), warnings))
+        except SparkBanditError as e:
+            results[k] = e
+    if batch:
+        try:
+            allocs = reallocate_many([(loaded.plan, daily, day, None) for _, loaded, daily, day, _ in batch])
+        except SparkBanditError:
+            # One plan's data stopped the batch: decide each alone so that only that plan fails.
+            allocs = []
+            for _, loaded, daily, day, _ in batch:
+                try:
+                    allocs.append(decide(loaded.plan, daily, day))
+                except SparkBanditError as e:
+                    allocs.append(e)
+        for (k, _, _, _, warnings), alloc in zip(batch, allocs, strict=True):
+            if not isinstance(alloc, SparkBanditError):
+                alloc.warnings[:0] = warnings
+            results[k] = alloc
+    return [(path, results[k]) for k, path in enumerate(paths)]
+
+
+def plan_line(path: Path, alloc) -> str:
+    """One line of `reallocate` with many plans: plan, campaign, date, total budget, phase, winner/leader."""
+    names = {c.id: c.label for c in alloc.creatives}
+    total = sum(c.budget for c in alloc.creatives)
+    line = (
+        f"{path}: campaign {alloc.campaign!r}, {alloc.date.isoformat()}, total {alloc.currency} {total:,.2f}, "
+        f"phase: {alloc.phase}"
+    )
+    if alloc.winner is not None:
+        line += f"; winner: {names.get(alloc.winner, alloc.winner)}"
+    elif alloc.leader is not None:
+        line += f"; leader: {names.get(alloc.leader, alloc.leader)}"
+    else:
+        line += "; no leader yet"
+    return line
+
+
+def _reallocate_plans(
+    plan_paths: tuple[Path, ...],
+    data: Path | None,
+    date_: dt.datetime | None,
+    out: Path | None,
+    fmt: str | None,
+    as_json: bool,
+    dry_run: bool,
+) -> None:
+    """`reallocate` with several plans (or a folder): one line per plan and a summary; per-plan errors at the
+    end, one line each, exit 2 if any plan failed."""
+    from models.errors import SparkBanditError
+
+    if data is not None:
+        fail("--data names the results of one plan; with several plans each plan's own data (or ledger) is used")
+    if out is not None:
+        fail("--out writes one plan's budgets; with several plans use --format csv (one CSV with a plan column)")
+    if fmt == "adgroups":
+        fail("--format adgroups is the sheet of one plan; run it per plan")
+    fmt = output_format(fmt, as_json)
+    paths = expand_plans(plan_paths)
+    if not paths:
+        fail(f"{', '.join(map(str, plan_paths))}: no *.toml plans in the folder; give plan files or a folder of them")
+    done = decide_plans(paths, None if date_ is None else date_.date(), dry_run)
+    ok = [(p, a) for p, a in done if not isinstance(a, SparkBanditError)]
+    failed = [(p, e) for p, e in done if isinstance(e, SparkBanditError)]
+    if fmt == "json":
+        click.echo(json.dumps([{"plan": str(p), **a.to_json()} for p, a in ok], indent=2))
+    elif fmt == "csv":
+        import csv
+        import io
+
+        from allocator.render import ALLOCATION_COLUMNS, allocation_csv
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["plan", *ALLOCATION_COLUMNS])
+        for p, a in ok:
+            for row in list(csv.reader(io.StringIO(allocation_csv(a))))[1:]:
+                w.writerow([str(p), *row])
+        click.echo(buf.getvalue(), nl=False)
+    else:
+        for p, a in ok:
+            click.echo(plan_line(p, a))
+        n_warn = sum(len(a.warnings) for _, a in ok)
+        click.echo(
+            f"{len(paths)} plans: {len(ok)} decided, {len(failed)} failed"
+            + (f"; {n_warn} warnings (on stderr)" if n_warn else "")
+        )
+    for p, a in ok:
+        for w_ in a.warnings:
+            click.echo(f"warning: {p}: {w_}", err=True)
+    for p, e in failed:
+        msg = str(e)
+        click.echo(f"error: {msg if msg.startswith(str(p)) else f'{p}: {msg}'}", err=True)
+    if failed:
+        sys.exit(2)
 
 
 if __name__ == "__main__":
