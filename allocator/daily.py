@@ -16,7 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from allocator.engine import Allocation, History, build_model, conjugate_model, learning_state, money, reallocate
+from allocator.engine import (
+    Allocation,
+    History,
+    build_model,
+    conjugate_model,
+    decision_rng,
+    learning_state,
+    money,
+    reallocate,
+)
 from allocator.ledger import BUSY_TIMEOUT, DecisionRecord, Ledger
 from allocator.outputs import fit_file, write_folder_atomic
 from allocator.plan import LoadedPlan
@@ -24,11 +33,6 @@ from models.errors import LedgerError
 from models.observations import DailyObservations
 
 STATUS_AUTH_DAYS = 7  # status warns a week ahead: time enough to ask the creator for a new code
-
-
-def decision_rng(seed: int, date: dt.date) -> np.random.Generator:
-    """The generator of the decision for `date`: re-deciding a date repeats it; each day draws afresh."""
-    return np.random.default_rng([seed, date.toordinal()])
 
 
 def _no_data(loaded: LoadedPlan) -> LedgerError:

@@ -275,6 +275,12 @@ def learning_state(
     return age, conv, first_week
 
 
+def decision_rng(seed: int, date: dt.date) -> np.random.Generator:
+    """The generator of the decision for `date`, one rule for every path (CSV and ledger): re-deciding a
+    date repeats it; each day draws afresh."""
+    return np.random.default_rng([seed, date.toordinal()])
+
+
 def reallocate(
     plan: CampaignPlan,
     daily: DailyObservations,
@@ -296,7 +302,8 @@ def reallocate(
     history : History, optional
         Previous budgets and last-change dates; by default those stated in the plan.
     rng : numpy Generator, optional
-        Defaults to one seeded with the plan's seed.
+        Defaults to `decision_rng(plan.campaign.seed, date)`, the rule the ledger path (`sparkbandit run`)
+        uses too, so the same plan, data and date give the same budgets through either path.
     model : optional
         A fitted-on-demand model with `.fit(...)`; by default `build_model(plan)`.
     fit_path : Path, optional
@@ -325,7 +332,7 @@ def reallocate_many(
     The per-campaign logic runs as in `reallocate`; the numeric core is batched across campaigns: the exact
     probability of best and expected loss of every conjugate posterior (`scaled_beta_max` on a stacked
     (n_campaigns, n_creatives) array per creative count) and the guardrails (`apply_guardrails` per group of
-    campaigns with the same rules and creative count). Each campaign uses its plan's seed, as `reallocate`.
+    campaigns with the same rules and creative count). Each campaign uses `decision_rng(seed, date)`, as `reallocate`.
     Hierarchical plans with equal `[model]`, `[prior]`, objective and draws are fitted together as one
     portfolio (shared hyperpriors, one fit; see `_portfolio_models`): their results are the portfolio's, not
     those of one fit per campaign.
@@ -380,7 +387,7 @@ class _Fitted:
 def _portfolio_models(jobs) -> list:
     """Per job, a `_Fitted` model when its plan is hierarchical and at least one other job's plan has the
     same `[model]`, `[prior]`, objective and draws (fitted together by `fit_portfolio`, seeded by the first
-    plan's seed), else None (the job's own model)."""
+    plan's seed and date), else None (the job's own model)."""
     groups: dict[tuple, list[int]] = {}
     for k, (plan, daily, _date, _) in enumerate(jobs):
         if plan.campaign.model == "hierarchical" and daily.creative_ids == plan.creative_ids:
@@ -406,7 +413,7 @@ def _portfolio_models(jobs) -> list:
             [organic_rates(jobs[k][0]) for k in members],
             first.campaign.objective,
             first.decision.draws,
-            np.random.default_rng(first.campaign.seed),
+            decision_rng(first.campaign.seed, jobs[members[0]][2]),
         )
         for k, post in zip(members, posts, strict=True):
             post.diagnostics["portfolio_campaigns"] = len(members)
@@ -432,7 +439,7 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
     if daily.n_days and daily.dates[-1] >= np.datetime64(date, "D"):
         daily = daily.upto(np.datetime64(date, "D") - np.timedelta64(1, "D"))
     history = History.from_plan(plan) if history is None else history
-    rng = np.random.default_rng(camp.seed) if rng is None else rng
+    rng = decision_rng(camp.seed, date) if rng is None else rng
     model = build_model(plan) if model is None else model
     n = len(ids)
     warnings: list[str] = []
