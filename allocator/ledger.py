@@ -396,9 +396,6 @@ class DecisionRecord:
     def in_force(self) -> bool:
         return self.superseded_by is None
 
-    def budgets(self) -> dict[str, float]:
-        return {c["id"]: float(c["budget"]) for c in self.allocation.get("creatives", [])}
-
     def to_json(self) -> dict:
         return {
             "run_id": self.run_id,
@@ -976,21 +973,6 @@ class Ledger:
         nn, _, nhi = got.get(False, (0, None, None))
         day = lambda s: None if s is None else dt.date.fromisoformat(s)  # noqa: E731
         return Restated(int(rn), day(rlo), day(rhi), int(nn), day(nhi))
-
-    def imports(self, plan: CampaignPlan) -> list[dict]:
-        """Every import of the campaign, oldest first."""
-        cid = self.campaign_id(plan)
-        if cid is None:
-            return []
-        with self.errors():
-            cur = self.conn.execute(
-                """SELECT id, path, sha256, format, imported_at, first_date, last_date, rows_total, rows_added,
-                          rows_restated, rows_unchanged, rows_unknown
-                   FROM imports WHERE campaign_id = ? ORDER BY id""",
-                (cid,),
-            )
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur]
 
     # ------------------------------------------------------------------ decisions
     def record_decision(self, loaded: LoadedPlan, alloc: Allocation, run_id: str | None = None) -> DecisionRecord:
