@@ -217,7 +217,7 @@ class _HierarchicalFits:
         return DrawsBatchPosterior(samples, live), fell_back
 
 
-def simulate_campaign(
+def run_policy_on_world(
     world: CampaignWorld,
     dyn: Dynamics,
     study: Study,
@@ -489,7 +489,7 @@ def run_chunk(
         for g, members in enumerate(groups):
             ss = np.random.SeedSequence(seed, spawn_key=(chunk, 1, _policy_key(policy), g))
             world = stack_worlds(members) if batched else members[0]
-            out = simulate_campaign(world, dyn, study, policy, np.random.default_rng(ss))
+            out = run_policy_on_world(world, dyn, study, policy, np.random.default_rng(ss))
             acc.add(out, len(members), n_rep)
         results[policy] = acc.result()
         if on_policy is not None:  # progress within a chunk (a hierarchical chunk can take many minutes)
