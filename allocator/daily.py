@@ -195,8 +195,17 @@ class CampaignStatus:
             if d is None
             else {"run_id": d.run_id, "date": d.date.isoformat(), "decided_at": d.decided_at},
             "budgets": self.budgets,
+            "budget_by_kind": self.budget_by_kind(),
             "warnings": list(self.warnings),
         }
+
+    def budget_by_kind(self) -> dict[str, float]:
+        """Total budget in force on Spark and on non-Spark creatives (DOMAIN.md: track them separately;
+        a Spark ad's engagement goes to the creator's post, so the two are not like for like)."""
+        out = {"spark": 0.0, "non_spark": 0.0}
+        for b in self.budgets:
+            out["spark" if b["spark"] else "non_spark"] += float(b["budget"])
+        return out
 
 
 def campaign_status(loaded: LoadedPlan, today: dt.date | None = None) -> CampaignStatus:
@@ -213,6 +222,7 @@ def campaign_status(loaded: LoadedPlan, today: dt.date | None = None) -> Campaig
         changed = ledger.changed_since(plan, last.import_mark) if last is not None else None
     warnings: list[str] = []
     labels = {c.id: c.label for c in plan.creatives}
+    spark = {c.id: c.spark for c in plan.creatives}
     for c in plan.creatives:
         if c.status != "active" or c.auth_expires is None:
             continue
@@ -274,6 +284,7 @@ def campaign_status(loaded: LoadedPlan, today: dt.date | None = None) -> Campaig
                 {
                     "id": c["id"],
                     "name": labels.get(c["id"], c.get("name", c["id"])),
+                    "spark": spark.get(c["id"], True),  # a creative no longer in the plan: the plan's default
                     "status": c["status"],
                     "budget": c["budget"],
                     "prob_best": c["prob_best"],
@@ -559,8 +570,9 @@ def _today_box(plan, status: CampaignStatus) -> list[str]:
 
 
 def _creative_table(plan, status: CampaignStatus, cpa_rows: list, daily: DailyObservations) -> list[str]:
-    """Per creative: spend, conversions, observed CPA (spend / conversions, as Ads Manager shows it), the
-    model's CPA, P(best), budget and reason of the latest decision."""
+    """Per creative: kind (Spark or not), spend, conversions, observed CPA (spend / conversions, as Ads
+    Manager shows it), the model's CPA, P(best), budget and reason of the latest decision; with both kinds
+    in the plan, a second table of each kind's totals."""
     e = html.escape
     cur = plan.campaign.currency
     totals = daily.totals() if daily.n_days else None
@@ -571,7 +583,8 @@ def _creative_table(plan, status: CampaignStatus, cpa_rows: list, daily: DailyOb
         else {c["id"]: c for c in status.last_decision.allocation.get("creatives", [])}
     )
     out = [
-        "<h2>Creatives</h2><table><tr><th class='l'>creative</th><th>spend</th><th>conversions</th>"
+        "<h2>Creatives</h2><table><tr><th class='l'>creative</th><th class='l'>kind</th><th>spend</th>"
+        "<th>conversions</th>"
         "<th>observed CPA<br><span class='muted'>spend / conv.</span></th>"
         "<th>estimated CPA<br><span class='muted'>model mean</span></th><th>P(best)</th><th>budget</th>"
         "<th class='l'>reason</th></tr>"
@@ -583,13 +596,35 @@ def _creative_table(plan, status: CampaignStatus, cpa_rows: list, daily: DailyOb
         d = by_id.get(c.id, {})
         p = d.get("prob_best")
         out.append(
-            f"<tr><td class='l'>{e(c.label)}</td><td>{money(spend, cur)}</td><td>{conv:,.0f}</td>"
+            f"<tr><td class='l'>{e(c.label)}</td><td class='l'>{kind(c.spark)}</td><td>{money(spend, cur)}</td>"
+            f"<td>{conv:,.0f}</td>"
             f"<td>{observed}</td><td>{money(model_cpa.get(c.label), cur)}</td>"
             f"<td>{'-' if p is None else format(p, '.1%')}</td>"
             f"<td>{money(d.get('budget'), cur)}</td><td class='l'>{e(d.get('reason', ''))}</td></tr>"
         )
     out.append("</table>")
+    if len({c.spark for c in plan.creatives}) > 1:  # both kinds: their totals apart, never pooled
+        out.append(
+            "<h2>Spark and non-Spark</h2><table><tr><th class='l'>kind</th><th>creatives</th><th>spend</th>"
+            "<th>conversions</th><th>observed CPA</th><th>budget</th></tr>"
+        )
+        for flag in (True, False):
+            idx = [i for i, c in enumerate(plan.creatives) if c.spark == flag]
+            spend = float(sum(totals.spend[i] for i in idx)) if totals else 0.0
+            conv = float(sum(totals.conversions[i] for i in idx)) if totals else 0.0
+            budget = sum(float(by_id.get(plan.creatives[i].id, {}).get("budget") or 0.0) for i in idx)
+            out.append(
+                f"<tr><td class='l'>{kind(flag)}</td><td>{len(idx)}</td><td>{money(spend, cur)}</td>"
+                f"<td>{conv:,.0f}</td><td>{money(spend / conv, cur) if conv > 0 else '-'}</td>"
+                f"<td>{money(budget, cur) if by_id else '-'}</td></tr>"
+            )
+        out.append("</table>")
     return out
+
+
+def kind(spark: bool) -> str:
+    """How status and the report name a creative's kind."""
+    return "Spark" if spark else "non-Spark"
 
 
 def _label(plan, creative_id: str | None) -> str | None:
