@@ -19,6 +19,7 @@ import numpy as np
 from allocator.engine import (
     Allocation,
     History,
+    authorization_warning,
     build_model,
     conjugate_model,
     decision_rng,
@@ -26,13 +27,12 @@ from allocator.engine import (
     money,
     reallocate,
 )
+from allocator.guardrails import in_learning_phase
 from allocator.ledger import BUSY_TIMEOUT, DecisionRecord, Ledger
 from allocator.outputs import fit_file, write_folder_atomic
 from allocator.plan import LoadedPlan
 from models.errors import LedgerError
 from models.observations import DailyObservations
-
-STATUS_AUTH_DAYS = 7  # status warns a week ahead: time enough to ask the creator for a new code
 
 
 def _no_data(loaded: LoadedPlan) -> LedgerError:
@@ -211,7 +211,7 @@ class CampaignStatus:
 def campaign_status(loaded: LoadedPlan, today: dt.date | None = None) -> CampaignStatus:
     """Where the campaign stands on `today` (default: the UTC date), from the plan and the ledger.
 
-    Warnings: authorizations ending within a week (or ended), creatives in the learning phase, no results
+    Warnings: authorizations ending within `AUTH_WARNING_DAYS` (or ended; `authorization_warning`), creatives in the learning phase, no results
     for yesterday, results restated or added since the last decision, no decision yet.
     """
     plan = loaded.plan
@@ -224,30 +224,16 @@ def campaign_status(loaded: LoadedPlan, today: dt.date | None = None) -> Campaig
     labels = {c.id: c.label for c in plan.creatives}
     spark = {c.id: c.spark for c in plan.creatives}
     for c in plan.creatives:
-        if c.status != "active" or c.auth_expires is None:
-            continue
-        days = (c.auth_expires - today).days
-        if days <= 0:
-            warnings.append(
-                f"{c.label}: Spark authorization ended {c.auth_expires.isoformat()}; it gets no budget "
-                "(ask the creator for a new code and add it to the plan)"
-            )
-        elif days <= STATUS_AUTH_DAYS:
-            warnings.append(
-                f"{c.label}: Spark authorization ends {c.auth_expires.isoformat()} (in {days} day"
-                f"{'s' if days != 1 else ''}); ask the creator to renew it"
-            )
+        auth = authorization_warning(c, today, ahead="today") if c.status == "active" else None
+        if auth is not None:
+            warnings.append(auth)
     g = plan.guardrails
     if daily.n_days:
         age, conv, _ = learning_state(plan, daily.upto(np.datetime64(today, "D") - np.timedelta64(1, "D")), today)
+        learning = in_learning_phase(age, conv, g.learning_days, g.learning_conversions)
         for i, c in enumerate(plan.creatives):
             expired = c.auth_expires is not None and c.auth_expires <= today
-            if (
-                c.status == "active"
-                and not expired
-                and 0 < age[i] < g.learning_days
-                and conv[i] < g.learning_conversions
-            ):
+            if c.status == "active" and not expired and learning[i]:
                 held = "; its budget is held" if g.hold_learning else ""
                 warnings.append(
                     f"{c.label}: learning phase (day {age[i]} of {g.learning_days}, {conv[i]:.0f} of "
