@@ -14,7 +14,7 @@ With the default organic prior N(0, 0.5) the ranking is by engagement but the in
 coefficient from past campaigns first.
 
 Each post is matched to a running creative it would replace, most urgent first: an authorization ending
-within `AUTH_DAYS` days, then a fatigued creative (its conversion rate over its last `FATIGUE_DAYS` days of
+within `AUTH_WARNING_DAYS` days (the horizon of the authorization warnings), then a fatigued creative (its conversion rate over its last `FATIGUE_DAYS` days of
 data below that of its first `FATIGUE_DAYS` with probability at least `FATIGUE_PROB`, by at least
 `FATIGUE_DROP`), then one that is clearly losing (probability of best below `LOSING`).
 """
@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 from scipy import special
 
+from allocator.engine import AUTH_WARNING_DAYS
 from allocator.plan import CampaignPlan
 from models.errors import DataError
 from models.observations import DailyObservations
 
-AUTH_DAYS = 7
 LOSING = 0.05
 FATIGUE_DAYS = 7
 FATIGUE_PROB = 0.9
@@ -181,7 +181,7 @@ def rank_candidates(
     for _i, c in enumerate(plan.creatives):
         if c.status != "active":
             continue
-        if c.auth_expires is not None and (c.auth_expires - date).days <= AUTH_DAYS:
+        if c.auth_expires is not None and (c.auth_expires - date).days <= AUTH_WARNING_DAYS:
             slots.append((c.id, f"authorization of {c.label} ends {c.auth_expires.isoformat()}", -np.inf))
     for i, c in enumerate(plan.creatives):
         if c.status == "active" and c.id not in {s[0] for s in slots} and daily.n_days:

@@ -196,7 +196,7 @@ STATUS_EPILOG = """Examples:
 def status(plan_path: Path, date_: dt.datetime | None, fmt: str | None, as_json: bool) -> None:
     """Phase, winner, budgets in force and warnings: authorizations ending, learning phase, missing or
     restated results."""
-    from allocator.daily import campaign_status
+    from allocator.daily import campaign_status, kind
     from allocator.pushes import stored_authorizations
 
     fmt = output_format(fmt, as_json)
@@ -215,10 +215,11 @@ def status(plan_path: Path, date_: dt.datetime | None, fmt: str | None, as_json:
                 f"{b['budget']:.2f}",
                 "" if b["prob_best"] is None else f"{b['prob_best']:.4f}",
                 b["reason"],
+                "true" if b["spark"] else "false",  # last: the earlier columns keep their places
             ]
             for b in st.budgets
         ]
-        click.echo(_csv(["creative_id", "name", "status", "budget", "prob_best", "reason"], rows), nl=False)
+        click.echo(_csv(["creative_id", "name", "status", "budget", "prob_best", "reason", "spark"], rows), nl=False)
         return
     if fmt == "json":
         click.echo(json.dumps({**st.to_json(), "authorizations": auths}, indent=2))
@@ -236,7 +237,10 @@ def status(plan_path: Path, date_: dt.datetime | None, fmt: str | None, as_json:
         click.echo(f"  phase:    {st.phase}; winner: {winner or 'none yet'}; leader: {leader or '-'}")
         for b in st.budgets:
             p = "" if b["prob_best"] is None else f", P(best) {b['prob_best']:.0%}"
-            click.echo(f"    {b['name']}: {money(b['budget'], cur)} ({b['status']}{p})")
+            click.echo(f"    {b['name']}: {money(b['budget'], cur)} ({kind(b['spark'])}, {b['status']}{p})")
+        if len({b["spark"] for b in st.budgets}) > 1:  # both kinds: their totals apart (DOMAIN.md)
+            by = st.budget_by_kind()
+            click.echo(f"  by kind:  Spark {money(by['spark'], cur)}; non-Spark {money(by['non_spark'], cur)}")
     for a in auths:
         click.echo(
             f"  authorization {a['creative_id']}: {a['auth_status'] or '-'}, ends {a['auth_end_time']} UTC "

@@ -16,19 +16,23 @@ from pathlib import Path
 
 import numpy as np
 
-from allocator.engine import Allocation, History, build_model, conjugate_model, learning_state, money, reallocate
+from allocator.engine import (
+    Allocation,
+    History,
+    authorization_warning,
+    build_model,
+    conjugate_model,
+    decision_rng,
+    learning_state,
+    money,
+    reallocate,
+)
+from allocator.guardrails import in_learning_phase
 from allocator.ledger import BUSY_TIMEOUT, DecisionRecord, Ledger
 from allocator.outputs import fit_file, write_folder_atomic
 from allocator.plan import LoadedPlan
 from models.errors import LedgerError
 from models.observations import DailyObservations
-
-STATUS_AUTH_DAYS = 7  # status warns a week ahead: time enough to ask the creator for a new code
-
-
-def decision_rng(seed: int, date: dt.date) -> np.random.Generator:
-    """The generator of the decision for `date`: re-deciding a date repeats it; each day draws afresh."""
-    return np.random.default_rng([seed, date.toordinal()])
 
 
 def _no_data(loaded: LoadedPlan) -> LedgerError:
@@ -191,14 +195,23 @@ class CampaignStatus:
             if d is None
             else {"run_id": d.run_id, "date": d.date.isoformat(), "decided_at": d.decided_at},
             "budgets": self.budgets,
+            "budget_by_kind": self.budget_by_kind(),
             "warnings": list(self.warnings),
         }
+
+    def budget_by_kind(self) -> dict[str, float]:
+        """Total budget in force on Spark and on non-Spark creatives (DOMAIN.md: track them separately;
+        a Spark ad's engagement goes to the creator's post, so the two are not like for like)."""
+        out = {"spark": 0.0, "non_spark": 0.0}
+        for b in self.budgets:
+            out["spark" if b["spark"] else "non_spark"] += float(b["budget"])
+        return out
 
 
 def campaign_status(loaded: LoadedPlan, today: dt.date | None = None) -> CampaignStatus:
     """Where the campaign stands on `today` (default: the UTC date), from the plan and the ledger.
 
-    Warnings: authorizations ending within a week (or ended), creatives in the learning phase, no results
+    Warnings: authorizations ending within `AUTH_WARNING_DAYS` (or ended; `authorization_warning`), creatives in the learning phase, no results
     for yesterday, results restated or added since the last decision, no decision yet.
     """
     plan = loaded.plan
@@ -209,31 +222,18 @@ def campaign_status(loaded: LoadedPlan, today: dt.date | None = None) -> Campaig
         changed = ledger.changed_since(plan, last.import_mark) if last is not None else None
     warnings: list[str] = []
     labels = {c.id: c.label for c in plan.creatives}
+    spark = {c.id: c.spark for c in plan.creatives}
     for c in plan.creatives:
-        if c.status != "active" or c.auth_expires is None:
-            continue
-        days = (c.auth_expires - today).days
-        if days <= 0:
-            warnings.append(
-                f"{c.label}: Spark authorization ended {c.auth_expires.isoformat()}; it gets no budget "
-                "(ask the creator for a new code and add it to the plan)"
-            )
-        elif days <= STATUS_AUTH_DAYS:
-            warnings.append(
-                f"{c.label}: Spark authorization ends {c.auth_expires.isoformat()} (in {days} day"
-                f"{'s' if days != 1 else ''}); ask the creator to renew it"
-            )
+        auth = authorization_warning(c, today, ahead="today") if c.status == "active" else None
+        if auth is not None:
+            warnings.append(auth)
     g = plan.guardrails
     if daily.n_days:
         age, conv, _ = learning_state(plan, daily.upto(np.datetime64(today, "D") - np.timedelta64(1, "D")), today)
+        learning = in_learning_phase(age, conv, g.learning_days, g.learning_conversions)
         for i, c in enumerate(plan.creatives):
             expired = c.auth_expires is not None and c.auth_expires <= today
-            if (
-                c.status == "active"
-                and not expired
-                and 0 < age[i] < g.learning_days
-                and conv[i] < g.learning_conversions
-            ):
+            if c.status == "active" and not expired and learning[i]:
                 held = "; its budget is held" if g.hold_learning else ""
                 warnings.append(
                     f"{c.label}: learning phase (day {age[i]} of {g.learning_days}, {conv[i]:.0f} of "
@@ -270,6 +270,7 @@ def campaign_status(loaded: LoadedPlan, today: dt.date | None = None) -> Campaig
                 {
                     "id": c["id"],
                     "name": labels.get(c["id"], c.get("name", c["id"])),
+                    "spark": spark.get(c["id"], True),  # a creative no longer in the plan: the plan's default
                     "status": c["status"],
                     "budget": c["budget"],
                     "prob_best": c["prob_best"],
@@ -555,8 +556,9 @@ def _today_box(plan, status: CampaignStatus) -> list[str]:
 
 
 def _creative_table(plan, status: CampaignStatus, cpa_rows: list, daily: DailyObservations) -> list[str]:
-    """Per creative: spend, conversions, observed CPA (spend / conversions, as Ads Manager shows it), the
-    model's CPA, P(best), budget and reason of the latest decision."""
+    """Per creative: kind (Spark or not), spend, conversions, observed CPA (spend / conversions, as Ads
+    Manager shows it), the model's CPA, P(best), budget and reason of the latest decision; with both kinds
+    in the plan, a second table of each kind's totals."""
     e = html.escape
     cur = plan.campaign.currency
     totals = daily.totals() if daily.n_days else None
@@ -567,7 +569,8 @@ def _creative_table(plan, status: CampaignStatus, cpa_rows: list, daily: DailyOb
         else {c["id"]: c for c in status.last_decision.allocation.get("creatives", [])}
     )
     out = [
-        "<h2>Creatives</h2><table><tr><th class='l'>creative</th><th>spend</th><th>conversions</th>"
+        "<h2>Creatives</h2><table><tr><th class='l'>creative</th><th class='l'>kind</th><th>spend</th>"
+        "<th>conversions</th>"
         "<th>observed CPA<br><span class='muted'>spend / conv.</span></th>"
         "<th>estimated CPA<br><span class='muted'>model mean</span></th><th>P(best)</th><th>budget</th>"
         "<th class='l'>reason</th></tr>"
@@ -579,13 +582,35 @@ def _creative_table(plan, status: CampaignStatus, cpa_rows: list, daily: DailyOb
         d = by_id.get(c.id, {})
         p = d.get("prob_best")
         out.append(
-            f"<tr><td class='l'>{e(c.label)}</td><td>{money(spend, cur)}</td><td>{conv:,.0f}</td>"
+            f"<tr><td class='l'>{e(c.label)}</td><td class='l'>{kind(c.spark)}</td><td>{money(spend, cur)}</td>"
+            f"<td>{conv:,.0f}</td>"
             f"<td>{observed}</td><td>{money(model_cpa.get(c.label), cur)}</td>"
             f"<td>{'-' if p is None else format(p, '.1%')}</td>"
             f"<td>{money(d.get('budget'), cur)}</td><td class='l'>{e(d.get('reason', ''))}</td></tr>"
         )
     out.append("</table>")
+    if len({c.spark for c in plan.creatives}) > 1:  # both kinds: their totals apart, never pooled
+        out.append(
+            "<h2>Spark and non-Spark</h2><table><tr><th class='l'>kind</th><th>creatives</th><th>spend</th>"
+            "<th>conversions</th><th>observed CPA</th><th>budget</th></tr>"
+        )
+        for flag in (True, False):
+            idx = [i for i, c in enumerate(plan.creatives) if c.spark == flag]
+            spend = float(sum(totals.spend[i] for i in idx)) if totals else 0.0
+            conv = float(sum(totals.conversions[i] for i in idx)) if totals else 0.0
+            budget = sum(float(by_id.get(plan.creatives[i].id, {}).get("budget") or 0.0) for i in idx)
+            out.append(
+                f"<tr><td class='l'>{kind(flag)}</td><td>{len(idx)}</td><td>{money(spend, cur)}</td>"
+                f"<td>{conv:,.0f}</td><td>{money(spend / conv, cur) if conv > 0 else '-'}</td>"
+                f"<td>{money(budget, cur) if by_id else '-'}</td></tr>"
+            )
+        out.append("</table>")
     return out
+
+
+def kind(spark: bool) -> str:
+    """How status and the report name a creative's kind."""
+    return "Spark" if spark else "non-Spark"
 
 
 def _label(plan, creative_id: str | None) -> str | None:

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from allocator.guardrails import Budgets, GuardrailSettings, Reason, apply_guardrails, clear_losers
+from allocator.guardrails import (
+    Budgets,
+    GuardrailSettings,
+    Reason,
+    apply_guardrails,
+    clear_losers,
+    in_learning_phase,
+)
 from allocator.plan import CampaignPlan, Creative, ModelSettings, Prior
 from allocator.policies import PolicyContext, sharpen_exponent, target_shares
 from allocator.stopping import PhaseDecision, decide_phase, rule_applies
@@ -23,7 +30,7 @@ from models.observations import DailyObservations
 from models.posterior import SMALL, Posterior
 from models.prob_best import scaled_beta_max
 
-AUTH_WARNING_DAYS = 3
+AUTH_WARNING_DAYS = 7  # warn a week ahead: time enough to ask the creator for a new code
 
 
 @dataclass(frozen=True)
@@ -275,6 +282,33 @@ def learning_state(
     return age, conv, first_week
 
 
+def authorization_warning(c: Creative, date: dt.date, ahead: str = "period") -> str | None:
+    """The warning about `c`'s Spark authorization on `date`, the one rule `reallocate` and `status` share:
+    ended on or before `date` (it gets no budget), or ending within `AUTH_WARNING_DAYS` days; else None.
+
+    `ahead` only words the days left: "period" for a decision (`date` is the day the budgets apply to:
+    "N days after this period"), "today" for status ("in N days").
+    """
+    if c.auth_expires is None:
+        return None
+    days = (c.auth_expires - date).days
+    if days <= 0:
+        return (
+            f"{c.label}: Spark authorization ended {c.auth_expires.isoformat()}; it gets no budget "
+            "(ask the creator for a new code and add it to the plan)"
+        )
+    if days > AUTH_WARNING_DAYS:
+        return None
+    left = f"{_days(days)} after this period" if ahead == "period" else f"in {_days(days)}"
+    return f"{c.label}: Spark authorization ends {c.auth_expires.isoformat()} ({left}); ask the creator to renew it"
+
+
+def decision_rng(seed: int, date: dt.date) -> np.random.Generator:
+    """The generator of the decision for `date`, one rule for every path (CSV and ledger): re-deciding a
+    date repeats it; each day draws afresh."""
+    return np.random.default_rng([seed, date.toordinal()])
+
+
 def reallocate(
     plan: CampaignPlan,
     daily: DailyObservations,
@@ -296,7 +330,8 @@ def reallocate(
     history : History, optional
         Previous budgets and last-change dates; by default those stated in the plan.
     rng : numpy Generator, optional
-        Defaults to one seeded with the plan's seed.
+        Defaults to `decision_rng(plan.campaign.seed, date)`, the rule the ledger path (`sparkbandit run`)
+        uses too, so the same plan, data and date give the same budgets through either path.
     model : optional
         A fitted-on-demand model with `.fit(...)`; by default `build_model(plan)`.
     fit_path : Path, optional
@@ -325,7 +360,7 @@ def reallocate_many(
     The per-campaign logic runs as in `reallocate`; the numeric core is batched across campaigns: the exact
     probability of best and expected loss of every conjugate posterior (`scaled_beta_max` on a stacked
     (n_campaigns, n_creatives) array per creative count) and the guardrails (`apply_guardrails` per group of
-    campaigns with the same rules and creative count). Each campaign uses its plan's seed, as `reallocate`.
+    campaigns with the same rules and creative count). Each campaign uses `decision_rng(seed, date)`, as `reallocate`.
     Hierarchical plans with equal `[model]`, `[prior]`, objective and draws are fitted together as one
     portfolio (shared hyperpriors, one fit; see `_portfolio_models`): their results are the portfolio's, not
     those of one fit per campaign.
@@ -380,7 +415,7 @@ class _Fitted:
 def _portfolio_models(jobs) -> list:
     """Per job, a `_Fitted` model when its plan is hierarchical and at least one other job's plan has the
     same `[model]`, `[prior]`, objective and draws (fitted together by `fit_portfolio`, seeded by the first
-    plan's seed), else None (the job's own model)."""
+    plan's seed and date), else None (the job's own model)."""
     groups: dict[tuple, list[int]] = {}
     for k, (plan, daily, _date, _) in enumerate(jobs):
         if plan.campaign.model == "hierarchical" and daily.creative_ids == plan.creative_ids:
@@ -406,7 +441,7 @@ def _portfolio_models(jobs) -> list:
             [organic_rates(jobs[k][0]) for k in members],
             first.campaign.objective,
             first.decision.draws,
-            np.random.default_rng(first.campaign.seed),
+            decision_rng(first.campaign.seed, jobs[members[0]][2]),
         )
         for k, post in zip(members, posts, strict=True):
             post.diagnostics["portfolio_campaigns"] = len(members)
@@ -432,7 +467,7 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
     if daily.n_days and daily.dates[-1] >= np.datetime64(date, "D"):
         daily = daily.upto(np.datetime64(date, "D") - np.timedelta64(1, "D"))
     history = History.from_plan(plan) if history is None else history
-    rng = np.random.default_rng(camp.seed) if rng is None else rng
+    rng = decision_rng(camp.seed, date) if rng is None else rng
     model = build_model(plan) if model is None else model
     n = len(ids)
     warnings: list[str] = []
@@ -444,19 +479,13 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
     for i, c in enumerate(plan.creatives):
         if c.status == "paused":
             live[i], status[i], not_live_reason[i] = False, "paused", "paused in the plan"
-        elif c.auth_expires is not None and c.auth_expires <= date:
-            live[i], status[i] = False, "expired"
-            not_live_reason[i] = f"authorization ends {c.auth_expires.isoformat()}, before this period ends"
-            warnings.append(
-                f"{c.label}: Spark authorization ended {c.auth_expires.isoformat()}; it gets no budget "
-                "(ask the creator for a new code and add it to the plan)"
-            )
-        elif c.auth_expires is not None and (c.auth_expires - date).days <= AUTH_WARNING_DAYS:
-            days = (c.auth_expires - date).days
-            warnings.append(
-                f"{c.label}: Spark authorization ends {c.auth_expires.isoformat()} ({days} day"
-                f"{'s' if days != 1 else ''} after this period); ask the creator to renew it"
-            )
+        else:
+            if c.auth_expires is not None and c.auth_expires <= date:
+                live[i], status[i] = False, "expired"
+                not_live_reason[i] = f"authorization ends {c.auth_expires.isoformat()}, before this period ends"
+            auth = authorization_warning(c, date)
+            if auth is not None:
+                warnings.append(auth)
 
     # --- posterior and phase
     fit_kwargs = {"save_to": fit_path} if fit_path is not None and model.name == "hierarchical" else {}
@@ -503,6 +532,7 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
 
     # --- holds: days between changes and the learning phase
     age, conv_total, first_week = learning_state(plan, daily, date)
+    learning = in_learning_phase(age, conv_total, g.learning_days, g.learning_conversions)
     held = np.zeros(n, dtype=bool)
     held_reason = [""] * n
     for i in range(len(plan.creatives)):
@@ -515,7 +545,7 @@ def _steps(plan, daily, date, history, rng, model, fit_path):
             held_reason[i] = (
                 f"held: changed {_days(since)} ago, TikTok advises {_days(g.min_days_between_changes)} between changes"
             )
-        elif g.hold_learning and 0 < age[i] < g.learning_days and conv_total[i] < g.learning_conversions:
+        elif g.hold_learning and learning[i]:
             held[i] = True
             held_reason[i] = (
                 f"held: in TikTok's learning phase (day {age[i]} of {g.learning_days}, "

@@ -100,6 +100,14 @@ class GuardrailSettings:
     pause_min_expected_loss: float = 0.25
 
 
+def in_learning_phase(age, conversions, learning_days: int, learning_conversions: float) -> np.ndarray:
+    """Whether each ad group is in TikTok's learning phase: started (`age` > 0 days), younger than
+    `learning_days` and short of `learning_conversions` conversions. Elementwise over arrays of any shape;
+    the one rule the engine's holds, `status` and the simulator share."""
+    age = np.asarray(age)
+    return (age > 0) & (age < learning_days) & (np.asarray(conversions) < learning_conversions)
+
+
 def clear_losers(
     prob_best: np.ndarray,
     expected_loss: np.ndarray,

@@ -65,6 +65,9 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 3
 APPLICATION_ID = 0x53424C47  # "SBLG"
 BUSY_TIMEOUT = 2.0  # seconds a run waits for another one to finish before giving up
+# Test hook (inert unless set): a write transaction about to COMMIT writes this variable's path (its pid)
+# and waits, so a test can kill the process at that known point, its writes done and not committed.
+PAUSE_BEFORE_COMMIT = "SPARKBANDIT_TEST_PAUSE_BEFORE_COMMIT"
 BUDGET_TOLERANCE = 0.005  # budgets are in cents: a smaller difference is not a change
 
 # version -> statements that migrate from version - 1. Never edit a released entry: add a new version.
@@ -396,9 +399,6 @@ class DecisionRecord:
     def in_force(self) -> bool:
         return self.superseded_by is None
 
-    def budgets(self) -> dict[str, float]:
-        return {c["id"]: float(c["budget"]) for c in self.allocation.get("creatives", [])}
-
     def to_json(self) -> dict:
         return {
             "run_id": self.run_id,
@@ -548,6 +548,7 @@ class Ledger:
         try:
             with self.errors():
                 yield self
+                _pause_before_commit()
                 self.conn.execute("COMMIT")
         except BaseException:
             if self.conn.in_transaction:
@@ -977,21 +978,6 @@ class Ledger:
         day = lambda s: None if s is None else dt.date.fromisoformat(s)  # noqa: E731
         return Restated(int(rn), day(rlo), day(rhi), int(nn), day(nhi))
 
-    def imports(self, plan: CampaignPlan) -> list[dict]:
-        """Every import of the campaign, oldest first."""
-        cid = self.campaign_id(plan)
-        if cid is None:
-            return []
-        with self.errors():
-            cur = self.conn.execute(
-                """SELECT id, path, sha256, format, imported_at, first_date, last_date, rows_total, rows_added,
-                          rows_restated, rows_unchanged, rows_unknown
-                   FROM imports WHERE campaign_id = ? ORDER BY id""",
-                (cid,),
-            )
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur]
-
     # ------------------------------------------------------------------ decisions
     def record_decision(self, loaded: LoadedPlan, alloc: Allocation, run_id: str | None = None) -> DecisionRecord:
         """Record `alloc` (inside a write transaction). An earlier decision in force for the same date is
@@ -1182,3 +1168,15 @@ def _sha256(path: Path) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None  # parse_file reports it
+
+
+def _pause_before_commit() -> None:
+    """The `PAUSE_BEFORE_COMMIT` test hook: nothing unless the variable is set."""
+    import os
+
+    marker = os.environ.get(PAUSE_BEFORE_COMMIT)
+    if marker:
+        import time
+
+        Path(marker).write_text(str(os.getpid()), encoding="utf-8")
+        time.sleep(60)  # the test kills the process well before this ends

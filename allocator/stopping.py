@@ -20,8 +20,6 @@ import numpy as np
 
 from models.posterior import Posterior
 
-PHASES = ("explore", "optimize", "winner")
-
 
 @dataclass(frozen=True)
 class PhaseDecision:
@@ -69,7 +67,7 @@ PHASE_EXPLORE, PHASE_OPTIMIZE, PHASE_WINNER = 0, 1, 2
 class BatchPhaseDecision:
     """`decide_phase` for a batch of campaigns; arrays of shape (n_campaigns,).
 
-    phase : int8 codes, index into PHASES (0 explore, 1 optimize, 2 winner)
+    phase : int8 codes PHASE_EXPLORE (0), PHASE_OPTIMIZE (1), PHASE_WINNER (2)
     winner, leader : creative index, -1 where none
     """
 

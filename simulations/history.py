@@ -1,7 +1,7 @@
 """Past tests for history replay: one CSV row per campaign and creative.
 
 Columns: campaign_id, creative_id, impressions, conversions, and optionally spend. Every past campaign
-becomes one simulated campaign (see `simulations.world.history_worlds`).
+becomes one simulated campaign (see `simulations.world.replay`).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from allocator.guardrails import GuardrailSettings, apply_guardrails, clear_losers
+from allocator.guardrails import GuardrailSettings, apply_guardrails, clear_losers, in_learning_phase
 from allocator.policies import POLICIES, PolicyContext, sharpen, sharpen_exponent
 from allocator.stopping import PHASE_WINNER, decide_phase_batch, rule_applies
 from models.batch import BatchPosterior, DrawsBatchPosterior
@@ -217,7 +217,7 @@ class _HierarchicalFits:
         return DrawsBatchPosterior(samples, live), fell_back
 
 
-def simulate_campaign(
+def run_policy_on_world(
     world: CampaignWorld,
     dyn: Dynamics,
     study: Study,
@@ -327,7 +327,7 @@ def simulate_campaign(
         held = present & (prev > 0) & (t - last_change < holds.min_days_between_changes)
         if holds.hold_learning:
             held |= (
-                present & (prev > 0) & (age > 0) & (age < holds.learning_days) & (conv_obs < holds.learning_conversions)
+                present & (prev > 0) & in_learning_phase(age, conv_obs, holds.learning_days, holds.learning_conversions)
             )
         losers = None
         if settings.pause_below_prob_best > 0 and not oracle:
@@ -489,7 +489,7 @@ def run_chunk(
         for g, members in enumerate(groups):
             ss = np.random.SeedSequence(seed, spawn_key=(chunk, 1, _policy_key(policy), g))
             world = stack_worlds(members) if batched else members[0]
-            out = simulate_campaign(world, dyn, study, policy, np.random.default_rng(ss))
+            out = run_policy_on_world(world, dyn, study, policy, np.random.default_rng(ss))
             acc.add(out, len(members), n_rep)
         results[policy] = acc.result()
         if on_policy is not None:  # progress within a chunk (a hierarchical chunk can take many minutes)

@@ -13,7 +13,7 @@ For creative c of campaign k on day d (age a = days before the campaign's as-of 
   `CENTRED_MIN_CREATIVES` creatives, creatives with at least `CENTRED_MIN_CONVERSIONS` observed
   conversions are sampled in the equivalent centred form instead
   (``creative_logit ~ Normal(mean, creative_sd)``): with that much data the non-centred form needs ~5x the
-  leapfrog steps (see `build_model`).
+  leapfrog steps (see `build_pymc_model`).
 - ``e[d, c]``: exposure for the optional fatigue term: ``fatigue="days"`` counts the creative's earlier
   days with impressions, in weeks; ``fatigue="impressions"`` its cumulative earlier impressions, in units
   of 100,000. ``fatigue="none"`` drops the term.
@@ -122,7 +122,14 @@ from models.hierarchical.design import (  # noqa: F401 (re-exports)
     standardise_organic,
 )
 from models.hierarchical.gate import _gate_problems, _retry_draws, gate_stats  # noqa: F401
-from models.hierarchical.graph import DATA_FIELDS, _centred_mask, _mixed, _set_compile_dir, _structure_key, build_model  # noqa: F401
+from models.hierarchical.graph import (  # noqa: F401
+    DATA_FIELDS,
+    _centred_mask,
+    _mixed,
+    _set_compile_dir,
+    _structure_key,
+    build_pymc_model,
+)
 from models.hierarchical.laplace import LaplaceFit, laplace_is  # noqa: F401
 from models.hierarchical.logdensity import LogDensity  # noqa: F401
 from models.hierarchical.model import HierarchicalModel, fit_portfolio  # noqa: F401

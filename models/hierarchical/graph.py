@@ -48,7 +48,7 @@ DATA_FIELDS = (
 
 
 def _centred_mask(design: _Design, parameterization: str = "auto") -> np.ndarray:
-    """Which creatives' effects are sampled centred (see `build_model`)."""
+    """Which creatives' effects are sampled centred (see `build_pymc_model`)."""
     n = len(design.creative_labels)
     if parameterization != "auto" or n < CENTRED_MIN_CREATIVES:
         return np.zeros(n, bool)
@@ -68,7 +68,7 @@ def _structure_key(design: _Design, fatigue: str, prior: dict | None, parameteri
     )
 
 
-def build_model(
+def build_pymc_model(
     design: _Design,
     fatigue: str = "none",
     prior: dict | None = None,

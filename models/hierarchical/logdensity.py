@@ -1,9 +1,9 @@
 """The hierarchical model's log density and its analytic gradient in numpy, on PyMC's unconstrained space.
 
-This is a second coding of the model of `models.hierarchical.graph.build_model` (which stays the model's
+This is a second coding of the model of `models.hierarchical.graph.build_pymc_model` (which stays the model's
 definition): the same parameters, in the same unconstrained form PyMC samples (scale parameters as their
 logs, with the log-Jacobian added), and the same normalising constants, so that `LogDensity.logp` equals
-``build_model(...).compile_logp()`` exactly (tests/models/test_hierarchical_fast.py checks it at random
+``build_pymc_model(...).compile_logp()`` exactly (tests/models/test_hierarchical_fast.py checks it at random
 points). The fast path (`models.hierarchical.laplace`) optimises and importance-samples it without pymc.
 
 Parameter vector, in this order (each block present only when the model has it)::

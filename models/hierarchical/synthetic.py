@@ -16,7 +16,7 @@ def prior_predictive_rates(
 ) -> np.ndarray:
     """Prior draws of creative conversion rates per impression, shape (n_samples, n_creatives).
 
-    Drawn with numpy from the priors in `PRIOR` (the same equations as `build_model`; organic x ~ N(0, 1),
+    Drawn with numpy from the priors in `PRIOR` (the same equations as `build_pymc_model`; organic x ~ N(0, 1),
     no fatigue), so the check needs no compilation.
     """
     rng = np.random.default_rng() if rng is None else rng

@@ -270,3 +270,34 @@ def test_sharpened_thompson_puts_more_on_the_leader_on_the_last_day():
     got = reallocate(sharp, daily, date)
     lead = int(np.argmax([c.prob_best for c in plain.creatives]))
     assert got.creatives[lead].share > plain.creatives[lead].share
+
+
+def test_one_authorization_rule_for_reallocate_and_status():
+    from allocator.engine import AUTH_WARNING_DAYS, authorization_warning
+
+    ends = [D0 + dt.timedelta(days=d) for d in (0, 1, AUTH_WARNING_DAYS, AUTH_WARNING_DAYS + 1)]
+    plan = make_plan(creatives=[{"id": f"c{i}", "budget": 100.0, "auth_expires": e} for i, e in enumerate(ends)])
+    c = plan.creatives
+    assert authorization_warning(c[0], D0) == (
+        f"c0: Spark authorization ended {ends[0].isoformat()}; it gets no budget "
+        "(ask the creator for a new code and add it to the plan)"
+    )
+    assert authorization_warning(c[1], D0) == (
+        f"c1: Spark authorization ends {ends[1].isoformat()} (1 day after this period); ask the creator to renew it"
+    )
+    assert authorization_warning(c[2], D0, ahead="today") == (
+        f"c2: Spark authorization ends {ends[2].isoformat()} (in 7 days); ask the creator to renew it"
+    )
+    assert authorization_warning(c[3], D0) is None
+    # reallocate warns on exactly that rule: the first three, not the fourth
+    warned = [w for w in reallocate(plan, DailyObservations.empty(plan.creative_ids), D0).warnings if "Spark" in w]
+    assert warned == [authorization_warning(x, D0) for x in c[:3]]
+
+
+def test_learning_phase_rule():
+    from allocator.guardrails import in_learning_phase
+
+    age = np.array([0, 1, 6, 7, 3])
+    conv = np.array([0, 10, 49, 0, 50])
+    # not started, learning, learning (day 6 of 7, 49 of 50), out by age, out by conversions
+    assert in_learning_phase(age, conv, 7, 50).tolist() == [False, True, True, False, False]

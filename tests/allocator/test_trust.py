@@ -312,7 +312,7 @@ def test_format_csv_json_table_on_reallocate_history_status(tmp_path):
     assert hist.output.splitlines()[0] == "date,phase,winner,creative_id,name,budget,prob_best,in_force"
     assert len(hist.output.splitlines()) == 1 + 5
     st = r.invoke(main, ["status", "--plan", str(plan), "--format", "csv", "--date", "2026-11-24"])
-    assert st.exit_code == 0 and st.stdout.splitlines()[0] == "creative_id,name,status,budget,prob_best,reason"
+    assert st.exit_code == 0 and st.stdout.splitlines()[0] == "creative_id,name,status,budget,prob_best,reason,spark"
     assert json.loads(r.invoke(main, ["status", "--plan", str(plan), "--json"]).output)["campaign"]
 
 

@@ -109,10 +109,10 @@ def test_prior_predictive_pymc_model_matches():
     """The same check on the PyMC graph itself (catches a prior written differently from the docstring)."""
     import pymc as pm
 
-    from models.hierarchical import build_model
+    from models.hierarchical import build_pymc_model
 
     sim = simulate_campaign(np.random.default_rng(2), n_creatives=5, n_days=5)
-    model = build_model(_design([sim.daily], [sim.organic_rate], "none", None))
+    model = build_pymc_model(_design([sim.daily], [sim.organic_rate], "none", None))
     with model:
         prior = pm.sample_prior_predictive(draws=2000, random_seed=3, var_names=["rate"])
     rates = np.asarray(prior["prior"]["rate"]).ravel()

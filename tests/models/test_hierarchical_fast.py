@@ -23,7 +23,7 @@ from models.hierarchical import (
     LogDensity,
     _centred_mask,
     _design,
-    build_model,
+    build_pymc_model,
     psis,
     simulate_campaign,
 )
@@ -56,7 +56,7 @@ def _model(n: int, k: int, fatigue: str, cdf, seed: int):
 def test_log_density_equals_pymc_compile_logp(n, k, fatigue, cdf):
     """The two codings of the model agree exactly (same constants) at random points; the gradient is right."""
     design, ld, rng = _model(n, k, fatigue, cdf, seed=n + 10 * k)
-    model = build_model(design, fatigue, None, parameterization="auto", shared=False)
+    model = build_pymc_model(design, fatigue, None, parameterization="auto", shared=False)
     assert ld.dim == sum(int(np.prod(model.initial_point()[v.name].shape)) for v in model.value_vars)
     if n * k >= 20:
         assert ld.centred.any()  # the centred block is exercised

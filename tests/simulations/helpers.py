@@ -6,7 +6,7 @@ import copy
 
 import numpy as np
 
-from simulations.runner import StudySpec, simulate_campaign
+from simulations.runner import StudySpec, run_policy_on_world
 from simulations.study import Study, parse_study
 from simulations.world import build_worlds, dynamics
 
@@ -39,7 +39,7 @@ def study(base: dict, **sections) -> Study:
 def run_one(s: Study, policy: str, n_rep: int = 20, seed: int = 0, record: bool = True) -> dict:
     """One campaign world of `s`, `n_rep` replicates, one policy, with per-day records."""
     worlds = build_worlds(s, None, n_rep, np.random.default_rng(seed))
-    return simulate_campaign(worlds[0], dynamics(s), s, policy, np.random.default_rng(seed + 1), record=record)
+    return run_policy_on_world(worlds[0], dynamics(s), s, policy, np.random.default_rng(seed + 1), record=record)
 
 
 def spec(s: Study) -> StudySpec:

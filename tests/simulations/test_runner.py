@@ -125,12 +125,13 @@ def test_thompson_shares_match_one_draw_per_impression():
     assert abs(a.mean() - b.mean()) < 3 * se
     # and the comparison has power: both are far below uniform
     assert b.mean() < 0.6 * res.policies["uniform"]["regret"].mean()
-    share_a = res.policies["thompson"]["units_on_best"].sum() / res.policies["thompson"]["units"].sum()
-    share_b = (
-        res.policies["thompson_per_impression"]["units_on_best"].sum()
-        / res.policies["thompson_per_impression"]["units"].sum()
-    )
-    assert abs(share_a - share_b) < 0.03
+    # Share of impressions on the best creative, per replicate (every replicate buys the same units), and
+    # the two policies' mean shares within 3 standard errors of their difference.
+    share = {
+        p: res.policies[p]["units_on_best"] / res.policies[p]["units"] for p in ("thompson", "thompson_per_impression")
+    }
+    sa, sb = share["thompson"], share["thompson_per_impression"]
+    assert abs(sa.mean() - sb.mean()) < 3 * np.sqrt(sa.var(ddof=1) / n + sb.var(ddof=1) / n)
 
 
 @pytest.mark.parametrize("policy", ["uniform", "greedy", "ucb"])
@@ -223,8 +224,15 @@ def test_hierarchical_study_runs_within_the_guardrails():
     assert np.all(budgets.sum(axis=2) <= 500.0 + 1e-9)
     assert np.all((budgets == 0) | (budgets >= g.min_budget - 1e-9))
     assert np.all(np.isfinite(r["prob_best_t"])) and np.all((r["prob_best_t"] >= 0) & (r["prob_best_t"] <= 1))
-    assert np.all(r["fallbacks"] >= 0) and r["fallbacks"].shape == (2,)
-    assert np.all(r["conversions"] >= 0) and np.all(np.isfinite(r["regret"]))
+    # One fit per replicate and day plus the final one: a replicate falls back at most that many times.
+    fallbacks = r["fallbacks"]
+    assert fallbacks.shape == (2,) and np.array_equal(fallbacks, np.round(fallbacks))
+    assert np.all((fallbacks >= 0) & (fallbacks <= 3 + 1))
+    # Conversions are whole, at most one per impression, and only where the creative got budget.
+    conv, imps = r["conversions"], r["impressions"]
+    assert np.array_equal(conv, np.round(conv)) and np.all((conv >= 0) & (conv <= imps))
+    assert np.all(conv[budgets == 0] == 0) and conv.sum() > 0
+    assert np.all(np.isfinite(r["regret"]))
 
 
 def test_uniform_is_an_equal_split_for_the_whole_campaign_and_ab_test_stops():
