@@ -63,7 +63,7 @@ def test_two_quadratures_agree(alpha, beta, scale):
     # and the reversed-hazard grid are independent methods.
     a, b, s = np.array(alpha), np.array(beta), np.array(scale)
     p, e_max = scaled_beta_max(a, b, s)
-    q, e_max_betainc = _scaled_beta_max_betainc(a, b, s)
+    q, e_max_betainc = (x[0] for x in _scaled_beta_max_betainc(a[None], b[None], s[None]))
     np.testing.assert_allclose(q, p, atol=GRID_ACCURACY)
     assert e_max == pytest.approx(float(e_max_betainc), rel=1e-4)
     np.testing.assert_allclose(prob_best_scaled_beta(a, b, s, points_per_creative=96), p, atol=GRID_ACCURACY)
