@@ -215,17 +215,9 @@ def summary_csv(res, full: dict) -> str:
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    cols = [
-        "conversions_mean",
-        "conversions_se",
-        "regret_mean",
-        "regret_se",
-        "spend_mean",
-        "cpa_mean",
-        "share_on_best",
-        "p_correct_winner",
-        "decision_day_mean",
-    ]
+    from simulations.metrics import JSON_KEYS
+
+    cols = [k for k in JSON_KEYS if k != "model_fallbacks"]  # the table's columns (fallbacks: a count, in JSON)
     w.writerow(["policy", *cols])
     for policy, s in full["policies"].items():
         w.writerow([policy, *("" if s.get(c) is None else repr(float(s[c])) for c in cols)])
