@@ -14,11 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from allocator.cli import main
-from allocator.engine import History, reallocate
+from allocator.engine import reallocate
 from allocator.guardrails import GuardrailSettings, Reason, apply_guardrails, clear_losers
 from allocator.plan import CampaignPlan
 from allocator.render import phase_line
 from models.observations import DailyObservations
+from tests.support.replay import replay_matches_engine
 
 D0 = dt.date(2026, 11, 1)
 NOTHING_LIVE = (
@@ -355,29 +356,7 @@ def test_each_simulated_day_is_the_engines_decision_with_the_new_guardrails(extr
         decision=Decision(min_days=100),
         creatives=[Creative(id=i) for i in ids],
     )
-    start = dt.date(2026, 1, 5)
-    codes = set()
-    for rep in range(3):
-        for t in range(1, 9):
-            imps = r["impressions"][:t, rep]
-            daily = DailyObservations(
-                ids,
-                np.array([np.datetime64(start + dt.timedelta(days=d)) for d in range(t)]),
-                imps,
-                np.zeros_like(imps),
-                r["reported"][:t, rep],
-                r["budgets"][:t, rep],
-            )
-            b = r["budgets"][:t, rep]
-            changed = np.abs(np.diff(np.vstack([np.zeros(k), b]), axis=0)) > 1e-9
-            last = tuple(
-                start + dt.timedelta(days=int(np.flatnonzero(changed[:, i])[-1])) if changed[:, i].any() else None
-                for i in range(k)
-            )
-            alloc = reallocate(plan, daily, start + dt.timedelta(days=t), History(b[-1].copy(), last))
-            got = np.array([c.budget for c in alloc.creatives])
-            assert np.allclose(got, r["budgets"][t, rep], atol=1e-9), (rep, t, got, r["budgets"][t, rep])
-            codes |= {c.reason_code for c in alloc.creatives}
+    codes = replay_matches_engine(plan, r)
     if "pause_below_prob_best" in extra:
         assert "paused_loser" in codes
     else:

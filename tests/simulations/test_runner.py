@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pytest
 
-from allocator.engine import History, reallocate
 from allocator.guardrails import Reason
 from allocator.plan import Campaign, CampaignPlan, Creative, Decision, Guardrails, Prior
-from models.observations import DailyObservations
 from simulations.runner import SCALARS, SERIES, StudySpec, run_study
+from tests.support.replay import replay_matches_engine
 
 from .helpers import MONEY, UNIT, run_one, study
 
@@ -163,27 +160,7 @@ def test_each_simulated_day_is_the_engines_decision(policy):
         decision=Decision(min_days=100),
         creatives=[Creative(id=i) for i in ids],
     )
-    start = dt.date(2026, 1, 5)
-    for rep in range(3):
-        for t in range(1, 9):
-            imps = r["impressions"][:t, rep]
-            daily = DailyObservations(
-                ids,
-                np.array([np.datetime64(start + dt.timedelta(days=d)) for d in range(t)]),
-                imps,
-                np.zeros_like(imps),
-                r["reported"][:t, rep],
-                r["budgets"][:t, rep],
-            )
-            b = r["budgets"][:t, rep]
-            changed = np.abs(np.diff(np.vstack([np.zeros(k), b]), axis=0)) > 1e-9
-            last = tuple(
-                start + dt.timedelta(days=int(np.flatnonzero(changed[:, i])[-1])) if changed[:, i].any() else None
-                for i in range(k)
-            )
-            alloc = reallocate(plan, daily, start + dt.timedelta(days=t), History(b[-1].copy(), last))
-            got = np.array([c.budget for c in alloc.creatives])
-            assert np.allclose(got, r["budgets"][t, rep], atol=1e-9), (rep, t, got, r["budgets"][t, rep])
+    replay_matches_engine(plan, r)
 
 
 # ------------------------------------------------------------------------------ the hierarchical model
