@@ -1,4 +1,4 @@
-from allocator.cli import main
+from allocator.cli.main import main
 
 if __name__ == "__main__":
     main()

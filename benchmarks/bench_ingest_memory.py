@@ -63,7 +63,7 @@ def build(folder: Path, megabytes: float, rng: np.random.Generator) -> tuple[Pat
 CHILD = """
 import resource, sys, time
 from allocator.plan import load_plan
-from allocator.ledger import ingest_files
+from allocator.storage.ledger import ingest_files
 import allocator
 t = time.perf_counter()
 s = ingest_files(load_plan(sys.argv[1]), [sys.argv[2]])

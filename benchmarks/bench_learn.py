@@ -18,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from allocator.learn import PastCreatives, learn  # noqa: E402
+from allocator.workflows.learn import PastCreatives, learn  # noqa: E402
 from models.empirical_bayes import fit_beta_binomial  # noqa: E402
 from simulations.history import PastCampaign  # noqa: E402
 from simulations.runner import StudySpec, load_spec, run_study  # noqa: E402

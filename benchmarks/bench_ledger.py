@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from allocator.daily import reallocate_from_ledger
-from allocator.importer import match_rows, parse_file
-from allocator.ledger import Ledger, ingest_files
+from allocator.inputs.importer import match_rows, parse_file
 from allocator.plan import load_plan
+from allocator.storage.ledger import Ledger, ingest_files
+from allocator.workflows.daily import reallocate_from_ledger
 
 START = dt.date(2026, 8, 1)
 

@@ -66,7 +66,7 @@ def main() -> None:
         f"python {platform.python_version()}  nproc {os.cpu_count()}"
     )
     print(f"{'measurement':<52} {'seconds':>9}  target")
-    from allocator.engine import reallocate
+    from allocator.decisions.engine import reallocate
 
     t0 = time.perf_counter()
     work, date = campaigns(2000)
@@ -79,7 +79,7 @@ def main() -> None:
     t_realloc = time.perf_counter() - t0
     print(f"{'(a) build 2,000 plans + observations (not timed)':<52} {t_build:>9.3f}")
     print(f"{'(a) reallocate 2,000 campaigns, one call each':<52} {t_realloc:>9.3f}  (reference)  phases {phases}")
-    from allocator.engine import reallocate_many
+    from allocator.decisions.engine import reallocate_many
 
     t0 = time.perf_counter()
     many = reallocate_many([(plan, daily, date, None) for plan, daily in work])
@@ -98,8 +98,8 @@ def main() -> None:
     snippet = (
         "import sys, datetime as dt\n"
         "from allocator.plan import load_plan\n"
-        "from allocator.engine import reallocate\n"
-        "from allocator.importer import *\n"
+        "from allocator.decisions.engine import reallocate\n"
+        "from allocator.inputs.importer import *\n"
         "from models.conjugate import ConjugateModel\n"
         "from models.observations import Observations\n"
         "import numpy as np\n"

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from allocator.apply import apply
-from allocator.daily import reallocate_from_ledger
+from allocator.inputs.tiktok_api import Credentials, TikTokClient
 from allocator.plan import load_plan
-from allocator.sync import sync
-from allocator.tiktok_api import Credentials, TikTokClient
+from allocator.workflows.apply import apply
+from allocator.workflows.daily import reallocate_from_ledger
+from allocator.workflows.sync import sync
 from simulations.fake_tiktok import FakeTikTok
 
 TOKEN = "bench-token"

@@ -108,7 +108,7 @@ READERS = {
         ),
     ),
     "parse_file (calamine)": (
-        "from allocator.importer import parse_file",
+        "from allocator.inputs.importer import parse_file",
         "n = len(parse_file(path).rows)",
     ),
 }

@@ -37,9 +37,9 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=3200, help="Window height in pixels (the page is cut there).")
     args = ap.parse_args()
 
-    from allocator.daily import reallocate_from_ledger, write_report
-    from allocator.ledger import ingest_files
     from allocator.plan import load_plan
+    from allocator.storage.ledger import ingest_files
+    from allocator.workflows.daily import reallocate_from_ledger, write_report
 
     work = Path(tempfile.mkdtemp(prefix="sparkbandit-report-"))
     plan = work / "plan.toml"

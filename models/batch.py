@@ -3,7 +3,7 @@
 `BatchPosterior` holds independent scaled-Beta marginals X_ck = scale_ck * Beta(alpha_ck, beta_ck) for
 n_campaigns campaigns of n_creatives creatives each, and answers the questions a `Posterior` answers
 (`prob_best`, `mean`, `quantile`, `leader`, `value_remaining`), each as an array with the campaigns on the
-first axis. The policies of `allocator.policies` and `allocator.stopping.decide_phase_batch` accept it
+first axis. The policies of `allocator.decisions.policies` and `allocator.decisions.stopping.decide_phase_batch` accept it
 unchanged. Creatives that are not live (not arrived, authorization expired, padding) are masked: they have
 probability of best 0 and mean and quantiles of -inf, so no policy can pick them.
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from allocator.cli import fail, format_option, json_alias_option, output_format, run_guarded
+from allocator.cli.main import fail, format_option, json_alias_option, output_format, run_guarded
 
 SIMULATE_EPILOG = """Examples:
 
@@ -58,7 +58,7 @@ def print_summary(res, full: dict) -> None:
             _fmt(s["p_correct_winner"], ".1%"),
             _fmt(s["decision_day_mean"], ".1f"),
         )
-    from allocator.render import console_for
+    from allocator.presentation.render import console_for
 
     console = console_for()
     console.print(table)
@@ -196,7 +196,7 @@ OUT_FILES = ("results.csv", "summary.json")
 
 def write_outputs(res, full: dict, out: Path) -> None:
     """results.csv, summary.json and the plots into `out`, written whole or not at all."""
-    from allocator.outputs import write_folder_atomic
+    from allocator.presentation.outputs import write_folder_atomic
     from simulations.metrics import results_csv
     from simulations.plots import PLOTS, write_plots
 

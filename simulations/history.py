@@ -32,12 +32,12 @@ class PastCampaign:
 def read_history(path: str | Path) -> list[PastCampaign]:
     """Read a past-tests CSV. Raises DataError naming the file, row and column.
 
-    The importer's rules apply (`allocator.importer`): UTF-8 or UTF-16 text, comma, tab or semicolon
+    The importer's rules apply (`allocator.inputs.importer`): UTF-8 or UTF-16 text, comma, tab or semicolon
     delimited; numbers may carry thousands separators and a currency, their decimal mark decided per file
     ("182,000" quoted in a comma file is 182000; "1.092,50" in a ";" file is 1092.5); a row with more or
     fewer values than the header (an unquoted "182,000") is an error naming the row.
     """
-    from allocator.importer import _read_bytes, _sniff_delimiter, decode_text, number_style, read_number
+    from allocator.inputs.importer import _read_bytes, _sniff_delimiter, decode_text, number_style, read_number
 
     path = Path(path)
     source = str(path)

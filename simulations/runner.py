@@ -1,10 +1,10 @@
 """The study runner: every policy, every replicate, one day at a time.
 
-Each simulated day mirrors `allocator.engine.reallocate`, batched over replicates (arrays of shape
+Each simulated day mirrors `allocator.decisions.engine.reallocate`, batched over replicates (arrays of shape
 (n_replicates, n_creatives)): the conjugate posterior of the reported data (`models.batch.BatchPosterior`),
-the stopping rule (`allocator.stopping.decide_phase_batch`), the policy's target over the live creatives
-(`allocator.policies`), holds for the days between changes and the learning phase, and the platform
-guardrails (`allocator.guardrails.apply_guardrails`). Then the world delivers impressions and conversions.
+the stopping rule (`allocator.decisions.stopping.decide_phase_batch`), the policy's target over the live creatives
+(`allocator.decisions.policies`), holds for the days between changes and the learning phase, and the platform
+guardrails (`allocator.decisions.guardrails.apply_guardrails`). Then the world delivers impressions and conversions.
 There is no Python loop over impressions, draws or replicates; only over days (and past campaigns). With
 study.model = "hierarchical" the posterior is the hierarchical model's instead, fitted per replicate
 (`_HierarchicalFits`, `models.batch.DrawsBatchPosterior`): a loop over replicates, ~0.3 s a fit.
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from allocator.guardrails import GuardrailSettings, apply_guardrails, clear_losers, in_learning_phase
-from allocator.policies import POLICIES, PolicyContext, sharpen, sharpen_exponent
-from allocator.stopping import PHASE_WINNER, decide_phase_batch, rule_applies
+from allocator.decisions.guardrails import GuardrailSettings, apply_guardrails, clear_losers, in_learning_phase
+from allocator.decisions.policies import POLICIES, PolicyContext, sharpen, sharpen_exponent
+from allocator.decisions.stopping import PHASE_WINNER, decide_phase_batch, rule_applies
 from models.batch import BatchPosterior, DrawsBatchPosterior
 from simulations.history import PastCampaign
 from simulations.study import Study
@@ -163,7 +163,7 @@ class _HierarchicalFits:
     """
 
     def __init__(self, study: Study, world: CampaignWorld, dyn: Dynamics, periods: int) -> None:
-        from allocator.engine import hierarchical_model
+        from allocator.decisions.engine import hierarchical_model
 
         m = study.model
         cdf = study_delay_cdf(study, dyn) or (1.0,)
@@ -661,7 +661,7 @@ def run_study(
 
 def _loser_inputs(post, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(prob_best, expected_loss, mean), shape (n_replicates, n_creatives), for `clear_losers`: exact for
-    the conjugate posterior as `allocator.engine` computes them (`scaled_beta_max` over the live
+    the conjugate posterior as `allocator.decisions.engine` computes them (`scaled_beta_max` over the live
     creatives), so the simulator pauses the same creatives as `reallocate`; from the draws otherwise."""
     if not isinstance(post, BatchPosterior):
         return post.prob_best(), post.expected_loss(), post.mean()

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from allocator.apply import apply
-from allocator.daily import reallocate_from_ledger
-from allocator.ledger import Ledger
+from allocator.inputs.tiktok_api import Credentials, TikTokClient
 from allocator.plan import LoadedPlan, load_plan
-from allocator.sync import sync
-from allocator.tiktok_api import Credentials, TikTokClient
+from allocator.storage.ledger import Ledger
+from allocator.workflows.apply import apply
+from allocator.workflows.daily import reallocate_from_ledger
+from allocator.workflows.sync import sync
 from simulations.fake_tiktok import FakeTikTok
 
 TOKEN = "scripted-run-token"

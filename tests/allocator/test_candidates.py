@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from scipy import special
 
-from allocator.candidates import Post, rank_candidates, read_posts
-from allocator.cli import main
+from allocator.cli.main import main
+from allocator.decisions.candidates import Post, rank_candidates, read_posts
 from allocator.plan import CampaignPlan
 from models.errors import DataError
 from models.observations import DailyObservations
@@ -99,7 +99,7 @@ def test_cli_json_and_bad_posts(tmp_path):
 
 
 def test_fatigued_creative_is_replaced_and_a_steady_one_is_not():
-    from allocator.candidates import fatigue
+    from allocator.decisions.candidates import fatigue
 
     rng = np.random.default_rng(0)
     imps = np.full(20, 20_000.0)

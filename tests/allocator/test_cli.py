@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from allocator.cli import main
+from allocator.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = ROOT / "configs" / "example_plan.toml"
@@ -80,7 +80,7 @@ def test_conjugate_path_never_imports_pymc():
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from allocator.cli import main\n"
+        "from allocator.cli.main import main\n"
         f"r = CliRunner().invoke(main, ['reallocate', '--plan', {str(PLAN)!r}, '--json'])\n"
         "assert r.exit_code == 0, r.output\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pymc', 'arviz', 'pytensor', 'pandas'))\n"

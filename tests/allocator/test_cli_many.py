@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from allocator.cli import main
-from allocator.ledger import Ledger
+from allocator.cli.main import main
 from allocator.plan import load_plan
+from allocator.storage.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = (ROOT / "configs" / "example_plan.toml").read_text(encoding="utf-8")

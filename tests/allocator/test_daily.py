@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from allocator.cli import main
-from allocator.daily import campaign_status, reallocate_from_ledger, write_report
-from allocator.ledger import Ledger
+from allocator.cli.main import main
 from allocator.plan import load_plan
+from allocator.storage.ledger import Ledger
+from allocator.workflows.daily import campaign_status, reallocate_from_ledger, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 START = dt.date(2026, 11, 1)
@@ -337,7 +337,7 @@ def small(tmp_path):
 
 
 def test_first_decision_uses_the_plan_budgets_then_the_ledger(small):
-    from allocator.ledger import ingest_files
+    from allocator.storage.ledger import ingest_files
 
     loaded, csv = small
     ingest_files(loaded, [csv])
@@ -354,7 +354,7 @@ def test_first_decision_uses_the_plan_budgets_then_the_ledger(small):
 
 
 def test_dry_run_records_nothing_and_creates_no_ledger(small):
-    from allocator.ledger import ingest_files
+    from allocator.storage.ledger import ingest_files
 
     loaded, csv = small
     alloc = reallocate_from_ledger(loaded, dt.date(2026, 11, 1), dry_run=True)
@@ -367,7 +367,7 @@ def test_dry_run_records_nothing_and_creates_no_ledger(small):
 
 
 def test_same_date_twice_supersedes_and_is_reproducible(small):
-    from allocator.ledger import ingest_files
+    from allocator.storage.ledger import ingest_files
 
     loaded, csv = small
     ingest_files(loaded, [csv])
@@ -383,7 +383,7 @@ def test_same_date_twice_supersedes_and_is_reproducible(small):
 
 
 def test_stale_results_warn(small):
-    from allocator.ledger import ingest_files
+    from allocator.storage.ledger import ingest_files
 
     loaded, csv = small
     ingest_files(loaded, [csv])
@@ -394,7 +394,7 @@ def test_stale_results_warn(small):
 
 
 def test_status_and_report_on_fresh_ledger(small, tmp_path):
-    from allocator.ledger import ingest_files
+    from allocator.storage.ledger import ingest_files
 
     loaded, csv = small
     ingest_files(loaded, [csv])
@@ -408,7 +408,7 @@ def test_status_and_report_on_fresh_ledger(small, tmp_path):
 
 
 def test_status_learning_phase_warning(tmp_path):
-    from allocator.ledger import ingest_files
+    from allocator.storage.ledger import ingest_files
 
     plan = tmp_path / "p.toml"
     plan.write_text(PLAN_SMALL.replace("learning_days = 0", "learning_days = 7"), encoding="utf-8")
@@ -468,7 +468,7 @@ def test_csv_and_ledger_paths_give_the_same_budgets(tmp_path):
 
 def test_status_and_report_show_spark_and_non_spark_apart(tmp_path):
     # DOMAIN.md: track Spark and non-Spark ads separately. Creative b is a non-Spark ad.
-    from allocator.ledger import ingest_files
+    from allocator.storage.ledger import ingest_files
 
     plan = tmp_path / "p.toml"
     plan.write_text(PLAN_SMALL.replace('id = "b"\n', 'id = "b"\nspark = false\n'), encoding="utf-8")

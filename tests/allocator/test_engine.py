@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from allocator.engine import History, reallocate
+from allocator.decisions.engine import History, reallocate
 from allocator.plan import CampaignPlan
 from models.observations import DailyObservations
 
@@ -158,7 +158,7 @@ def test_every_policy_spends_total(policy):
 
 
 def test_reallocate_many_equals_reallocate_one_by_one():
-    from allocator.engine import reallocate_many
+    from allocator.decisions.engine import reallocate_many
 
     jobs = []
     for k in range(12):
@@ -182,7 +182,7 @@ def test_reallocate_many_equals_reallocate_one_by_one():
 def test_reallocate_many_fits_hierarchical_plans_as_one_portfolio():
     """Hierarchical plans with the same model settings share one fit (the fast path); a conjugate plan among
     them is decided as by `reallocate`."""
-    from allocator.engine import reallocate_many
+    from allocator.decisions.engine import reallocate_many
 
     jobs = []
     for k in range(3):
@@ -197,7 +197,7 @@ def test_reallocate_many_fits_hierarchical_plans_as_one_portfolio():
 
 
 def test_hierarchical_plan_settings_reach_the_model():
-    from allocator.engine import build_model
+    from allocator.decisions.engine import build_model
 
     plan = make_plan(
         campaign={"model": "hierarchical"},
@@ -231,7 +231,7 @@ def test_stopping_rule_by_policy_and_decision_stop(policy, stop, phase):
 
 
 def test_sharpen_today_rises_from_one_to_sharpen_to_at_the_planned_end():
-    from allocator.engine import sharpen_today
+    from allocator.decisions.engine import sharpen_today
 
     plan = make_plan(campaign={"end": D0 + dt.timedelta(20)}, policy={"sharpen_to": 5.0})
     daily = make_daily(plan, [1e-4] * 5)  # data from D0
@@ -273,7 +273,7 @@ def test_sharpened_thompson_puts_more_on_the_leader_on_the_last_day():
 
 
 def test_one_authorization_rule_for_reallocate_and_status():
-    from allocator.engine import AUTH_WARNING_DAYS, authorization_warning
+    from allocator.decisions.engine import AUTH_WARNING_DAYS, authorization_warning
 
     ends = [D0 + dt.timedelta(days=d) for d in (0, 1, AUTH_WARNING_DAYS, AUTH_WARNING_DAYS + 1)]
     plan = make_plan(creatives=[{"id": f"c{i}", "budget": 100.0, "auth_expires": e} for i, e in enumerate(ends)])
@@ -295,7 +295,7 @@ def test_one_authorization_rule_for_reallocate_and_status():
 
 
 def test_learning_phase_rule():
-    from allocator.guardrails import in_learning_phase
+    from allocator.decisions.guardrails import in_learning_phase
 
     age = np.array([0, 1, 6, 7, 3])
     conv = np.array([0, 10, 49, 0, 50])

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.guardrails import GuardrailSettings, Reason, apply_guardrails
+from allocator.decisions.guardrails import GuardrailSettings, Reason, apply_guardrails
 
 CENT = 0.01
 TOL = 1e-6

@@ -16,7 +16,7 @@ HEAVY = ("pymc", "arviz", "pytensor", "nutpie", "matplotlib", "pandas", "httpx",
 
 RUNNER = """
 import json, sys
-from allocator.cli import main
+from allocator.cli.main import main
 try:
     main(sys.argv[1:], standalone_mode=False)
 except SystemExit:

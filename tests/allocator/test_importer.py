@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allocator.importer import MatchedResults, ParsedFile, ResultRow, match_rows, parse_file, read_results
+from allocator.inputs.importer import MatchedResults, ParsedFile, ResultRow, match_rows, parse_file, read_results
 from allocator.plan import CampaignPlan
 from models.errors import DataError
 
@@ -469,7 +469,7 @@ def test_importer_does_not_import_heavy_libraries():
     import subprocess
     import sys
 
-    code = "import sys, allocator.importer; print(sorted({'pandas', 'pymc', 'arviz', 'pydantic'} & set(sys.modules)))"
+    code = "import sys, allocator.inputs.importer; print(sorted({'pandas', 'pymc', 'arviz', 'pydantic'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from allocator.importer import ReadOptions, ResultRow, match_rows, parse_file, read_results
+from allocator.inputs.importer import ReadOptions, ResultRow, match_rows, parse_file, read_results
 from allocator.plan import CampaignPlan
 from models.errors import DataError
 

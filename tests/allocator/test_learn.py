@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from allocator.cli import main
-from allocator.ledger import ingest_files
+from allocator.cli.main import main
 from allocator.plan import load_plan
+from allocator.storage.ledger import ingest_files
 from models.empirical_bayes import fit_beta_binomial
 from simulations.history import read_history
 
@@ -94,7 +94,7 @@ def test_prior_file_fills_keys_and_explicit_keys_win(tmp_path):
     plan = load_plan(tmp_path / "plan.toml").plan
     assert (plan.prior.alpha, plan.prior.beta, plan.prior.cpm, plan.prior.cpm_weight) == (2.5, 7000.0, 6.0, 1000.0)
     assert plan.model.delay_cdf == [0.4, 0.8, 1.0]
-    from allocator.engine import conjugate_model
+    from allocator.decisions.engine import conjugate_model
 
     assert conjugate_model(plan).delay_cdf == (0.4, 0.8, 1.0)
 

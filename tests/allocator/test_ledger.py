@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from allocator.cli import main
-from allocator.daily import reallocate_from_ledger
-from allocator.engine import History
-from allocator.importer import read_results
-from allocator.ledger import APPLICATION_ID, SCHEMA_VERSION, Ledger, ingest_files
+from allocator.cli.main import main
+from allocator.decisions.engine import History
+from allocator.inputs.importer import read_results
 from allocator.plan import load_plan
+from allocator.storage.ledger import APPLICATION_ID, SCHEMA_VERSION, Ledger, ingest_files
+from allocator.workflows.daily import reallocate_from_ledger
 
 PLAN = """
 [campaign]

@@ -8,10 +8,10 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from allocator.cli import main
-from allocator.daily import campaign_status, decision_history, reallocate_from_ledger, write_report
-from allocator.ledger import SCHEMA_VERSION, Ledger, ingest_files
+from allocator.cli.main import main
 from allocator.plan import load_plan
+from allocator.storage.ledger import SCHEMA_VERSION, Ledger, ingest_files
+from allocator.workflows.daily import campaign_status, decision_history, reallocate_from_ledger, write_report
 from models.errors import DataError, LedgerError
 
 PLAN = """

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from allocator.daily import campaign_status, reallocate_from_ledger
-from allocator.ledger import PAUSE_BEFORE_COMMIT, Ledger, ingest_files
 from allocator.plan import load_plan
+from allocator.storage.ledger import PAUSE_BEFORE_COMMIT, Ledger, ingest_files
+from allocator.workflows.daily import campaign_status, reallocate_from_ledger
 from models.errors import LedgerError
 
 ROOT = Path(__file__).resolve().parents[2]

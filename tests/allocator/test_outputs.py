@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from allocator.cli import main
-from allocator.outputs import write_atomic, write_folder_atomic
+from allocator.cli.main import main
+from allocator.presentation.outputs import write_atomic, write_folder_atomic
 from models.errors import OutputError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,11 +184,11 @@ def test_report_files_are_readable_by_others(ledger_plan, tmp_path, umask_022):
 
 
 def test_library_never_imports_the_cli():
-    """allocator.daily (and the other library modules) do not import allocator.cli: no cycle."""
+    """allocator.workflows.daily (and the other library modules) do not import allocator.cli.main: no cycle."""
     import subprocess
     import sys
 
-    code = "import sys, allocator.daily, allocator.outputs, simulations.runner; print('allocator.cli' in sys.modules)"
+    code = "import sys, allocator.workflows.daily, allocator.presentation.outputs, simulations.runner; print('allocator.cli.main' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "False"

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.policies import POLICIES, PolicyContext, target_shares, top_two_thompson
-from allocator.stopping import decide_phase, rule_applies
+from allocator.decisions.policies import POLICIES, PolicyContext, target_shares, top_two_thompson
+from allocator.decisions.stopping import decide_phase, rule_applies
 from models.posterior import Posterior, ScaledBeta
 
 ALPHA = np.array([11.0, 25.0, 18.0, 9.0])
@@ -185,7 +185,7 @@ def test_uniform_is_fixed_horizon_and_ab_test_stops():
 
 
 def test_sharpen_exact_and_exponent_schedule():
-    from allocator.policies import sharpen, sharpen_exponent
+    from allocator.decisions.policies import sharpen, sharpen_exponent
 
     p = np.array([0.5, 0.3, 0.2])
     np.testing.assert_allclose(sharpen(p, 2.0), np.array([0.25, 0.09, 0.04]) / 0.38)
@@ -201,7 +201,7 @@ def test_sharpen_exact_and_exponent_schedule():
 
 
 def test_thompson_family_is_sharpened_and_others_are_not():
-    from allocator.policies import sharpen
+    from allocator.decisions.policies import sharpen
 
     p = post()
     ctx = PolicyContext(day=10, min_days=7, sharpen=3.0)

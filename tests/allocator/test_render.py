@@ -1,6 +1,6 @@
 """The one-line diagnostics summary printed under a hierarchical reallocation."""
 
-from allocator.render import diagnostics_line
+from allocator.presentation.render import diagnostics_line
 
 
 def test_diagnostics_line_names_the_worst_variables():

@@ -7,12 +7,12 @@ import math
 
 import pytest
 
-from allocator.apply import apply, in_lock
-from allocator.daily import reallocate_from_ledger
-from allocator.ledger import Ledger
 from allocator.plan import load_plan
-from allocator.pushes import pushes
-from allocator.sync import sync
+from allocator.storage.ledger import Ledger
+from allocator.storage.pushes import pushes
+from allocator.workflows.apply import apply, in_lock
+from allocator.workflows.daily import reallocate_from_ledger
+from allocator.workflows.sync import sync
 from models.errors import ApplyRefused, PlanError, TikTokAPIError
 from tests.support.tiktok import (
     ADVERTISER,

@@ -12,7 +12,7 @@ import tomllib
 import pytest
 from click.testing import CliRunner
 
-from allocator.cli import main
+from allocator.cli.main import main
 from allocator.plan import load_plan
 from tests.support.tiktok import (
     ADVERTISER,

@@ -7,10 +7,10 @@ import sqlite3
 
 import pytest
 
-from allocator.ledger import Ledger
-from allocator.pushes import authorizations
-from allocator.sync import sync, sync_window
-from allocator.tiktok_api import chunks, credentials_from_env, metric_value
+from allocator.inputs.tiktok_api import chunks, credentials_from_env, metric_value
+from allocator.storage.ledger import Ledger
+from allocator.storage.pushes import authorizations
+from allocator.workflows.sync import sync, sync_window
 from models.errors import DataError, PlanError, TikTokAPIError
 from tests.support.tiktok import (
     ADVERTISER,
@@ -182,7 +182,7 @@ def test_refusals_are_one_line_with_the_fix(code, fix):
 def test_network_error_and_timeout_are_one_line():
     import httpx
 
-    from allocator.tiktok_api import Credentials, TikTokClient
+    from allocator.inputs.tiktok_api import Credentials, TikTokClient
 
     def refuse(request):
         raise httpx.ConnectError("connection refused")
@@ -368,7 +368,7 @@ def test_authorization_end_is_stored_and_wins_over_the_plan(tmp_path):
     with Ledger.open(loaded.ledger_path) as ledger:
         stored = authorizations(ledger, loaded.plan)
     assert stored["c1"].auth_end_time == "2026-11-30 12:00:00"
-    from allocator.pushes import effective_plan
+    from allocator.storage.pushes import effective_plan
 
     warnings = effective_plan(loaded)
     assert len(warnings) == 1

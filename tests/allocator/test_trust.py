@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from allocator.cli import main
-from allocator.engine import reallocate
-from allocator.guardrails import GuardrailSettings, Reason, apply_guardrails, clear_losers
+from allocator.cli.main import main
+from allocator.decisions.engine import reallocate
+from allocator.decisions.guardrails import GuardrailSettings, Reason, apply_guardrails, clear_losers
 from allocator.plan import CampaignPlan
-from allocator.render import phase_line
+from allocator.presentation.render import phase_line
 from models.observations import DailyObservations
 from tests.support.replay import replay_matches_engine
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from allocator.stopping import PHASE_EXPLORE, PHASE_OPTIMIZE, PHASE_WINNER, decide_phase, decide_phase_batch
+from allocator.decisions.stopping import PHASE_EXPLORE, PHASE_OPTIMIZE, PHASE_WINNER, decide_phase, decide_phase_batch
 from models.batch import BatchPosterior, DrawsBatchPosterior, batch_posterior, standard_gamma
 from models.posterior import Posterior, ScaledBeta
 from models.prob_best import prob_best_scaled_beta

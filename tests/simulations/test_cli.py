@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from allocator.cli import main
+from allocator.cli.main import main
 
 STUDIES = Path(__file__).resolve().parents[2] / "configs" / "studies"
 KEYS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from allocator.guardrails import Reason
+from allocator.decisions.guardrails import Reason
 from allocator.plan import Campaign, CampaignPlan, Creative, Decision, Guardrails, Prior
 from simulations.runner import SCALARS, SERIES, StudySpec, run_study
 from tests.support.replay import replay_matches_engine
@@ -133,7 +133,7 @@ def test_thompson_shares_match_one_draw_per_impression():
 
 @pytest.mark.parametrize("policy", ["uniform", "greedy", "ucb"])
 def test_each_simulated_day_is_the_engines_decision(policy):
-    """Replay simulated days through `allocator.engine.reallocate`: the same budgets, to the cent."""
+    """Replay simulated days through `allocator.decisions.engine.reallocate`: the same budgets, to the cent."""
     g = {
         "min_budget": 20.0,
         "max_change": 0.5,

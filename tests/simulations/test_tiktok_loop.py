@@ -22,7 +22,7 @@ def test_fourteen_days_push_once_per_decision_and_ledger_equals_the_api(tmp_path
     assert changed_days >= 3  # the run really moved budget
     assert sum(d.restated for d in run.days) > 0  # late conversions restated synced days
     # the account delivered on the budgets pushed: each day's spend is 90-100% of that day's decided budget
-    from allocator.ledger import Ledger
+    from allocator.storage.ledger import Ledger
 
     with Ledger.open(run.loaded.ledger_path) as ledger:
         daily = ledger.daily(run.loaded.plan)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from allocator.cli import main
+from allocator.cli.main import main
 from simulations.study import estimate_size, load_study
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import datetime as dt
 
 import numpy as np
 
-from allocator.engine import History, reallocate
+from allocator.decisions.engine import History, reallocate
 from allocator.plan import CampaignPlan
 from models.observations import DailyObservations
 

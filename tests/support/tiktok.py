@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from allocator.inputs.tiktok_api import Credentials, TikTokClient
 from allocator.plan import LoadedPlan, load_plan
-from allocator.tiktok_api import Credentials, TikTokClient
 from simulations.fake_tiktok import FakeTikTok
 
 TOKEN = "tok-SECRET-7f3a9c"  # must never appear in any output

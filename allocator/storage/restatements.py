@@ -12,8 +12,8 @@ import datetime as dt
 
 import numpy as np
 
-from allocator.ledger import Ledger
 from allocator.plan import CampaignPlan
+from allocator.storage.ledger import Ledger
 
 
 def restated_versions(

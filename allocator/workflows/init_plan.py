@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from allocator.importer import parse_file, table_rows
+from allocator.inputs.importer import parse_file, table_rows
 from allocator.plan import CampaignPlan, pydantic_error
 
 # export column (case-folded) -> starter field, beyond what the importer reads
@@ -62,7 +62,7 @@ def from_export(path: str | Path) -> tuple[list[Found], dict[str, str]]:
     Raises
     ------
     DataError
-        Any error of `allocator.importer.parse_file`.
+        Any error of `allocator.inputs.importer.parse_file`.
     """
     parsed = parse_file(path)
     extras = _export_extras(Path(path)) if parsed.format == "tiktok" else {}
@@ -88,7 +88,7 @@ def from_export(path: str | Path) -> tuple[list[Found], dict[str, str]]:
 
 def from_report(items: list[dict], adgroups: dict[str, dict]) -> list[Found]:
     """Creatives of report rows (`TikTokClient.report`) with impressions, ordered by ad id."""
-    from allocator.tiktok_api import metric_value
+    from allocator.inputs.tiktok_api import metric_value
 
     found: dict[str, Found] = {}
     for item in items:

@@ -58,8 +58,8 @@ from models.errors import LedgerError
 from models.observations import FIELDS, DailyObservations
 
 if TYPE_CHECKING:
-    from allocator.engine import Allocation, History
-    from allocator.importer import MatchedResults, ParsedFile
+    from allocator.decisions.engine import Allocation, History
+    from allocator.inputs.importer import MatchedResults, ParsedFile
     from allocator.plan import CampaignPlan, LoadedPlan
 
 SCHEMA_VERSION = 3
@@ -192,7 +192,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX pending_open ON pending (campaign_id) WHERE landed_at IS NULL",
     ),
     # TikTok API loop (issue 9): budget/status pushes of `apply` and Spark authorizations read by `sync`
-    # (allocator/pushes.py reads and writes them).
+    # (allocator/storage/pushes.py reads and writes them).
     3: (
         """CREATE TABLE tiktok_pushes (
             id INTEGER PRIMARY KEY,
@@ -663,7 +663,7 @@ class Ledger:
         matched: MatchedResults | None,
         seen: dict[str, tuple[str, int, str]],
     ) -> FileSummary:
-        from allocator.importer import row_resolver
+        from allocator.inputs.importer import row_resolver
 
         now = utc_now()
         if parsed.sha256 in seen:
@@ -845,7 +845,7 @@ class Ledger:
         Returns label -> (rows stored, plan creative id). Each row keeps the import it came from, and the
         version rules of `_store` (an older export does not overwrite a newer value) apply.
         """
-        from allocator.importer import ResultRow, row_resolver
+        from allocator.inputs.importer import ResultRow, row_resolver
 
         rows = self.conn.execute(
             """SELECT p.id, p.import_id, p.label, p.name, p.date, p.impressions, p.clicks, p.conversions, p.spend,
@@ -1100,7 +1100,7 @@ class Ledger:
         """Budgets in force before `date` and the dates they last changed, from the decisions in force dated
         before `date`. A budget that differs from the one before it is a change on that decision's date;
         before any decision (and for creatives no decision covered) the plan's budgets and dates hold."""
-        from allocator.engine import History
+        from allocator.decisions.engine import History
 
         base = History.from_plan(plan)
         previous = base.previous.copy()
@@ -1140,7 +1140,7 @@ def ingest_files(
     limits apply (`today` is the reference day of `[data] max_days_ahead`; default the UTC date). A file none
     of whose rows matches a plan creative is refused (the wrong export or the wrong plan).
     """
-    from allocator.importer import ParsedFile, ReadOptions, match_rows, parse_file
+    from allocator.inputs.importer import ParsedFile, ReadOptions, match_rows, parse_file
 
     if not paths:
         raise LedgerError("no files to ingest; pass at least one export")

@@ -1,6 +1,6 @@
 """Ledger commands of the `sparkbandit` CLI: ingest, history, status, report.
 
-Thin click commands over `allocator.ledger` and `allocator.daily`; `allocator.cli` registers them lazily.
+Thin click commands over `allocator.storage.ledger` and `allocator.workflows.daily`; `allocator.cli.main` registers them lazily.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from allocator.cli import fail, format_option, json_alias_option, output_format, run_guarded
-from allocator.engine import money
+from allocator.cli.main import fail, format_option, json_alias_option, output_format, run_guarded
+from allocator.decisions.engine import money
 
 PLAN_OPTION = click.option(
     "--plan", "plan_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Campaign plan (TOML)."
@@ -27,7 +27,7 @@ def _load(plan_path: Path):
 
 
 def _console():
-    from allocator.render import console_for
+    from allocator.presentation.render import console_for
 
     return console_for()
 
@@ -63,7 +63,7 @@ def ingest(plan_path: Path, files: tuple[Path, ...], as_json: bool) -> None:
     export that restates days replaces their values (the ledger keeps the earlier ones). Rows for creatives
     that are not in the plan are reported, not stored.
     """
-    from allocator.ledger import ingest_files
+    from allocator.storage.ledger import ingest_files
 
     loaded = _load(plan_path)
     summary = run_guarded(ingest_files, loaded, list(files))
@@ -115,7 +115,7 @@ def history(plan_path: Path, include_superseded: bool, last: int | None, fmt: st
     """Decisions over time: phase, winner, and budget and probability best per creative."""
     from rich.table import Table
 
-    from allocator.daily import decision_history
+    from allocator.workflows.daily import decision_history
 
     fmt = output_format(fmt, as_json)
     loaded = _load(plan_path)
@@ -196,8 +196,9 @@ STATUS_EPILOG = """Examples:
 def status(plan_path: Path, date_: dt.datetime | None, fmt: str | None, as_json: bool) -> None:
     """Phase, winner, budgets in force and warnings: authorizations ending, learning phase, missing or
     restated results."""
-    from allocator.daily import campaign_status, kind
-    from allocator.pushes import stored_authorizations
+    from allocator.presentation.report import kind
+    from allocator.storage.pushes import stored_authorizations
+    from allocator.workflows.daily import campaign_status
 
     fmt = output_format(fmt, as_json)
     loaded = _load(plan_path)
@@ -265,8 +266,8 @@ REPORT_EPILOG = """Examples:
 @click.option("--date", "date_", type=click.DateTime(["%Y-%m-%d"]), help="Today's date (default: the UTC date).")
 def report(plan_path: Path, out: Path, date_: dt.datetime | None) -> None:
     """Write PNG plots (probability best, budgets, posterior CPA) and an index.html readable offline."""
-    from allocator.daily import write_report
-    from allocator.pushes import effective_plan
+    from allocator.storage.pushes import effective_plan
+    from allocator.workflows.daily import write_report
 
     loaded = _load(plan_path)
     if out.exists() and not out.is_dir():

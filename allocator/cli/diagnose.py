@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from allocator.cli import fail, fit_file, format_option, json_alias_option, output_format, run_guarded
+from allocator.cli.main import fail, format_option, json_alias_option, output_format, run_guarded
+from allocator.presentation.outputs import fit_file
 
 
 @click.command(epilog="Examples:\n\n  sparkbandit diagnose --plan plan.toml")

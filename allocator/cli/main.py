@@ -15,23 +15,23 @@ from pathlib import Path
 
 import click
 
-from allocator.outputs import budgets_csv, fit_file, write_atomic  # noqa: F401  (re-exported: older callers)
+from allocator.presentation.outputs import fit_file, write_atomic
 
 # name -> (module, attribute, one-line help shown by `sparkbandit --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "validate": ("allocator.cli", "validate", "Check a campaign plan (and its data) without deciding anything."),
-    "reallocate": ("allocator.cli", "reallocate", "Compute tomorrow's budget per creative from the results."),
-    "ingest": ("allocator.cli_ledger", "ingest", "Import exports into the plan's ledger (idempotent)."),
-    "history": ("allocator.cli_ledger", "history", "Decisions over time from the ledger."),
-    "status": ("allocator.cli_ledger", "status", "Phase, winner and warnings for today."),
-    "report": ("allocator.cli_ledger", "report", "Write PNG plots and an offline index.html."),
-    "diagnose": ("allocator.cli_diagnose", "diagnose", "ArviZ summary of the latest hierarchical fit."),
-    "sync": ("allocator.cli_tiktok", "sync", "Pull daily results from the TikTok API into the ledger."),
-    "apply": ("allocator.cli_tiktok", "apply", "Push the decided budgets to the ad groups on TikTok."),
-    "init": ("allocator.cli_tiktok", "init", "Write a starter plan from an export or the TikTok API."),
+    "validate": ("allocator.cli.main", "validate", "Check a campaign plan (and its data) without deciding anything."),
+    "reallocate": ("allocator.cli.main", "reallocate", "Compute tomorrow's budget per creative from the results."),
+    "ingest": ("allocator.cli.ledger", "ingest", "Import exports into the plan's ledger (idempotent)."),
+    "history": ("allocator.cli.ledger", "history", "Decisions over time from the ledger."),
+    "status": ("allocator.cli.ledger", "status", "Phase, winner and warnings for today."),
+    "report": ("allocator.cli.ledger", "report", "Write PNG plots and an offline index.html."),
+    "diagnose": ("allocator.cli.diagnose", "diagnose", "ArviZ summary of the latest hierarchical fit."),
+    "sync": ("allocator.cli.tiktok", "sync", "Pull daily results from the TikTok API into the ledger."),
+    "apply": ("allocator.cli.tiktok", "apply", "Push the decided budgets to the ad groups on TikTok."),
+    "init": ("allocator.cli.tiktok", "init", "Write a starter plan from an export or the TikTok API."),
     "simulate": ("simulations.cli", "simulate", "Run a simulation study of policies offline."),
-    "learn": ("allocator.cli_learn", "learn", "Learn priors (and the attribution delay) from past campaigns."),
-    "candidates": ("allocator.cli_candidates", "candidates", "Rank organic posts to boost next."),
+    "learn": ("allocator.cli.learn", "learn", "Learn priors (and the attribution delay) from past campaigns."),
+    "candidates": ("allocator.cli.candidates", "candidates", "Rank organic posts to boost next."),
 }
 
 
@@ -53,7 +53,7 @@ class LazyGroup(click.Group):
 
 def _available(name: str) -> bool:
     module = COMMANDS[name][0]
-    if module == "allocator.cli":
+    if module == "allocator.cli.main":
         return True
     from importlib.util import find_spec
 
@@ -109,7 +109,7 @@ def validate(plan: Path) -> None:
         f"policy {p.campaign.policy}"
     )
     if loaded.data_path is not None:
-        from allocator.importer import read_results
+        from allocator.inputs.importer import read_results
 
         res = run_guarded(read_results, loaded.data_path, p)
         msg += f"; data {loaded.data_path.name}: {res.daily.n_days} days"
@@ -128,7 +128,7 @@ def load_inputs(plan_path: Path, data: Path | None):
     loaded = load_plan(plan_path)
     path = data if data is not None else loaded.data_path
     if path is not None:
-        from allocator.importer import read_results
+        from allocator.inputs.importer import read_results
 
         res = read_results(path, loaded.plan)
         warnings = [
@@ -174,7 +174,7 @@ def format_option(default: str = "table", sheets: bool = False):
 
 def _adgroups_sheet(plan_path: Path, alloc) -> str:
     from allocator.plan import load_plan
-    from allocator.sheets import adgroups_csv
+    from allocator.presentation.sheets import adgroups_csv
 
     return adgroups_csv(load_plan(plan_path), alloc)
 
@@ -229,7 +229,7 @@ def reallocate(
     dry_run: bool,
 ) -> None:
     """Compute tomorrow's budget per creative with the plan's model, policy and guardrails."""
-    from allocator.outputs import BUDGET_FORMATS
+    from allocator.presentation.outputs import BUDGET_FORMATS
     from models.errors import SparkBanditError
 
     if len(plan_paths) > 1 or plan_paths[0].is_dir():
@@ -255,11 +255,11 @@ def reallocate(
     elif fmt == "json":
         click.echo(json.dumps(alloc.to_json(), indent=2))
     elif fmt == "csv":
-        from allocator.render import allocation_csv
+        from allocator.presentation.render import allocation_csv
 
         click.echo(allocation_csv(alloc), nl=False)
     else:
-        from allocator.render import print_allocation
+        from allocator.presentation.render import print_allocation
 
         print_allocation(alloc)
         if out is not None:
@@ -267,7 +267,7 @@ def reallocate(
 
 
 def _reallocate(plan_path: Path, data: Path | None, date: dt.date | None, dry_run: bool, write_outputs=None):
-    from allocator.engine import reallocate as decide
+    from allocator.decisions.engine import reallocate as decide
 
     loaded, daily, warnings, (kind, source) = load_inputs(plan_path, data)
     if kind == "ledger":
@@ -285,8 +285,8 @@ def _reallocate(plan_path: Path, data: Path | None, date: dt.date | None, dry_ru
 
 def _reallocate_ledger(loaded, date: dt.date | None, dry_run: bool, write_outputs=None):
     """Decide from the ledger and record the decision (unless `dry_run`), as `reallocate` with one plan."""
-    from allocator.daily import reallocate_from_ledger
-    from allocator.pushes import effective_plan
+    from allocator.storage.pushes import effective_plan
+    from allocator.workflows.daily import reallocate_from_ledger
 
     notes = effective_plan(loaded)  # Spark authorization ends read by `sync` win over auth_expires
     alloc = reallocate_from_ledger(loaded, date, dry_run=dry_run, before_record=write_outputs)
@@ -318,8 +318,8 @@ def decide_plans(paths: list[Path], date: dt.date | None, dry_run: bool) -> list
     portfolio fit of `reallocate_many` would make one plan's result depend on the others). Ledger plans are
     decided and recorded one by one, each in its own ledger transaction, exactly as with one plan.
     """
-    from allocator.engine import reallocate as decide
-    from allocator.engine import reallocate_many
+    from allocator.decisions.engine import reallocate as decide
+    from allocator.decisions.engine import reallocate_many
     from models.errors import SparkBanditError
 
     results: dict[int, object] = {}
@@ -404,7 +404,7 @@ def _reallocate_plans(
         import csv
         import io
 
-        from allocator.render import ALLOCATION_COLUMNS, allocation_csv
+        from allocator.presentation.render import ALLOCATION_COLUMNS, allocation_csv
 
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")

@@ -2,7 +2,7 @@
 
 `reallocate` is a pure function of the plan, the daily observations, the decision date and the budget
 history; the CLI, the ledger and the simulator call it (the simulator through the batched pieces it is made
-of: `models`, `allocator.policies`, `allocator.guardrails`, `allocator.stopping`).
+of: `models`, `allocator.decisions.policies`, `allocator.decisions.guardrails`, `allocator.decisions.stopping`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from allocator.guardrails import (
+from allocator.decisions.guardrails import (
     Budgets,
     GuardrailSettings,
     Reason,
@@ -21,9 +21,9 @@ from allocator.guardrails import (
     clear_losers,
     in_learning_phase,
 )
+from allocator.decisions.policies import PolicyContext, sharpen_exponent, target_shares
+from allocator.decisions.stopping import PhaseDecision, decide_phase, rule_applies
 from allocator.plan import CampaignPlan, Creative, ModelSettings, Prior
-from allocator.policies import PolicyContext, sharpen_exponent, target_shares
-from allocator.stopping import PhaseDecision, decide_phase, rule_applies
 from models.conjugate import BetaPrior, ConjugateModel
 from models.cost import CostModel
 from models.observations import DailyObservations

@@ -1,6 +1,6 @@
 """`sparkbandit learn`: priors (and delay, organic coefficient) from the account's past campaigns.
 
-A thin click command over `allocator.learn`; `allocator.cli` registers it lazily.
+A thin click command over `allocator.workflows.learn`; `allocator.cli.main` registers it lazily.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from allocator.cli import fail, run_guarded, write_atomic
+from allocator.cli.main import fail, run_guarded
+from allocator.presentation.outputs import write_atomic
 
 LEARN_EPILOG = """Examples:
 
@@ -77,9 +78,9 @@ def learn(
     """
     import numpy as np
 
-    from allocator.learn import PastCreatives
-    from allocator.learn import learn as fit
     from allocator.plan import Prior, load_plan
+    from allocator.workflows.learn import PastCreatives
+    from allocator.workflows.learn import learn as fit
 
     if (history is None) == (not plans):
         fail("give exactly one of --history FILE or --plan PLAN (repeatable)")

@@ -1,7 +1,7 @@
 """Policies: a posterior in, target budget shares out.
 
 Each policy maps the posterior of the live creatives to shares summing to 1. Budgets, floors, caps and
-step limits are applied afterwards by `allocator.guardrails`, identically for every policy.
+step limits are applied afterwards by `allocator.decisions.guardrails`, identically for every policy.
 
 Policies work on the last axis, so the same function serves one campaign (a `Posterior`, arrays of shape
 (n_creatives,)) and a batch of simulated campaigns (any object with the same methods returning arrays of

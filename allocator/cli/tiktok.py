@@ -1,6 +1,6 @@
 """TikTok API commands of the `sparkbandit` CLI: sync, apply, init.
 
-Thin click commands over `allocator.sync`, `allocator.apply` and `allocator.init_plan`; `allocator.cli`
+Thin click commands over `allocator.workflows.sync`, `allocator.workflows.apply` and `allocator.workflows.init_plan`; `allocator.cli.main`
 registers them lazily. The access token comes from TIKTOK_ACCESS_TOKEN (or the file TIKTOK_ACCESS_TOKEN_FILE)
 and never appears in any output.
 """
@@ -13,15 +13,16 @@ from pathlib import Path
 
 import click
 
-from allocator.cli import fail, run_guarded, write_atomic
-from allocator.cli_ledger import JSON_OPTION, PLAN_OPTION, _load
-from allocator.engine import money
+from allocator.cli.ledger import JSON_OPTION, PLAN_OPTION, _load
+from allocator.cli.main import fail, run_guarded
+from allocator.decisions.engine import money
+from allocator.presentation.outputs import write_atomic
 
 DAY = click.DateTime(["%Y-%m-%d"])
 
 
 def _client():
-    from allocator.tiktok_api import TikTokClient, credentials_from_env
+    from allocator.inputs.tiktok_api import TikTokClient, credentials_from_env
 
     return TikTokClient(run_guarded(credentials_from_env))
 
@@ -48,7 +49,7 @@ def sync(plan_path: Path, date_: dt.datetime | None, since: dt.datetime | None, 
     earlier version), one transaction, nothing written on any failure. Spark authorizations of creatives with
     an auth_code are read too; their end dates win over auth_expires.
     """
-    from allocator.sync import sync as run_sync
+    from allocator.workflows.sync import sync as run_sync
 
     loaded = _load(plan_path)
     with _client() as client:
@@ -109,7 +110,7 @@ def apply(plan_path: Path, date_: dt.datetime | None, yes: bool, now_: dt.dateti
     a budget of 0 disables the ad group, one coming back is re-enabled. Every push is recorded in the ledger;
     applying the same decision again sends nothing, and a re-run after a failure sends only what is missing.
     """
-    from allocator.apply import apply as run_apply
+    from allocator.workflows.apply import apply as run_apply
 
     loaded = _load(plan_path)
     with _client() as client:
@@ -195,7 +196,7 @@ def init(
     force: bool,
 ) -> None:
     """Write a commented starter plan listing the creatives of an export (or of the ad account)."""
-    from allocator.init_plan import from_export, from_report, starter_plan
+    from allocator.workflows.init_plan import from_export, from_report, starter_plan
 
     if (source is None) == (not from_api):
         fail("init: give either --from EXPORT or --from-api (with --advertiser-id)")
@@ -219,7 +220,7 @@ def init(
             fail("init --from-api: --advertiser-id is missing; give the ad account id")
         import zoneinfo
 
-        from allocator.sync import today_in
+        from allocator.workflows.sync import today_in
 
         try:
             zoneinfo.ZoneInfo(time_zone)

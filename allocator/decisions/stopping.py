@@ -8,7 +8,7 @@ creatives ends too). An AND of the two would be the first condition alone: when 
 percentile of the value remaining is exactly 0.
 
 `stop = False` (the plan's or study's `[decision] stop`) switches the rule off: no winner is ever declared
-(textbook bandits, fixed-horizon tests). Policies in `allocator.policies.FIXED_HORIZON` ("uniform", an equal
+(textbook bandits, fixed-horizon tests). Policies in `allocator.decisions.policies.FIXED_HORIZON` ("uniform", an equal
 split for the whole campaign) never stop either; "ab_test" is the equal split that stops on the rule.
 """
 
@@ -33,7 +33,7 @@ class PhaseDecision:
 
 def rule_applies(policy: str, stop: bool = True) -> bool:
     """Whether the stopping rule may declare a winner for `policy` ([decision] stop and the policy)."""
-    from allocator.policies import FIXED_HORIZON
+    from allocator.decisions.policies import FIXED_HORIZON
 
     return bool(stop) and policy not in FIXED_HORIZON
 

@@ -1,5 +1,5 @@
 """`sparkbandit candidates`: which organic post to boost next. A thin click command over
-`allocator.candidates`; `allocator.cli` registers it lazily."""
+`allocator.decisions.candidates`; `allocator.cli.main` registers it lazily."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from allocator.cli import run_guarded
+from allocator.cli.main import run_guarded
 
 EPILOG = """Examples:
 
@@ -20,11 +20,11 @@ EPILOG = """Examples:
 
 
 def _inputs(plan_path: Path):
-    from allocator.cli import load_inputs
+    from allocator.cli.main import load_inputs
 
     loaded, daily, _, (kind, source) = load_inputs(plan_path, None)
     if kind == "ledger":
-        from allocator.ledger import Ledger
+        from allocator.storage.ledger import Ledger
         from models.observations import DailyObservations
 
         if not Path(source).exists():
@@ -51,7 +51,7 @@ def candidates(plan_path: Path, posts: Path, date_: dt.datetime | None, as_json:
     (authorization ending, or clearly losing)."""
     import numpy as np
 
-    from allocator.candidates import rank_candidates, read_posts
+    from allocator.decisions.candidates import rank_candidates, read_posts
 
     loaded, daily = run_guarded(_inputs, plan_path)
     plist = run_guarded(read_posts, posts)

@@ -1,4 +1,4 @@
-"""The ledger's TikTok tables (migration 3 of `allocator.ledger.MIGRATIONS`): pushes and authorizations.
+"""The ledger's TikTok tables (migration 3 of `allocator.storage.ledger.MIGRATIONS`): pushes and authorizations.
 
 - `tiktok_pushes`: every budget or status change `apply` sent (or tried to): the decision (run id and date),
   creative, ad group, kind (`budget`, `scheduled_budget`, `status`), value, TikTok's request id and the
@@ -15,8 +15,8 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
 
-from allocator.ledger import Ledger, utc_now
 from allocator.plan import CampaignPlan, LoadedPlan
+from allocator.storage.ledger import Ledger, utc_now
 
 
 @dataclass(frozen=True)

@@ -90,9 +90,9 @@ class PastCreatives:
     def from_plans(cls, plans: Sequence[LoadedPlan], by: str | None = None, window: int = 7) -> PastCreatives:
         """The creatives of campaigns in their ledgers (current values), with each day's versions.
         `by` = "creator" groups by the plan's creator (creatives without one form "(none)")."""
-        from allocator.engine import organic_rates
-        from allocator.ledger import Ledger
-        from allocator.restatements import restated_versions
+        from allocator.decisions.engine import organic_rates
+        from allocator.storage.ledger import Ledger
+        from allocator.storage.restatements import restated_versions
 
         camp, creative, group = [], [], []
         imps, conv, clicks, spend = [], [], [], []

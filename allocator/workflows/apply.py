@@ -11,7 +11,7 @@ group's daily budget. For the decision of DAY (default: the latest in force):
   a status change takes effect when sent;
 - budgets go in calls of at most 20 ad groups; a call that TikTok refuses for a reason other than the token
   or permissions is split into single ad groups, so one refused ad group does not hold back the others;
-- every push (sent or refused) is recorded in the ledger (`allocator.pushes`) as soon as its call returns.
+- every push (sent or refused) is recorded in the ledger (`allocator.storage.pushes`) as soon as its call returns.
   What the ledger shows as sent for that day, or what TikTok already has, is not sent again: applying the
   same decision twice sends nothing, and a re-run after a partial failure sends only what is missing;
 - nothing is sent inside 23:55-00:00 in the account's time zone, when TikTok refuses budget changes.
@@ -25,11 +25,11 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
 
-from allocator.ledger import DecisionRecord, Ledger
+from allocator.inputs.tiktok_api import PUSH_BATCH, TikTokClient
 from allocator.plan import LoadedPlan
-from allocator.pushes import Push, already_pushed, effective_plan, pushes, record_pushes
-from allocator.sync import require_tiktok
-from allocator.tiktok_api import PUSH_BATCH, TikTokClient
+from allocator.storage.ledger import DecisionRecord, Ledger
+from allocator.storage.pushes import Push, already_pushed, effective_plan, pushes, record_pushes
+from allocator.workflows.sync import require_tiktok
 from models.errors import ApplyRefused, LedgerError, PlanError, TikTokAPIError
 
 LOCK_START = dt.time(23, 55)  # TikTok refuses budget changes from 23:55 to 00:00 (account time zone)

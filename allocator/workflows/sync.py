@@ -18,11 +18,11 @@ import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from allocator.importer import ParsedFile, ResultRow, match_rows
-from allocator.ledger import IngestSummary, Ledger
+from allocator.inputs.importer import ParsedFile, ResultRow, match_rows
+from allocator.inputs.tiktok_api import REPORT_PAGE_SIZE, TikTokClient, chunks, metric_value
 from allocator.plan import CampaignPlan, LoadedPlan
-from allocator.pushes import Authorization, auth_disagreements, store_authorizations
-from allocator.tiktok_api import REPORT_PAGE_SIZE, TikTokClient, chunks, metric_value
+from allocator.storage.ledger import IngestSummary, Ledger
+from allocator.storage.pushes import Authorization, auth_disagreements, store_authorizations
 from models.errors import DataError, PlanError, TikTokAPIError
 
 EMPTY_LEDGER_DAYS = 30

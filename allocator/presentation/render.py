@@ -8,7 +8,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from allocator.engine import Allocation, money
+from allocator.decisions.engine import Allocation, money
 
 
 def console_for(stream=None) -> Console:
