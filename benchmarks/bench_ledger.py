@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from allocator.inputs.importer import match_rows, parse_file
+from allocator.inputs.importer import parse_file
+from allocator.inputs.matching import match_rows
 from allocator.plan import load_plan
 from allocator.storage.ledger import Ledger, ingest_files
 from allocator.workflows.daily import reallocate_from_ledger

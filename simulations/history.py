@@ -37,7 +37,10 @@ def read_history(path: str | Path) -> list[PastCampaign]:
     ("182,000" quoted in a comma file is 182000; "1.092,50" in a ";" file is 1092.5); a row with more or
     fewer values than the header (an unquoted "182,000") is an error naming the row.
     """
-    from allocator.inputs.importer import _read_bytes, _sniff_delimiter, decode_text, number_style, read_number
+    from allocator.inputs.files import decode_text
+    from allocator.inputs.files import read_bytes as _read_bytes
+    from allocator.inputs.files import sniff_delimiter as _sniff_delimiter
+    from allocator.inputs.formats import number_style, read_number
 
     path = Path(path)
     source = str(path)

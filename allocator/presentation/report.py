@@ -16,7 +16,7 @@ import numpy as np
 
 from allocator.decisions.engine import money
 from allocator.plan import LoadedPlan
-from allocator.storage.ledger import DecisionRecord
+from allocator.storage.decisions import DecisionRecord
 from models.observations import DailyObservations
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The ledger's TikTok tables (migration 3 of `allocator.storage.ledger.MIGRATIONS`): pushes and authorizations.
+"""The ledger's TikTok tables (migration 3 of `allocator.storage.schema.MIGRATIONS`): pushes and authorizations.
 
 - `tiktok_pushes`: every budget or status change `apply` sent (or tried to): the decision (run id and date),
   creative, ad group, kind (`budget`, `scheduled_budget`, `status`), value, TikTok's request id and the
@@ -16,7 +16,8 @@ import zoneinfo
 from dataclasses import dataclass
 
 from allocator.plan import CampaignPlan, LoadedPlan
-from allocator.storage.ledger import Ledger, utc_now
+from allocator.storage.ledger import Ledger
+from allocator.storage.schema import utc_now
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 
 from allocator.inputs.tiktok_api import PUSH_BATCH, TikTokClient
 from allocator.plan import LoadedPlan
-from allocator.storage.ledger import DecisionRecord, Ledger
+from allocator.storage.decisions import DecisionRecord
+from allocator.storage.ledger import Ledger
 from allocator.storage.pushes import Push, already_pushed, effective_plan, pushes, record_pushes
 from allocator.workflows.sync import require_tiktok
 from models.errors import ApplyRefused, LedgerError, PlanError, TikTokAPIError

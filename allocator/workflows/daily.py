@@ -29,7 +29,9 @@ from allocator.decisions.guardrails import in_learning_phase
 from allocator.plan import LoadedPlan
 from allocator.presentation.outputs import fit_file, write_folder_atomic
 from allocator.presentation.report import REPORT_FILES, Report, html_page, plots
-from allocator.storage.ledger import BUSY_TIMEOUT, DecisionRecord, Ledger
+from allocator.storage.decisions import DecisionRecord
+from allocator.storage.ledger import Ledger
+from allocator.storage.schema import BUSY_TIMEOUT
 from models.errors import LedgerError
 from models.observations import DailyObservations
 
@@ -104,7 +106,7 @@ def reallocate_from_ledger(
 
 def _land_pending(ledger: Ledger, plan, dry_run: bool) -> list[str]:
     """Store pending rows whose creative the plan now has (issue 12: nothing lost); lines for the user."""
-    from allocator.storage.ledger import landed_line
+    from allocator.storage.summaries import landed_line
 
     if dry_run:
         held = ledger.pending(plan)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from allocator.inputs.importer import parse_file, table_rows
+from allocator.inputs.files import table_rows
+from allocator.inputs.importer import parse_file
 from allocator.plan import CampaignPlan, pydantic_error
 
 # export column (case-folded) -> starter field, beyond what the importer reads

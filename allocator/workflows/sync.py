@@ -18,11 +18,13 @@ import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from allocator.inputs.importer import ParsedFile, ResultRow, match_rows
+from allocator.inputs.matching import match_rows
+from allocator.inputs.records import ParsedFile, ResultRow
 from allocator.inputs.tiktok_api import REPORT_PAGE_SIZE, TikTokClient, chunks, metric_value
 from allocator.plan import CampaignPlan, LoadedPlan
-from allocator.storage.ledger import IngestSummary, Ledger
+from allocator.storage.ledger import Ledger
 from allocator.storage.pushes import Authorization, auth_disagreements, store_authorizations
+from allocator.storage.summaries import IngestSummary
 from models.errors import DataError, PlanError, TikTokAPIError
 
 EMPTY_LEDGER_DAYS = 30

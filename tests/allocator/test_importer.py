@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from allocator.inputs.importer import MatchedResults, ParsedFile, ResultRow, match_rows, parse_file, read_results
+from allocator.inputs.importer import parse_file, read_results
+from allocator.inputs.matching import match_rows
+from allocator.inputs.records import MatchedResults, ParsedFile, ResultRow
 from allocator.plan import CampaignPlan
 from models.errors import DataError
 

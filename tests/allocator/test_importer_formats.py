@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from allocator.inputs.importer import ReadOptions, ResultRow, match_rows, parse_file, read_results
+from allocator.inputs.importer import parse_file, read_results
+from allocator.inputs.matching import match_rows
+from allocator.inputs.records import ReadOptions, ResultRow
 from allocator.plan import CampaignPlan
 from models.errors import DataError
 

@@ -14,7 +14,8 @@ from allocator.cli.main import main
 from allocator.decisions.engine import History
 from allocator.inputs.importer import read_results
 from allocator.plan import load_plan
-from allocator.storage.ledger import APPLICATION_ID, SCHEMA_VERSION, Ledger, ingest_files
+from allocator.storage.ledger import Ledger, ingest_files
+from allocator.storage.schema import APPLICATION_ID, SCHEMA_VERSION
 from allocator.workflows.daily import reallocate_from_ledger
 
 PLAN = """

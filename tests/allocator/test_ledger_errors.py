@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from allocator.cli.main import main
 from allocator.plan import load_plan
-from allocator.storage.ledger import SCHEMA_VERSION, Ledger, ingest_files
+from allocator.storage.ledger import Ledger, ingest_files
+from allocator.storage.schema import SCHEMA_VERSION
 from allocator.workflows.daily import campaign_status, decision_history, reallocate_from_ledger, write_report
 from models.errors import DataError, LedgerError
 

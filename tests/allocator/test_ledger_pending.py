@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from allocator.cli.main import main
 from allocator.plan import load_plan
-from allocator.storage.ledger import MIGRATIONS, Ledger, ingest_files
+from allocator.storage.ledger import Ledger, ingest_files
+from allocator.storage.schema import MIGRATIONS
 from allocator.workflows.daily import reallocate_from_ledger
 
 PLAN = """
@@ -169,7 +170,8 @@ def test_rollback_sequence_older_export_after_newer_keeps_newer_values(tmp_path)
 
 
 def test_exported_at_of_a_parsed_file_wins_over_the_file_time(tmp_path):
-    from allocator.inputs.importer import match_rows, parse_file
+    from allocator.inputs.importer import parse_file
+    from allocator.inputs.matching import match_rows
 
     plan_path = tmp_path / "plan.toml"
     plan_path.write_text(PLAN, encoding="utf-8")

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from allocator.plan import load_plan
-from allocator.storage.ledger import PAUSE_BEFORE_COMMIT, Ledger, ingest_files
+from allocator.storage.ledger import Ledger, ingest_files
+from allocator.storage.schema import PAUSE_BEFORE_COMMIT
 from allocator.workflows.daily import campaign_status, reallocate_from_ledger
 from models.errors import LedgerError
 
