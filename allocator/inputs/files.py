@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from models.errors import DataError
@@ -61,7 +61,7 @@ def header_text(cell: Cell) -> str:
     return "" if cell is None else str(cell)
 
 
-def csv_rows(path: Path, codec: str, delimiter: str, source: str) -> Iterator[tuple[int, list[Cell]]]:
+def csv_rows(path: Path, codec: str, delimiter: str, source: str) -> Iterator[tuple[int, Sequence[Cell]]]:
     """(first line, cells) of each CSV record, decoded as the file is read."""
     with path.open("r", encoding=codec, newline="") as f:
         reader = csv.reader(f, delimiter=delimiter)
@@ -116,7 +116,7 @@ def first_sheet_name(path: Path, source: str) -> str:
     return _open_workbook(path, source)[1]
 
 
-def workbook_rows(path: Path, source: str) -> Iterator[tuple[int, list[Cell]]]:
+def workbook_rows(path: Path, source: str) -> Iterator[tuple[int, Sequence[Cell]]]:
     """The first sheet of a workbook as (line, typed cells), read with python-calamine (see the README)."""
     book, name, failures = _open_workbook(path, source)
     try:

@@ -95,7 +95,7 @@ def parse_file(path: str | Path, options: ReadOptions | None = None) -> ParsedFi
     head, sha = head_and_sha256(path, source)
     if is_workbook(head):
         sheet, delimiter = first_sheet_name(path, source), None
-        open_table: Callable[[], Iterator[tuple[int, list[Cell]]]] = functools.partial(workbook_rows, path, source)
+        open_table: Callable[[], Iterator[tuple[int, Sequence[Cell]]]] = functools.partial(workbook_rows, path, source)
     else:
         codec = text_codec(head)
         sheet, delimiter = None, sniff_delimiter(decode_head(head, codec))
@@ -163,8 +163,8 @@ def parse_file(path: str | Path, options: ReadOptions | None = None) -> ParsedFi
 
 
 def _open_data(
-    open_table: Callable[[], Iterator[tuple[int, list[Cell]]]], source: str, at: str
-) -> tuple[Layout, Iterator[tuple[int, list[Cell]]]]:
+    open_table: Callable[[], Iterator[tuple[int, Sequence[Cell]]]], source: str, at: str
+) -> tuple[Layout, Iterator[tuple[int, Sequence[Cell]]]]:
     """(layout from the header, iterator over the data rows after it) of a fresh pass over the file."""
     table = open_table()
     for line, cells in table:
@@ -174,7 +174,7 @@ def _open_data(
     else:
         raise DataError(source, "", "no data rows (the file is empty)", "export at least one day of results")
 
-    def data() -> Iterator[tuple[int, list[Cell]]]:
+    def data() -> Iterator[tuple[int, Sequence[Cell]]]:
         for line, cells in table:
             if not (cells and not blank(cells[0])) and all(blank(c) for c in cells):
                 continue

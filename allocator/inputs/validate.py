@@ -8,7 +8,7 @@ import datetime as dt
 import difflib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from allocator.inputs.files import Cell, blank, cell_text
@@ -112,7 +112,7 @@ def _tiktok_layout(names: list[str], width: int, source: str, where_row: str) ->
 
 
 def validate_row(
-    cells: list[Cell], layout: Layout, source: str, where_row: str, line: int, options: ReadOptions
+    cells: Sequence[Cell], layout: Layout, source: str, where_row: str, line: int, options: ReadOptions
 ) -> ResultRow:
     # Trailing empty cells are what spreadsheets leave behind; any other count means shifted columns
     # (e.g. an unquoted "12,345" in a comma-separated file), which would silently misread values.
@@ -203,7 +203,7 @@ def _label_text(cell: Cell, field_: str) -> str:
     return str(cell)
 
 
-def _label(cells: list[Cell], layout: Layout) -> tuple[str, str | None]:
+def _label(cells: Sequence[Cell], layout: Layout) -> tuple[str, str | None]:
     """(label, Ad name to fall back on) of a row, as written. Raises BadValue naming the label column."""
     if layout.format == "native":
         label = _label_text(cells[layout.index["label"]], "label")

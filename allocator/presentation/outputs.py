@@ -70,7 +70,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def write_folder_atomic(folder: str | Path, fill: Callable[[Path], object], names: Iterable[str]) -> object:
+def write_folder_atomic[T](folder: str | Path, fill: Callable[[Path], T], names: Iterable[str]) -> T:
     """Fill a new temporary folder beside `folder` with `fill(tmp)` and rename it to `folder`.
 
     Parameters

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from allocator.decisions.engine import Allocation, money
@@ -37,7 +37,7 @@ def print_allocation(alloc: Allocation, console: Console | None = None) -> None:
     )
     yday = (alloc.date - dt.timedelta(days=1)).isoformat()
     table = Table(title=title, title_justify="left", show_lines=False)
-    for col, just in [
+    columns: list[tuple[str, JustifyMethod]] = [
         ("creative", "left"),
         ("days", "right"),
         ("spend", "right"),
@@ -48,7 +48,8 @@ def print_allocation(alloc: Allocation, console: Console | None = None) -> None:
         ("P(best)", "right"),
         ("budget", "right"),
         ("reason", "left"),
-    ]:
+    ]
+    for col, just in columns:
         table.add_column(col, justify=just, overflow="fold")
     for c in alloc.creatives:
         cpa = "-"
@@ -88,7 +89,7 @@ def print_allocation(alloc: Allocation, console: Console | None = None) -> None:
 
 def phase_line(alloc: Allocation) -> str:
     """ "phase: optimize; leader: Aria unboxing (value remaining 4.1%); data ..." with creatives by name."""
-    if alloc.data_first is None:
+    if alloc.data_first is None or alloc.data_last is None:  # set together, from the data's range
         data = "no results yet (prior only)"
     else:
         data = f"data {alloc.data_first.isoformat()} to {alloc.data_last.isoformat()}"

@@ -74,10 +74,11 @@ def plots(loaded: LoadedPlan, decisions: list[DecisionRecord], daily: DailyObser
         plt.close(fig)
 
     # probability best over time
+    days = np.array(dates, dtype="datetime64[D]")  # matplotlib's date axis takes datetime64 as it takes dates
     fig, ax = plt.subplots(figsize=(9, 4))
     if dates:
         for j, label in enumerate(labels):
-            ax.plot(dates, prob[:, j], marker="o", ms=3, label=label)
+            ax.plot(days, prob[:, j], marker="o", ms=3, label=label)
         ax.axhline(
             plan.decision.prob_best, color="grey", ls="--", lw=1, label=f"winner at {plan.decision.prob_best:.0%}"
         )
@@ -94,7 +95,7 @@ def plots(loaded: LoadedPlan, decisions: list[DecisionRecord], daily: DailyObser
     fig, ax = plt.subplots(figsize=(9, 4))
     if dates:
         for j, label in enumerate(labels):
-            ax.step(dates, budgets[:, j], where="post", marker="o", ms=3, label=label)
+            ax.step(days, budgets[:, j], where="post", marker="o", ms=3, label=label)
         ax.axhline(plan.guardrails.min_budget, color="grey", ls=":", lw=1, label="ad-group minimum")
         _legend_outside(ax)
         fig.autofmt_xdate()
@@ -112,7 +113,7 @@ def plots(loaded: LoadedPlan, decisions: list[DecisionRecord], daily: DailyObser
         has_data = daily.conversions.sum(axis=0) > 0 if daily.n_days else np.zeros(len(labels), bool)
         ref = finite[:, has_data] if has_data.any() else finite
         lo, hi = np.nanquantile(ref, 0.005), np.nanquantile(ref, 0.995)
-        bins = np.linspace(lo, hi, 60)
+        bins = np.linspace(lo, hi, 60).tolist()
         for j, label in enumerate(labels):
             ax.hist(finite[:, j], bins=bins, histtype="step", density=True, lw=1.5, label=label)
             q = np.nanquantile(finite[:, j], [0.05, 0.5, 0.95])

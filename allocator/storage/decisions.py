@@ -72,30 +72,28 @@ def record_decision(ledger: Ledger, loaded: LoadedPlan, alloc: Allocation, run_i
     )
     mark = import_mark(ledger, cid)
     first, last = data["data_range"]
-    decision_id = int(
-        ledger.conn.execute(
-            """INSERT INTO decisions (run_id, campaign_id, date, decided_at, plan_path, plan_sha256, model,
-                 policy, phase, winner, leader, data_first, data_last, import_mark, warnings, allocation)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (
-                run_id,
-                cid,
-                date,
-                now,
-                str(loaded.path),
-                loaded.sha256,
-                alloc.model,
-                alloc.policy,
-                alloc.phase,
-                alloc.winner,
-                alloc.leader,
-                first,
-                last,
-                mark,
-                json.dumps(list(alloc.warnings)),
-                json.dumps(data, allow_nan=False),
-            ),
-        ).lastrowid
+    decision_id = ledger.insert(
+        """INSERT INTO decisions (run_id, campaign_id, date, decided_at, plan_path, plan_sha256, model,
+             policy, phase, winner, leader, data_first, data_last, import_mark, warnings, allocation)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            run_id,
+            cid,
+            date,
+            now,
+            str(loaded.path),
+            loaded.sha256,
+            alloc.model,
+            alloc.policy,
+            alloc.phase,
+            alloc.winner,
+            alloc.leader,
+            first,
+            last,
+            mark,
+            json.dumps(list(alloc.warnings)),
+            json.dumps(data, allow_nan=False),
+        ),
     )
     ledger.conn.executemany(
         """INSERT INTO decision_creatives (decision_id, creative_ref, status, budget, previous_budget, share,

@@ -59,11 +59,10 @@ class Ledger(LedgerConnection):
         now = utc_now()
         cid = self.campaign_id(plan)
         if cid is None:
-            cur = self.conn.execute(
+            cid = self.insert(
                 "INSERT INTO campaigns (name, currency, created_at) VALUES (?, ?, ?)",
                 (plan.campaign.name, plan.campaign.currency, now),
             )
-            cid = int(cur.lastrowid)
         self.conn.executemany(
             """INSERT INTO creatives (campaign_id, creative_id, name, creator, auth_expires, first_seen)
                VALUES (?, ?, ?, ?, ?, ?)

@@ -38,14 +38,18 @@ class Authorization:
             return None
         return end.astimezone(zoneinfo.ZoneInfo(time_zone)).date()
 
-    def to_json(self, time_zone: str) -> dict:
+    def expires_iso(self, time_zone: str) -> str | None:
+        """`expires` as ISO text (None when TikTok gave no end)."""
         exp = self.expires(time_zone)
+        return None if exp is None else exp.isoformat()
+
+    def to_json(self, time_zone: str) -> dict:
         return {
             "creative_id": self.creative_id,
             "auth_status": self.auth_status,
             "auth_start_time": self.auth_start_time,
             "auth_end_time": self.auth_end_time,
-            "expires": None if exp is None else exp.isoformat(),
+            "expires": self.expires_iso(time_zone),
             "fetched_at": self.fetched_at,
         }
 
@@ -79,7 +83,7 @@ def store_authorizations(ledger: Ledger, campaign_id: int, auths: list[Authoriza
                 a.auth_status,
                 a.auth_start_time,
                 a.auth_end_time,
-                None if a.expires(tz) is None else a.expires(tz).isoformat(),
+                a.expires_iso(tz),
                 now,
             )
             for a in auths
@@ -108,7 +112,7 @@ def auth_disagreements(plan: CampaignPlan, auths: dict[str, Authorization]) -> l
     for c in plan.creatives:
         a = auths.get(c.id)
         exp = None if a is None else a.expires(tz)
-        if exp is not None and c.auth_expires is not None and c.auth_expires != exp:
+        if a is not None and exp is not None and c.auth_expires is not None and c.auth_expires != exp:
             out.append(
                 f"{c.label}: the plan's auth_expires {c.auth_expires.isoformat()} differs from TikTok's "
                 f"authorization end {a.auth_end_time} UTC ({exp.isoformat()} in {tz}); using TikTok's (update "

@@ -11,6 +11,7 @@ its write transaction; `Ledger`'s methods of the same names call them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -133,16 +134,13 @@ def _ingest_one(
         raise LedgerError(f"ledger {ledger.path}: {parsed.path} changed during the import; run ingest again")
     seen[parsed.sha256] = (now, len(parsed.rows), parsed.format)
     exported = export_time(parsed)
-    base = dict(path=str(parsed.path), format=parsed.format, sha256=parsed.sha256, rows=len(parsed.rows))
     first = None if matched.first_date is None else matched.first_date.isoformat()
     last = None if matched.last_date is None else matched.last_date.isoformat()
-    import_id = int(
-        ledger.conn.execute(
-            """INSERT INTO imports (campaign_id, path, sha256, format, imported_at, first_date, last_date,
-                                    exported_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (cid, str(parsed.path), parsed.sha256, parsed.format, now, first, last, exported),
-        ).lastrowid
+    import_id = ledger.insert(
+        """INSERT INTO imports (campaign_id, path, sha256, format, imported_at, first_date, last_date,
+                                exported_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        (cid, str(parsed.path), parsed.sha256, parsed.format, now, first, last, exported),
     )
     daily = matched.daily
 
@@ -213,7 +211,10 @@ def _ingest_one(
         newer_source=counts.newer_source,
         notes=tuple(getattr(parsed, "notes", ())),
         read_warnings=tuple(getattr(parsed, "warnings", ())),
-        **base,
+        path=str(parsed.path),
+        format=parsed.format,
+        sha256=parsed.sha256,
+        rows=len(parsed.rows),
     )
 
 
@@ -332,7 +333,7 @@ def _land_pending(ledger: Ledger, cid: int, plan: CampaignPlan) -> dict[str, tup
         landed[label] = (n + 1, found)
     # a creative-day twice among the landing rows of one import cannot happen: the importer refuses it
     for (import_id, exported), entries in by_import.items():
-        _store(ledger, cid, lambda e=entries: iter(e), import_id, exported)
+        _store(ledger, cid, functools.partial(iter, entries), import_id, exported)
     ledger.conn.executemany("UPDATE pending SET landed_at = ?, creative_ref = ? WHERE id = ?", done)
     return landed
 

@@ -46,7 +46,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -363,6 +363,13 @@ class LedgerConnection:
             if self.conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     self.conn.execute("COMMIT")
+
+    def insert(self, sql: str, args: Sequence[object]) -> int:
+        """Run one INSERT (inside a write transaction) and return the id of the row it added."""
+        rowid = self.conn.execute(sql, args).lastrowid
+        if rowid is None:  # sqlite3 sets it after every INSERT that adds a row
+            raise LedgerError(f"ledger {self.path}: an INSERT added no row; check the file with sqlite3")
+        return rowid
 
     def integrity_check(self) -> str:
         """'ok', or SQLite's first complaint."""

@@ -95,7 +95,7 @@ class IngestSummary:
         return out
 
     def warnings(self) -> list[str]:
-        out = []
+        out: list[str] = []
         for f in self.files:
             out.extend(f.read_warnings)
             for label, count in (f.unknown if f.status == "imported" else f.pending).items():

@@ -183,30 +183,30 @@ def apply(
                 "missing",
                 "add the creative's ad group id (quoted; sparkbandit init lists them) so apply can set its budget",
             )
-        wanted.append((c, float(entry["budget"]), entry.get("reason", "")))
-    current = client.adgroups(tk.advertiser_id, [c.adgroup_id for c, _, _ in wanted])
+        wanted.append((c, c.adgroup_id, float(entry["budget"]), entry.get("reason", "")))
+    current = client.adgroups(tk.advertiser_id, [adgroup for _, adgroup, _, _ in wanted])
     changes = []
-    for c, budget, reason in wanted:
-        g = current.get(c.adgroup_id)
+    for c, adgroup, budget, reason in wanted:
+        g = current.get(adgroup)
         if g is None:
             raise TikTokAPIError(
-                f"TikTok API adgroup/get/: ad group {c.adgroup_id} ({c.label}) not found in advertiser "
+                f"TikTok API adgroup/get/: ad group {adgroup} ({c.label}) not found in advertiser "
                 f"{tk.advertiser_id}; check adgroup_id in the plan and [tiktok] advertiser_id"
             )
         if g.get("budget_mode") not in (None, "BUDGET_MODE_DAY", "BUDGET_MODE_DYNAMIC_DAILY_BUDGET"):
             raise TikTokAPIError(
-                f"TikTok API adgroup/get/: ad group {c.adgroup_id} ({c.label}) has budget_mode "
+                f"TikTok API adgroup/get/: ad group {adgroup} ({c.label}) has budget_mode "
                 f"{g.get('budget_mode')}; sparkbandit sets daily ad-group budgets: give the ad group a daily "
                 "budget (and the campaign no Campaign Budget Optimization)"
             )
         cur_budget = None if g.get("budget") is None else float(g["budget"])
         cur_status = g.get("operation_status")
         status = "ENABLE" if budget > TOLERANCE else "DISABLE"
-        ch = Change(c.id, c.label, c.adgroup_id, cur_budget, cur_status, budget, status, reason)
+        ch = Change(c.id, c.label, adgroup, cur_budget, cur_status, budget, status, reason)
         if status == "ENABLE":
             value = f"{budget:.2f}"
             same_now = cur_budget is not None and abs(cur_budget - budget) <= TOLERANCE
-            sent_before = done.get((c.adgroup_id, mode)) == value
+            sent_before = done.get((adgroup, mode)) == value
             if not sent_before and not (mode == "budget" and same_now):
                 ch.budget_kind = mode
         if cur_status != status:
