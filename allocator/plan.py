@@ -32,7 +32,7 @@ PolicyName = Literal["thompson", "top_two_thompson", "uniform", "ab_test", "gree
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Campaign(Strict):

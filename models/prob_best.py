@@ -346,7 +346,7 @@ def scaled_beta_max(
 def _scaled_beta_max_betainc(
     alpha: np.ndarray,
     beta: np.ndarray,
-    scale: np.ndarray | None = None,
+    scale: np.ndarray,
     levels: int = 12,
     nodes: int = 4,
 ) -> tuple[np.ndarray, np.ndarray]:

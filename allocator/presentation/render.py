@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-
-from rich.console import Console, JustifyMethod
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from allocator.decisions.engine import Allocation, money
+
+if TYPE_CHECKING:
+    from rich.console import Console, JustifyMethod
 
 
 def console_for(stream=None) -> Console:
     """A console that fits where it prints: on a terminal its width; elsewhere (a file, a pipe, cron mail)
     wide enough that no table wraps, and without colour codes."""
+    from rich.console import Console  # rich only when a table is printed: `--format csv` never loads it
+
     stream = stream or sys.stdout
     if stream.isatty():
         return Console(file=stream, highlight=False, soft_wrap=False)
@@ -29,6 +32,8 @@ def _label_of(alloc: Allocation, creative_id: str | None) -> str | None:
 
 def print_allocation(alloc: Allocation, console: Console | None = None) -> None:
     """Print the decision table, the phase/winner line and warnings (to stdout; warnings to stderr too)."""
+    from rich.table import Table
+
     console = console or console_for()
     cur = alloc.currency
     title = (

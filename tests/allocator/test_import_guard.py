@@ -62,6 +62,25 @@ def test_conjugate_commands_import_nothing_heavy(plan, args):
     assert not mods & set(HEAVY)
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("validate", "{plan}"),
+        ("reallocate", "--plan", "{plan}", "--json"),
+        ("reallocate", "--plan", "{plan}", "--format", "csv"),
+    ],
+)
+def test_commands_without_a_table_import_no_rich(plan, args):
+    mods = loaded(*(a.format(plan=plan) for a in args))
+    assert "numpy" in mods  # the command really ran
+    assert "rich" not in mods  # rich is imported only to print a table
+
+
+def test_table_output_imports_rich(plan):
+    # The other side of the test above: the default output is the rich table.
+    assert "rich" in loaded("reallocate", "--plan", str(plan), "--dry-run")
+
+
 def test_ledger_commands_import_nothing_heavy(plan, tmp_path):
     data = plan.parent / "example_data.csv"
     text = plan.read_text().replace('data = "example_data.csv"', "")
