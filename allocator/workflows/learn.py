@@ -435,7 +435,8 @@ def learn(
 
 def organic_coefficient(dailies: list, organic: list, rng: np.random.Generator) -> dict:
     """The hierarchical model's organic coefficient fitted across campaigns (portfolio fit), with its 90%
-    interval: {"mean", "sd", "ci90", "campaigns"}. Imports pymc (slow: tens of seconds)."""
+    interval: {"mean", "sd", "ci90", "campaigns", "method"}. Imports pymc (slow: tens of seconds). The draws
+    are the fast path's (Laplace + importance sampling, saved as .npz) when it passed its gate, else NUTS's."""
     import tempfile
 
     import xarray as xr
@@ -451,13 +452,19 @@ def organic_coefficient(dailies: list, organic: list, rng: np.random.Generator) 
                 "the portfolio fit failed its diagnostics gate (see the warning); the plans keep "
                 "their organic_mean and organic_sd"
             )
-        tree = xr.open_datatree(saved or path, engine="h5netcdf")
-        draws = np.asarray(tree["posterior"]["organic_coef"]).ravel()
-        tree.close()
+        if saved is not None and str(saved).endswith(".npz"):
+            # the fast path (laplace_is) passed its gate: its resampled draws, numpy only (models.hierarchical.saved)
+            with np.load(saved) as f:
+                draws = np.asarray(f["var_organic_coef"], dtype=np.float64).ravel()
+        else:
+            tree = xr.open_datatree(saved or path, engine="h5netcdf")
+            draws = np.asarray(tree["posterior"]["organic_coef"]).ravel()
+            tree.close()
     lo, hi = np.quantile(draws, [0.05, 0.95])
     return {
         "mean": round(float(draws.mean()), 4),
         "sd": round(float(draws.std(ddof=1)), 4),
         "ci90": [round(float(lo), 4), round(float(hi), 4)],
         "campaigns": len(dailies),
+        "method": "laplace_is" if saved is not None and str(saved).endswith(".npz") else "nuts",
     }
