@@ -78,11 +78,21 @@ class DataRules(Strict):
     decimal: Literal[".", ","] | None = None
 
 
+class GroupPrior(Strict):
+    """`[prior.groups."NAME"]`: the conversion prior of the creatives whose `creator` is NAME."""
+
+    alpha: float = Field(gt=0)
+    beta: float = Field(gt=0)
+    creatives: int | None = Field(default=None, ge=0)  # how many past creatives it was learned from (information)
+
+
 class Prior(Strict):
     """Beta prior of the conversion rate per impression, Beta prior of the click rate, prior CPM.
 
     `file`: a priors file written by `sparkbandit learn` (relative to the plan); its [prior] keys (and its
     [model] delay_cdf, organic_mean, organic_sd) apply where the plan does not give them (`merge_priors_file`).
+    `groups`: conversion priors by the creative's `creator` (`learn --by creator`); a creative whose creator
+    has none takes alpha and beta.
     """
 
     file: str | None = None
@@ -92,6 +102,15 @@ class Prior(Strict):
     click_beta: float = Field(default=99.0, gt=0)
     cpm: float = Field(default=8.0, gt=0)
     cpm_weight: float = Field(default=1000.0, gt=0)
+    groups: dict[str, GroupPrior] = Field(default_factory=dict)
+
+    def conversion_params(self, creatives: list[Creative]) -> tuple[list[float], list[float]]:
+        """Each creative's conversion prior (alpha, beta): its creator's group prior, else alpha and beta."""
+        picked = [self.groups.get(c.creator) if c.creator is not None else None for c in creatives]
+        return (
+            [self.alpha if g is None else g.alpha for g in picked],
+            [self.beta if g is None else g.beta for g in picked],
+        )
 
 
 class PriorsFileModel(Strict):
@@ -469,7 +488,13 @@ def merge_priors_file(data: dict, base: Path, source: str) -> bytes:
     except ValidationError as e:
         raise pydantic_error(str(fpath), e, PriorsFile) from None
     learned = parsed.prior.model_dump(include=parsed.prior.model_fields_set)
-    data["prior"] = {**learned, **prior}
+    groups = learned.pop("groups", {})
+    if "alpha" in prior or "beta" in prior:
+        groups = {}  # the plan's own conversion prior wins over everything the file learned about it
+    given_groups = prior.get("groups")
+    if isinstance(given_groups, dict):
+        groups = {**groups, **given_groups}
+    data["prior"] = {**learned, **prior, **({"groups": groups} if groups else {})}
     model = parsed.model.model_dump(exclude_none=True)
     if model:
         given = data.get("model") if isinstance(data.get("model"), dict) else {}

@@ -26,11 +26,14 @@ from models.posterior import Posterior, ScaledBeta
 
 @dataclass(frozen=True)
 class BetaPrior:
-    alpha: float = 1.0
-    beta: float = 5000.0
+    """Beta(alpha, beta) prior of a rate per impression: one for every creative (floats), or one per creative
+    (sequences of shape (n_creatives,), e.g. each creative's creator's learned prior)."""
+
+    alpha: float | tuple[float, ...] = 1.0
+    beta: float | tuple[float, ...] = 5000.0
 
     def __post_init__(self) -> None:
-        if not (self.alpha > 0 and self.beta > 0):
+        if not (np.all(np.asarray(self.alpha) > 0) and np.all(np.asarray(self.beta) > 0)):
             raise ValueError("Beta prior parameters must be > 0")
 
 
@@ -69,7 +72,7 @@ class ConjugateModel:
         events = getattr(obs, event)
         n = obs.impressions if exposure is None else exposure
         # Effective impressions can fall a little below the conversions reported (F is an estimate).
-        return prior.alpha + events, prior.beta + np.maximum(n - events, 0.0)
+        return np.asarray(prior.alpha) + events, np.asarray(prior.beta) + np.maximum(n - events, 0.0)
 
     def fit(
         self,

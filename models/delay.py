@@ -7,7 +7,15 @@ conversions arrive; the ledger keeps every version of every day. From those vers
 
 (a ratio estimator over every creative-day whose final value is known and that was seen by age a), made
 non-decreasing (pool-adjacent-violators) and ending at 1. Its uncertainty comes from a bootstrap over days
-(the creatives of one day share its reporting). Age 0 is the newest day of data.
+(the creatives of one day share its reporting).
+
+Age, one definition everywhere (`delay_ages`): a day's age is the last day of data minus the day, in days, so
+the newest day of data is age 0 and F(0) is the share of a day's conversions reported by the export that
+first covers it. The estimate measures exactly that (a version's age is its import's last day minus the day),
+the conjugate model, the hierarchical design and the simulator correct with it. Not the decision date minus the
+day: the counts were read when the export was made, so a stale export (last day D-3 at a decision on D) holds
+its newest day as it was at age 0, and counting it as age 3 would take it as 90% complete when it is ~50%.
+In the daily routine (sync in the morning, yesterday the last day) the decision date is the last day + 1.
 
 The same F corrects the conjugate model (`models.conjugate`): a day of age a counts n x F(a) effective
 impressions, so the newest days no longer look worse than they are.
@@ -32,6 +40,11 @@ def cdf_at(cdf: tuple[float, ...] | np.ndarray, age: np.ndarray) -> np.ndarray:
     return np.where(age >= cdf.size, 1.0, cdf[np.clip(age, 0, cdf.size - 1)])
 
 
+def delay_ages(n_days: int) -> np.ndarray:
+    """The age of each of `n_days` consecutive days of data, oldest first: (n_days - 1, ..., 1, 0)."""
+    return n_days - 1 - np.arange(n_days)
+
+
 def effective_impressions(impressions: np.ndarray, cdf: tuple[float, ...] | np.ndarray | None) -> np.ndarray:
     """Impressions weighted by the share of their conversions reported so far: sum_d n[d] x F(age_d).
 
@@ -41,7 +54,7 @@ def effective_impressions(impressions: np.ndarray, cdf: tuple[float, ...] | np.n
     impressions = np.asarray(impressions, dtype=np.float64)
     if cdf is None or impressions.shape[0] == 0:
         return impressions.sum(axis=0)
-    age = impressions.shape[0] - 1 - np.arange(impressions.shape[0])
+    age = delay_ages(impressions.shape[0])
     w = cdf_at(cdf, age).reshape((-1,) + (1,) * (impressions.ndim - 1))
     return (impressions * w).sum(axis=0)
 

@@ -132,10 +132,11 @@ def read_history(path: str | Path) -> list[PastCampaign]:
         raise DataError(source, "", "no rows", "add one row per past campaign and creative")
     out = []
     for camp, creatives in campaigns.items():
-        v = np.array(list(creatives.values()), dtype=np.float64)
-        if v[:, 0].sum() <= 0:
+        counts = np.array(list(creatives.values()), dtype=np.float64)
+        if counts[:, 0].sum() <= 0:
             raise DataError(source, f"campaign {camp!r}", "has no impressions", "remove it or fix the counts")
-        out.append(PastCampaign(camp, tuple(creatives), v[:, 0], v[:, 1], v[:, 2] if has_spend else None))
+        spend = counts[:, 2] if has_spend else None
+        out.append(PastCampaign(camp, tuple(creatives), counts[:, 0], counts[:, 1], spend))
     return out
 
 
@@ -166,3 +167,48 @@ def cross_fit_priors(
         )
         alpha[fold == j], beta[fold == j] = fit.alpha, fit.beta
     return alpha, beta, fold
+
+
+def synthetic_organic_portfolio(
+    coef: float,
+    rng: np.random.Generator,
+    n_campaigns: int = 8,
+    n_creatives: int = 5,
+    n_days: int = 14,
+    impressions: float = 20_000.0,
+    delay_cdf: tuple[float, ...] | None = None,
+) -> tuple[list, list[np.ndarray]]:
+    """Past campaigns whose conversion rates follow the hierarchical model with a known organic coefficient:
+    logit rate = -8.2 + campaign effect (sd 0.3) + coef x z + creative effect (sd 0.3), z the standardised log
+    engagement rate (drawn lognormal, sd 0.6 on the log scale); each day's conversions reported so far,
+    Binomial(n, rate x F(age)) with the hierarchical model's default delay unless `delay_cdf` is given.
+
+    Returns (dailies, organic rates), one entry per campaign, for `models.hierarchical.fit_portfolio` (and
+    `allocator.workflows.learn.organic_coefficient`): the validation of the portfolio fit.
+    """
+    from scipy.special import expit
+
+    from models.delay import cdf_at, delay_ages
+    from models.hierarchical.design import DEFAULT_DELAY_CDF
+    from models.observations import DailyObservations
+
+    cdf = DEFAULT_DELAY_CDF if delay_cdf is None else delay_cdf
+    log_er = rng.normal(np.log(0.06), 0.6, size=(n_campaigns, n_creatives))
+    z = (log_er - log_er.mean()) / log_er.std()  # the design standardises over every known value the same way
+    logit = (
+        -8.2
+        + rng.normal(0.0, 0.3, size=(n_campaigns, 1))
+        + coef * z
+        + rng.normal(0.0, 0.3, size=(n_campaigns, n_creatives))
+    )
+    rate = expit(logit)
+    f = cdf_at(cdf, delay_ages(n_days))[:, None]  # (n_days, 1)
+    dates = np.datetime64("2026-01-05") + np.arange(n_days)
+    dailies, organic = [], []
+    for k in range(n_campaigns):
+        imps = rng.poisson(impressions, size=(n_days, n_creatives)).astype(np.float64)
+        conv = rng.binomial(imps.astype(np.int64), rate[k] * f).astype(np.float64)
+        ids = tuple(f"c{k}-{i}" for i in range(n_creatives))
+        dailies.append(DailyObservations(ids, dates, imps, np.rint(imps * 0.01), conv, imps * 0.008))
+        organic.append(np.exp(log_er[k]))
+    return dailies, organic

@@ -256,7 +256,8 @@ def run_policy_on_world(
     cum_imps = np.zeros((n_rep, k))
     days_data = np.zeros(n_rep, dtype=int)
     # Delay correction of the conjugate posterior (models.conjugate): the last len(cdf) days' impressions
-    # count n x F(age); kept in a ring buffer.
+    # count n x F(age); kept in a ring buffer. Age as in models.delay.delay_ages: deciding day t, day t-1
+    # (the newest day of data) is age 0.
     cdf = study_delay_cdf(study, dyn)
     n_cdf = 0 if cdf is None or cdf == (1.0,) else len(cdf)
     recent = np.zeros((max(n_cdf, 1), n_rep, k))

@@ -191,8 +191,9 @@ def organic_rates(plan: CampaignPlan) -> np.ndarray:
 def conjugate_model(plan: CampaignPlan) -> ConjugateModel:
     p = plan.prior
     cdf = plan.model.delay_cdf
+    alpha, beta = p.conversion_params(plan.creatives)  # [prior.groups] by creator, else alpha and beta
     return ConjugateModel(
-        BetaPrior(p.alpha, p.beta),
+        BetaPrior(tuple(alpha), tuple(beta)) if p.groups else BetaPrior(p.alpha, p.beta),
         BetaPrior(p.click_alpha, p.click_beta),
         CostModel(p.cpm, p.cpm_weight),
         delay_cdf=None if cdf is None else tuple(cdf),

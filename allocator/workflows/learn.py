@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,10 @@ from models.empirical_bayes import (
     fit_cpm,
 )
 from models.errors import DataError, ModelError
+
+#: The group of past creatives without a value in the grouping column (learned and reported, never written:
+#: a plan's creative without a creator takes [prior] alpha and beta).
+NO_GROUP = "(none)"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class PastCreatives:
     dailies: list = field(default_factory=list)
     organic: list = field(default_factory=list)
     versions: tuple | None = None
+    group_by: str | None = None  # the column (or "creator") `group` holds
 
     @property
     def n_campaigns(self) -> int:
@@ -75,7 +81,7 @@ class PastCreatives:
         spend = None
         if all(p.spend is not None for p in past):
             spend = np.concatenate([p.spend for p in past])
-        group = None if by is None else np.array([extra[by][key] or "(none)" for key in keys])
+        group = None if by is None else np.array([extra[by][key] or NO_GROUP for key in keys])
         return cls(
             np.array(camp),
             np.array(creative),
@@ -84,6 +90,7 @@ class PastCreatives:
             clicks,
             spend,
             group,
+            group_by=by,
         )
 
     @classmethod
@@ -107,7 +114,7 @@ class PastCreatives:
             name = plan.campaign.name
             camp += [name] * len(plan.creatives)
             creative += list(plan.creative_ids)
-            group += [getattr(c, by) or "(none)" if by else "" for c in plan.creatives]
+            group += [getattr(c, by) or NO_GROUP if by else "" for c in plan.creatives]
             imps.append(totals.impressions)
             conv.append(totals.conversions)
             clicks.append(totals.clicks)
@@ -137,6 +144,7 @@ class PastCreatives:
             dailies,
             organic,
             versions,
+            group_by=by,
         )
 
 
@@ -179,6 +187,7 @@ class LearnResult:
     delay: DelayFit | None = None
     organic: dict | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # what could not be learned, and why
+    group_by: str | None = None  # the column (or "creator") the groups are of
 
     def prior_keys(self) -> dict[str, float]:
         """The plan's [prior] keys learned (the rest keep the plan's values)."""
@@ -237,6 +246,21 @@ class LearnResult:
             "[prior]",
         ]
         lines += [f"{k} = {_toml_float(v)}" for k, v in self.prior_keys().items()]
+        groups = {g: f for g, f in self.groups.items() if g != NO_GROUP}
+        if groups:
+            lines += [
+                "",
+                f"# Conversion priors by group ({self.group_by or 'group'}); a plan's creative takes the one named by",
+                "# its creator (creatives without a creator, or of another creator, take [prior] alpha and beta).",
+            ]
+        for g, f in groups.items():
+            lines += [
+                "",
+                f"[prior.groups.{_toml_key(g)}]",
+                f"alpha = {_toml_float(f.alpha)}",
+                f"beta = {_toml_float(f.beta)}",
+                f"creatives = {f.n_creatives}",
+            ]
         model = []
         if self.delay is not None:
             model.append("delay_cdf = [" + ", ".join(_toml_float(round(float(v), 4)) for v in self.delay.cdf) + "]")
@@ -322,6 +346,11 @@ def _r(x: float) -> float | None:
     return round(x, 10) if np.isfinite(x) else None
 
 
+def _toml_key(name: str) -> str:
+    """A TOML quoted key: JSON string escapes without ASCII escaping are valid TOML basic strings."""
+    return json.dumps(name, ensure_ascii=False)
+
+
 def _toml_float(x: float) -> str:
     text = repr(float(x))
     return text if any(ch in text for ch in ".en") else text + ".0"
@@ -389,13 +418,25 @@ def learn(
         else:
             skipped["organic coefficient"] = "no organic data in the plans"
     return LearnResult(
-        conv, click, cpm, cv, current, past.n_campaigns, int((past.impressions > 0).sum()), groups, delay, org, skipped
+        conv,
+        click,
+        cpm,
+        cv,
+        current,
+        past.n_campaigns,
+        int((past.impressions > 0).sum()),
+        groups,
+        delay,
+        org,
+        skipped,
+        past.group_by,
     )
 
 
 def organic_coefficient(dailies: list, organic: list, rng: np.random.Generator) -> dict:
     """The hierarchical model's organic coefficient fitted across campaigns (portfolio fit), with its 90%
-    interval: {"mean", "sd", "ci90", "campaigns"}. Imports pymc (slow: tens of seconds)."""
+    interval: {"mean", "sd", "ci90", "campaigns", "method"}. Imports pymc (slow: tens of seconds). The draws
+    are the fast path's (Laplace + importance sampling, saved as .npz) when it passed its gate, else NUTS's."""
     import tempfile
 
     import xarray as xr
@@ -411,13 +452,19 @@ def organic_coefficient(dailies: list, organic: list, rng: np.random.Generator) 
                 "the portfolio fit failed its diagnostics gate (see the warning); the plans keep "
                 "their organic_mean and organic_sd"
             )
-        tree = xr.open_datatree(saved or path, engine="h5netcdf")
-        draws = np.asarray(tree["posterior"]["organic_coef"]).ravel()
-        tree.close()
+        if saved is not None and str(saved).endswith(".npz"):
+            # the fast path (laplace_is) passed its gate: its resampled draws, numpy only (models.hierarchical.saved)
+            with np.load(saved) as f:
+                draws = np.asarray(f["var_organic_coef"], dtype=np.float64).ravel()
+        else:
+            tree = xr.open_datatree(saved or path, engine="h5netcdf")
+            draws = np.asarray(tree["posterior"]["organic_coef"]).ravel()
+            tree.close()
     lo, hi = np.quantile(draws, [0.05, 0.95])
     return {
         "mean": round(float(draws.mean()), 4),
         "sd": round(float(draws.std(ddof=1)), 4),
         "ci90": [round(float(lo), 4), round(float(hi), 4)],
         "campaigns": len(dailies),
+        "method": "laplace_is" if saved is not None and str(saved).endswith(".npz") else "nuts",
     }

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.delay import cdf_at, delay_ages
 from models.errors import ModelError
 from models.observations import DailyObservations
 
@@ -148,8 +149,7 @@ def _design(
         # the current rate is the latest day's: its exposure counts the days before it, as in the likelihood
         cur_exp.append(exposure[-1] if daily.n_days else np.zeros(n))
         if daily.n_days:
-            age = daily.n_days - 1 - np.arange(daily.n_days)
-            f_age = np.where(age < cdf.size, cdf[np.minimum(age, cdf.size - 1)], 1.0)
+            f_age = cdf_at(cdf, delay_ages(daily.n_days))  # the one age definition of models.delay
             mask = daily.observed & (daily.impressions > 0)
             d_idx, c_idx = np.nonzero(mask)
             cc.append(c_idx + offset)

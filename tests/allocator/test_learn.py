@@ -99,6 +99,53 @@ def test_prior_file_fills_keys_and_explicit_keys_win(tmp_path):
     assert conjugate_model(plan).delay_cdf == (0.4, 0.8, 1.0)
 
 
+def test_group_priors_round_trip_and_precedence(tmp_path):
+    """learn --by creator writes [prior.groups."NAME"]; a plan's creative takes its creator's group prior,
+    others the overall one; a plan's own alpha/beta drop the file's groups; a plan's group wins over the file's."""
+    src = tmp_path / "past.csv"
+    lines = open(HISTORY).read().splitlines()
+    names = ["aria", 'ben "b" é']
+    src.write_text("\n".join([lines[0] + ",creator"] + [f"{x},{names[i % 2]}" for i, x in enumerate(lines[1:])]) + "\n")
+    r = run("learn", "--history", str(src), "--by", "creator", "--json", "--out", str(tmp_path / "priors.toml"))
+    assert r.exit_code == 0, r.output
+    js = json.loads(r.output)
+    written = tomllib.loads((tmp_path / "priors.toml").read_text())
+    assert set(written["prior"]["groups"]) == set(names)
+    for g in names:
+        assert written["prior"]["groups"][g]["alpha"] == pytest.approx(js["groups"][g]["alpha"], rel=1e-9)
+        assert written["prior"]["groups"][g]["creatives"] == js["groups"][g]["creatives"] == 6
+    from allocator.decisions.engine import conjugate_model
+    from models.observations import Observations
+
+    creatives = (
+        '[[creatives]]\nid = "a"\ncreator = "aria"\n\n[[creatives]]\nid = "b"\ncreator = \'ben "b" é\'\n\n'
+        '[[creatives]]\nid = "c"\ncreator = "zoe"\n\n[[creatives]]\nid = "d"\n'
+    )
+    head = '[campaign]\nname = "x"\ndaily_budget = 100\n\n[prior]\nfile = "priors.toml"\n'
+    (tmp_path / "plan.toml").write_text(head + "\n" + creatives)
+    plan = load_plan(tmp_path / "plan.toml").plan
+    ga, gb = written["prior"]["groups"]["aria"], written["prior"]["groups"]['ben "b" é']
+    top = written["prior"]
+    expect_a = [ga["alpha"], gb["alpha"], top["alpha"], top["alpha"]]
+    expect_b = [ga["beta"], gb["beta"], top["beta"], top["beta"]]
+    assert plan.prior.conversion_params(plan.creatives) == (expect_a, expect_b)
+    # The model uses them exactly: posterior Beta(alpha_i + c_i, beta_i + n_i - c_i).
+    obs = Observations(("a", "b", "c", "d"), np.full(4, 1000.0), np.full(4, 50.0), np.array([1.0, 2, 3, 4]), np.ones(4))
+    a, b = conjugate_model(plan).rate_params(obs, "conversions")
+    np.testing.assert_allclose(a, np.array(expect_a) + [1, 2, 3, 4], rtol=1e-12)
+    np.testing.assert_allclose(b, np.array(expect_b) + 1000 - np.array([1, 2, 3, 4]), rtol=1e-12)
+    # A plan's own conversion prior wins over the whole file's conversion priors, groups included.
+    (tmp_path / "plan.toml").write_text(head + "alpha = 3\nbeta = 9000\n\n" + creatives)
+    plan = load_plan(tmp_path / "plan.toml").plan
+    assert plan.prior.groups == {}
+    assert plan.prior.conversion_params(plan.creatives) == ([3.0] * 4, [9000.0] * 4)
+    # A plan's group wins over the file's group of that name; the file's other groups stay.
+    (tmp_path / "plan.toml").write_text(head + "\n[prior.groups.aria]\nalpha = 7\nbeta = 7000\n\n" + creatives)
+    plan = load_plan(tmp_path / "plan.toml").plan
+    alpha, beta = plan.prior.conversion_params(plan.creatives)
+    assert (alpha[0], beta[0]) == (7.0, 7000.0) and alpha[1] == gb["alpha"] and alpha[2] == top["alpha"]
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -187,3 +234,27 @@ def test_learn_from_ledgers_recovers_the_delay_from_restatements(tmp_path):
     new = load_plan(tmp_path / "new.toml").plan
     assert new.prior.alpha == pytest.approx(js["prior"]["alpha"], rel=1e-9)
     assert new.model.delay_cdf == written["model"]["delay_cdf"]
+
+
+@pytest.mark.slow  # 6 portfolio fits (PyMC import and ~7 s a fit on 2 shared cores)
+def test_organic_coefficient_recovered_on_synthetic_portfolios():
+    """Portfolios drawn from the hierarchical model with a known organic coefficient (0.4): the gate passes,
+    the reported 90% intervals cover it (at least 4 of 6: P(fewer | 90% coverage) < 2%), and the mean of
+    (estimate - truth) / reported sd is within 3 / sqrt(6) of 0."""
+    import warnings
+
+    from allocator.workflows.learn import organic_coefficient
+    from simulations.history import synthetic_organic_portfolio
+
+    z, cover = [], 0
+    for s in range(6):
+        rng = np.random.default_rng(100 + s)
+        dailies, organic = synthetic_organic_portfolio(0.4, rng)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = organic_coefficient(dailies, organic, rng)  # raises ModelError when the gate fails
+        assert r["campaigns"] == 8 and r["sd"] > 0
+        cover += r["ci90"][0] <= 0.4 <= r["ci90"][1]
+        z.append((r["mean"] - 0.4) / r["sd"])
+    assert cover >= 4
+    assert abs(np.mean(z)) < 3 / np.sqrt(6)

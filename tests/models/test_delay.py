@@ -116,3 +116,45 @@ def test_recent_day_bias_removed_in_the_delay_world():
             assert abs(x.mean() - rate) < 3 * se
         else:
             assert x.mean() < rate - 5 * se
+
+
+def test_one_age_definition_in_the_conjugate_model_the_hierarchical_design_and_the_simulator():
+    """The newest day of data is age 0 (models.delay.delay_ages) for the conjugate correction, the
+    hierarchical design and the simulator: exact F per day, and simulated days replayed through the
+    engine with the world's delay CDF give the simulator's budgets to the cent."""
+    from allocator.plan import Campaign, CampaignPlan, Creative, Decision, Guardrails, ModelSettings, Prior
+    from models.delay import delay_ages
+    from models.hierarchical.design import _design
+    from simulations.runner import study_delay_cdf
+    from tests.simulations.helpers import MONEY, run_one, study
+    from tests.support.replay import replay_matches_engine
+
+    np.testing.assert_array_equal(delay_ages(4), [3, 2, 1, 0])
+    cdf = (0.5, 0.8, 1.0)
+    dates = np.datetime64("2026-11-01") + np.arange(4)
+    imps = np.array([[100.0], [200.0], [300.0], [400.0]])
+    daily = DailyObservations(("a",), dates, imps, imps * 0.01, np.ones((4, 1)), imps * 0.007)
+    design = _design([daily], [None], "none", cdf)
+    # the design merges days with the same F: ages 3 and 2 (F = 1), age 1 (0.8), age 0 (0.5)
+    got = sorted(zip(design.cell_delay.tolist(), design.cell_impressions.tolist()))
+    assert got == [(0.5, 400), (0.8, 300), (1.0, 300)]
+    post = ConjugateModel(BetaPrior(1.0, 5000.0), delay_cdf=cdf).fit(
+        daily, "conversion_rate", n_draws=10, rng=np.random.default_rng(0)
+    )
+    np.testing.assert_allclose(post.marginals.beta, 5000.0 + (100 + 200 + 0.8 * 300 + 0.5 * 400) - 4.0, rtol=1e-12)
+
+    g = {"min_days_between_changes": 0, "learning_days": 0, "hold_learning": False, "exploration_floor": 0.05}
+    s = study(MONEY, study={"periods": 9}, guardrails=g, decision={"min_days": 100}, world={"delay": {"window": 3}})
+    world_cdf = study_delay_cdf(s, dynamics(s))
+    assert world_cdf is not None and len(world_cdf) == 3 and world_cdf[0] < 0.9
+    r = run_one(s, "greedy", n_rep=3)
+    ids = tuple(f"creative-{i + 1}" for i in range(4))
+    plan = CampaignPlan(
+        campaign=Campaign(name="sim", daily_budget=500.0, policy="greedy"),
+        prior=Prior(),  # the study has none: the plan's default, as the simulator uses
+        guardrails=Guardrails(**g),
+        decision=Decision(min_days=100),
+        model=ModelSettings(delay_cdf=list(world_cdf)),
+        creatives=[Creative(id=i) for i in ids],
+    )
+    replay_matches_engine(plan, r)
