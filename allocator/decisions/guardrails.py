@@ -39,27 +39,10 @@ budget within its (rounded-inwards) bounds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 
 import numpy as np
 
-
-class Reason(IntEnum):
-    """Why a creative got its budget; the CLI turns a code into a sentence."""
-
-    TARGET = 0  # the policy's target (rebalanced to spend the total)
-    FLOOR = 1  # raised to the exploration floor
-    MINIMUM = 2  # raised to the ad-group minimum
-    CAP = 3  # capped at max_budget
-    STEP_UP = 4  # limited by the step rule upwards
-    STEP_DOWN = 5  # limited by the step rule downwards
-    HELD = 6  # held: changed too recently, or in the learning phase
-    PAUSED_TARGET = 7  # paused: target nearer 0 than the minimum
-    PAUSED_CONFLICT = 8  # paused: floors of the creatives before it use the whole budget
-    NOT_LIVE = 9  # paused in the plan or authorization expired
-    STEP_RELAXED = 10  # above the step limit, to spend the total
-    RELEASED = 11  # a held budget raised, to spend the total
-    PAUSED_LOSER = 12  # paused: clearly losing (P(best) and expected loss past the plan's thresholds)
+from allocator.decisions.reasons import Reason  # the codes and their sentences
 
 
 @dataclass(frozen=True)

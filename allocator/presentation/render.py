@@ -101,6 +101,8 @@ def phase_line(alloc: Allocation) -> str:
     line = f"phase: {alloc.phase}"
     if alloc.winner is not None:
         line += f"; winner: {_label_of(alloc, alloc.winner)}"
+        if alloc.stop_reason:
+            line += f" ({alloc.stop_reason})"  # which branch of the stopping rule fired
     elif alloc.leader is not None:
         vr = alloc.value_remaining
         line += f"; leader: {_label_of(alloc, alloc.leader)}"

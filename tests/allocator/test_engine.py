@@ -301,3 +301,35 @@ def test_learning_phase_rule():
     conv = np.array([0, 10, 49, 0, 50])
     # not started, learning, learning (day 6 of 7, 49 of 50), out by age, out by conversions
     assert in_learning_phase(age, conv, 7, 50).tolist() == [False, True, True, False, False]
+
+
+def test_stopping_branch_shown_in_phase_line_and_json():
+    """The OR rule names its branch: P(best) for a clear winner, value remaining for near-equal creatives."""
+    from allocator.presentation.render import phase_line
+
+    plan = make_plan(decision={"min_days": 7})
+    alloc = reallocate(
+        plan, make_daily(plan, [1e-4, 1e-4, 1e-4, 1e-4, 4e-4], days=10, imps=40000.0), D0 + dt.timedelta(10)
+    )
+    assert alloc.stopped_by == "prob_best"
+    p = alloc.creatives[4].prob_best
+    assert alloc.stop_reason == f"stopped by P(best): {p:.1%} >= 95%"
+    assert f"; winner: c4 (stopped by P(best): {p:.1%} >= 95%)" in phase_line(alloc)
+    js = alloc.to_json()
+    assert js["stopped_by"] == "prob_best" and js["stop_reason"] == alloc.stop_reason
+
+    # Two equal creatives never reach P(best) 0.999; a 50% value-remaining threshold ends the test.
+    plan = make_plan(
+        creatives=[{"id": f"c{i}", "budget": 100.0} for i in range(2)],
+        campaign={"daily_budget": 200.0},
+        decision={"min_days": 7, "prob_best": 0.999, "value_remaining": 0.5},
+    )
+    alloc = reallocate(plan, make_daily(plan, [2e-4, 2e-4], days=10, imps=40000.0), D0 + dt.timedelta(10))
+    assert alloc.phase == "winner" and alloc.stopped_by == "value_remaining"
+    assert alloc.value_remaining is not None and alloc.value_remaining < 0.5
+    assert alloc.stop_reason == f"stopped by value remaining: {alloc.value_remaining:.2%} < 50%"
+    assert alloc.to_json()["stopped_by"] == "value_remaining"
+
+    # No winner: no branch.
+    early = reallocate(plan, make_daily(plan, [2e-4, 2e-4], days=3), D0 + dt.timedelta(3))
+    assert early.stopped_by is None and early.to_json()["stop_reason"] is None
