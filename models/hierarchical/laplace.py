@@ -6,7 +6,11 @@
    Hessian as its scale: heavier tails than the posterior's in every direction, as importance sampling needs.
 4. Importance weights target / proposal, Pareto-smoothed (`models.hierarchical.psis`); the gate: Pareto k
    <= `PARETO_K_MAX` and ESS = 1 / sum(w^2) >= ``min_ess``. While it fails, up to `MAX_STAGES` stages of
-   adaptive multiple importance sampling refit the t to the weighted draws (see `laplace_is`).
+   adaptive multiple importance sampling refit the t to the weighted draws (see `_stages`).
+
+Above `MAX_ADAPT_DIM` parameters (portfolios, large campaigns) a t in hundreds of dimensions cannot pass
+Pareto k, so only the 3-5 globals are importance-sampled, on their Laplace marginal, and the creative
+effects are drawn from their conditional Gaussians, with a per-block check (`models.hierarchical.nested`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from scipy.optimize import minimize
 from scipy.special import gammaln, logsumexp
 
 from models.hierarchical.logdensity import LogDensity
+from models.hierarchical.nested import CHUNK, NestedLaplace, conditional_k
 from models.hierarchical.psis import PARETO_K_MAX, ess, psis
 
 #: Degrees of freedom of the multivariate t proposal. Measured on simulated 5 x 30 campaigns: lower df
@@ -29,13 +34,10 @@ DF = 4.0
 IS_DRAWS = 2000
 MAX_STAGES = 8
 INFLATE = 1.3
-#: Above this many parameters only the first (Laplace) stage runs: refitting a t to weighted draws needs
-#: many more draws than dimensions, and each stage's mixture density costs O(draws x stages x dim^2)
-#: (measured: a 500-creative portfolio, ~600 parameters, spent 200 s in 8 stages and still failed, k 4.1).
+#: Above this many parameters the joint importance sampling is not tried: only the globals are importance
+#: sampled, the creative effects drawn from their conditional Gaussians (`_nested_is`). Measured: a
+#: 500-creative portfolio, ~600 parameters, spent 200 s in 8 joint stages and still failed, Pareto k 4.1.
 MAX_ADAPT_DIM = 60
-#: Above this many parameters the fast path is not tried at all (NUTS runs at once): measured, the
-#: 500-creative portfolio spent 111 s in the mode search and one stage, and failed (Pareto k 4.1).
-MAX_DIM = 150
 #: Step of the central differences of the gradient (unconstrained scale, O(1) parameters).
 HESSIAN_STEP = 1e-5
 
@@ -52,6 +54,10 @@ class LaplaceFit:
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
     optimizer_iterations: int = 0
+    #: "joint" (every parameter importance-sampled) or "nested" (the globals only; `_nested_is`)
+    approximation: str = "joint"
+    #: the nested form's conditional check: the largest Pareto k over blocks (None for "joint")
+    conditional_k: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -143,45 +149,42 @@ def laplace_is(ld: LogDensity, rng: np.random.Generator, *args, **kwargs) -> Lap
         return _laplace_is(ld, rng, *args, **kwargs)
 
 
-def _laplace_is(
-    ld: LogDensity,
+def _stages(
+    logp,
+    loc: np.ndarray,
+    neg_h: np.ndarray,
     rng: np.random.Generator,
-    min_ess: float = 400.0,
-    n_draws: int = IS_DRAWS,
-    df: float = DF,
-    max_k: float = PARETO_K_MAX,
-) -> LaplaceFit:
-    """Mode, Hessian, t proposal and PSIS for `ld`; the fit's ``problems`` say why the gate failed (if so)."""
-    t0 = time.perf_counter()
-    empty = np.zeros((0, ld.dim))
-    if ld.dim > MAX_DIM:
-        problem = f"{ld.dim} parameters > {MAX_DIM}: not tried (importance sampling degrades with the dimension)"
-        return LaplaceFit(empty, np.zeros(0), np.zeros(ld.dim), np.inf, 0.0, [problem], 0.0, 0)
-    mode, nit, problem = _mode(ld)
-    if problem:
-        return LaplaceFit(empty, np.zeros(0), mode, np.inf, 0.0, [problem], time.perf_counter() - t0, nit)
-    neg_h = -_hessian(ld, mode)
+    min_ess: float,
+    n_draws: int,
+    df: float,
+    max_k: float,
+    adapt: bool,
+) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+    """Importance sampling of `logp` (a callable (S, dim) -> (S,)) from the t at `loc` with scale
+    ``inv(neg_h)``, adapted in stages while the gate fails; (draws, smoothed log weights, k, ESS), or None
+    when ``neg_h`` is not positive definite.
+
+    Adaptive multiple importance sampling (Cornuet et al. 2012): each stage draws from a t fitted to the
+    weighted draws so far (the Laplace t widened where the posterior is skewed, e.g. creative_sd's long tail
+    towards 0), and every draw is weighted against the equal mixture of all stages' proposals.
+    """
     try:
-        proposals = [_TProposal(mode, np.linalg.inv(neg_h), df)]
+        proposals = [_TProposal(loc, np.linalg.inv(neg_h), df)]
     except np.linalg.LinAlgError:
-        problem = "the Hessian at the mode is not negative definite (a flat or improper direction)"
-        return LaplaceFit(empty, np.zeros(0), mode, np.inf, 0.0, [problem], time.perf_counter() - t0, nit)
-    # Adaptive multiple importance sampling (Cornuet et al. 2012): each stage draws from a t fitted to the
-    # weighted draws so far (the Laplace t widened where the posterior is skewed, e.g. creative_sd's long
-    # tail towards 0), and every draw is weighted against the equal mixture of all stages' proposals.
+        return None
     chunks: list[np.ndarray] = []
     logp_chunks: list[np.ndarray] = []
-    k, e, lw, all_draws = np.inf, 0.0, np.zeros(0), empty
+    k, e, lw, all_draws = np.inf, 0.0, np.zeros(0), np.zeros((0, loc.size))
     for stage in range(MAX_STAGES):
         new = proposals[-1].draw(n_draws, rng)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            logp_chunks.append(ld.logp(new))
+            logp_chunks.append(logp(new))
         chunks.append(new)
         all_draws = np.concatenate(chunks)
         logq = logsumexp(np.stack([q.logpdf(all_draws) for q in proposals]), axis=0) - np.log(len(proposals))
         lw, k = psis(np.concatenate(logp_chunks) - logq)
         e = ess(lw)
-        if (k <= max_k and e >= min_ess) or stage == MAX_STAGES - 1 or ld.dim > MAX_ADAPT_DIM:
+        if (k <= max_k and e >= min_ess) or stage == MAX_STAGES - 1 or not adapt:
             break
         w = np.exp(lw)
         mean = w @ all_draws
@@ -191,9 +194,85 @@ def _laplace_is(
             proposals.append(_TProposal(mean, cov * INFLATE, df))
         except np.linalg.LinAlgError:
             break  # the weighted draws span fewer dimensions than the model: no better proposal from them
+    return all_draws, lw, float(k), float(e)
+
+
+def _gate(k: float, e: float, max_k: float, min_ess: float) -> list[str]:
     problems = []
     if not k <= max_k:
         problems.append(f"Pareto k {k:.2f} > {max_k:g}")
     if not e >= min_ess:
         problems.append(f"importance-sampling ESS {e:.0f} < {min_ess:g}")
-    return LaplaceFit(all_draws, lw, mode, float(k), float(e), problems, time.perf_counter() - t0, nit)
+    return problems
+
+
+def _laplace_is(
+    ld: LogDensity,
+    rng: np.random.Generator,
+    min_ess: float = 400.0,
+    n_draws: int = IS_DRAWS,
+    df: float = DF,
+    max_k: float = PARETO_K_MAX,
+) -> LaplaceFit:
+    """Mode, Hessian, t proposal and PSIS for `ld`; the fit's ``problems`` say why the gate failed (if so).
+    Above `MAX_ADAPT_DIM` parameters, the nested form (`_nested_is`)."""
+    if ld.dim > MAX_ADAPT_DIM:
+        return _nested_is(ld, rng, min_ess, n_draws, df, max_k)
+    t0 = time.perf_counter()
+    empty = np.zeros((0, ld.dim))
+    mode, nit, problem = _mode(ld)
+    if problem:
+        return LaplaceFit(empty, np.zeros(0), mode, np.inf, 0.0, [problem], time.perf_counter() - t0, nit)
+    out = _stages(ld.logp, mode, -_hessian(ld, mode), rng, min_ess, n_draws, df, max_k, adapt=True)
+    if out is None:
+        problem = "the Hessian at the mode is not negative definite (a flat or improper direction)"
+        return LaplaceFit(empty, np.zeros(0), mode, np.inf, 0.0, [problem], time.perf_counter() - t0, nit)
+    all_draws, lw, k, e = out
+    problems = _gate(k, e, max_k, min_ess)
+    return LaplaceFit(all_draws, lw, mode, k, e, problems, time.perf_counter() - t0, nit)
+
+
+def _nested_is(
+    ld: LogDensity, rng: np.random.Generator, min_ess: float, n_draws: int, df: float, max_k: float
+) -> LaplaceFit:
+    """Importance sampling of the globals only, the locals from their conditional Gaussians
+    (`models.hierarchical.nested`); the gate adds the conditional check's largest Pareto k."""
+    t0 = time.perf_counter()
+    nl = NestedLaplace(ld)
+    empty = np.zeros((0, ld.dim))
+    g_mode, nit, problem = nl.mode()
+    if problem:
+        return LaplaceFit(empty, np.zeros(0), np.zeros(ld.dim), np.inf, 0.0, [problem], time.perf_counter() - t0, nit)
+    # warm start of every inner solve: the locals' conditional mode at the globals' mode
+    start = nl.warm_start(g_mode)
+    solved: list = []  # each stage's conditional solutions, in the order of the draws (chunks of CHUNK rows)
+    out = _stages(
+        lambda g: nl.log_marginal(g, start, solved),
+        g_mode,
+        nl.neg_hessian(g_mode),
+        rng,
+        min_ess,
+        n_draws,
+        df,
+        max_k,
+        True,
+    )
+    if out is None:
+        problem = "the Hessian of the globals' marginal at its mode is not negative definite"
+        return LaplaceFit(empty, np.zeros(0), np.zeros(ld.dim), np.inf, 0.0, [problem], time.perf_counter() - t0, nit)
+    g_draws, lw, k, e = out
+    # stages draw n_draws each; chunks of CHUNK rows line up with the draws when CHUNK divides n_draws
+    aligned = n_draws % CHUNK == 0
+    theta, check = nl.draw_locals(g_draws, rng, start, solved if aligned else None)
+    cond_k = conditional_k(check)
+    worst = float(cond_k.max()) if cond_k.size else 0.0
+    problems = _gate(k, e, max_k, min_ess)
+    if not worst <= max_k:
+        problems.append(
+            f"conditional Gaussian check: Pareto k {worst:.2f} > {max_k:g} in {int(np.sum(~(cond_k <= max_k)))} "
+            f"of {cond_k.size} blocks"
+        )
+    fit = LaplaceFit(theta, lw, np.zeros(ld.dim), k, e, problems, time.perf_counter() - t0, nit)
+    fit.approximation = "nested"
+    fit.conditional_k = worst
+    return fit

@@ -23,7 +23,7 @@ Log density (exact, with constants): Normal and HalfNormal priors as PyMC writes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import expit, gammaln
@@ -62,6 +62,9 @@ class LogDensity:
     fatigue: str = "none"
     prior: dict | None = None
     centred: np.ndarray | None = None
+    #: the parameter vector's length and its named blocks (set in __post_init__)
+    dim: int = field(init=False)
+    slices: dict[str, slice] = field(init=False)
 
     def __post_init__(self) -> None:
         n = len(self.design.creative_labels)

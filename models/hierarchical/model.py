@@ -351,6 +351,8 @@ class HierarchicalModel:
             "ess": round(fit.ess, 1),
             "importance_draws": int(fit.draws.shape[0]),
             "optimizer_iterations": fit.optimizer_iterations,
+            "approximation": fit.approximation,
+            "conditional_k": None if fit.conditional_k is None else round(fit.conditional_k, 4),
             "sampling_seconds": round(fit.seconds, 3),
             "gate": "passed" if fit.passed else "failed",
             "fallback": False,

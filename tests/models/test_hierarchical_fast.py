@@ -194,15 +194,55 @@ def test_fast_path_fit_is_saved_without_xarray_and_diagnose_reads_the_newer(tmp_
     assert "creative_sd" in text
 
 
-def test_fast_path_is_not_tried_above_its_dimension_limit():
-    from models.hierarchical.laplace import MAX_DIM, laplace_is
+def _ld(n: int, k: int, fatigue: str, seed: int) -> LogDensity:
+    rng = np.random.default_rng(seed)
+    sims = [simulate_campaign(rng, n_creatives=n, n_days=14, fatigue=fatigue) for _ in range(k)]
+    design = _design([s.daily for s in sims], [s.organic_rate for s in sims], fatigue, None)
+    return LogDensity(design, fatigue, None, _centred_mask(design, "auto"))
+
+
+def test_nested_path_agrees_with_the_joint_importance_sampling():
+    """3 campaigns x 8 creatives (31 parameters), where both forms pass their gates: the globals' posterior
+    means agree within 4 Monte Carlo standard errors (ESS >= 400 each: se of a difference <= 0.071 sd;
+    0.2 sd allowed). The rates' spreads: measured, the nested form's are 0-15% wider (median ratio 1.06, the
+    conditional Gaussian's light tails do not show that; the MC se of an sd ratio at ESS ~1000 is ~3%):
+    asserted median within 0.95-1.12 and none above 1.25. Not asserted: campaign_sd, which with 3 campaigns
+    differed by 0.21 sd here (0.265 joint, 0.228 nested; which of the two is off is not settled)."""
+    from models.hierarchical.laplace import _laplace_is, _nested_is
+
+    ld = _ld(8, 3, "none", seed=5)
+    joint = _laplace_is(ld, np.random.default_rng(1), 400.0, 2000)
+    nested = _nested_is(ld, np.random.default_rng(2), 400.0, 2000, 4.0, PARETO_K_MAX)
+    assert joint.passed and nested.passed, (joint.problems, nested.problems)
+    assert nested.approximation == "nested" and nested.conditional_k is not None
+    a = ld.named(joint.resample(8000, np.random.default_rng(3)))
+    b = ld.named(nested.resample(8000, np.random.default_rng(4)))
+    for v in ("intercept_mean", "organic_coef", "creative_sd"):
+        assert abs(a[v].mean() - b[v].mean()) < 0.2 * a[v].std(), v
+    ratio = b["rate"].std(axis=0) / a["rate"].std(axis=0)
+    assert 0.95 < np.median(ratio) < 1.12 and ratio.max() < 1.25 and ratio.min() > 0.85, ratio
+
+
+def test_nested_conditional_check_can_fail():
+    """A 5-creative campaign whose sparse creatives have a conditional with a heavier (prior-like) left tail
+    than the Gaussian: the conditional check fails the gate, with the reason."""
+    from models.hierarchical.laplace import _nested_is
+
+    fit = _nested_is(_ld(5, 1, "none", seed=5), np.random.default_rng(2), 400.0, 2000, 4.0, PARETO_K_MAX)
+    assert not fit.passed
+    assert fit.conditional_k is not None and fit.conditional_k > PARETO_K_MAX
+    assert fit.problems == [f"conditional Gaussian check: Pareto k {fit.conditional_k:.2f} > 0.7 in 1 of 5 blocks"]
+
+
+def test_large_portfolio_takes_the_nested_fast_path():
+    """4 campaigns x 40 creatives (165 parameters) go through the nested form and pass its gate."""
+    from models.hierarchical.laplace import MAX_ADAPT_DIM
 
     rng = np.random.default_rng(14)
     sims = [simulate_campaign(rng, n_creatives=40, n_days=3) for _ in range(4)]
+    posts = HierarchicalModel().fit_portfolio([s.daily for s in sims], n_draws=500, rng=rng)
+    d = posts[0].diagnostics
+    assert d["method"] == "laplace_is" and d["approximation"] == "nested" and d["gate"] == "passed", d
+    assert d["conditional_k"] <= PARETO_K_MAX and d["pareto_k"] <= PARETO_K_MAX
     design = _design([s.daily for s in sims], [None] * 4, "none", None)
-    ld = LogDensity(design, "none", None, _centred_mask(design, "auto"))
-    assert ld.dim > MAX_DIM
-    fit = laplace_is(ld, rng)
-    assert not fit.passed and fit.problems == [
-        f"{ld.dim} parameters > {MAX_DIM}: not tried (importance sampling degrades with the dimension)"
-    ]
+    assert LogDensity(design, "none", None, _centred_mask(design, "auto")).dim > MAX_ADAPT_DIM

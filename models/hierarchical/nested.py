@@ -1,0 +1,312 @@
+"""The fast path for large models: importance sampling of the few global parameters only (INLA-style).
+
+Given the globals ``g`` (intercept_mean, campaign_sd, organic_coef, creative_sd, fatigue: 3 to 5 numbers on
+PyMC's unconstrained scale), the locals (each campaign's intercept ``b[k]`` in a portfolio, each creative's
+logit ``l[c]``, both coded centred here) are conditionally independent by campaign (by creative in a single
+campaign), and each block's negative Hessian is an arrowhead (``b[k]`` against its creatives). So:
+
+1. For each ``g``, the conditional mode of every block by vectorised Newton steps (closed-form arrowhead
+   solves), and the Laplace approximation of the block's marginal likelihood
+   ``log p(y_b | g) ~ log p(y_b, x_hat | g) + m_b/2 log 2 pi - 1/2 log det P_b``; summed with the prior of ``g``
+   this is the approximate marginal posterior ``log p~(g | y)`` (Rue, Martino and Chopin 2009).
+2. Its mode (L-BFGS-B, batched central-difference gradient), its Hessian, and the t proposal with adaptive
+   stages of `models.hierarchical.laplace` on ``g`` alone; PSIS weights and the gate (Pareto k, ESS) are
+   computed on these low-dimensional draws.
+3. For each draw of ``g``, the locals from their conditional Gaussians ``N(x_hat(g), P(g)^-1)``.
+
+The approximation is the conditional Gaussian: if it were exact, step 1 would be the exact marginal and the
+draws exact. Its check: for every block, the log ratio ``log p(y_b, x_b | g) - log N(x_b) - [the same at
+x_hat]`` over the draws, Pareto-smoothed; its k (``conditional_k``, the largest over blocks) must be <= 0.7
+too, else the gate fails. Binomial likelihoods with a logit link are log-concave, so the conditionals are
+unimodal and close to Gaussian except for blocks with a few conversions on many impressions, where the check
+sees the skew.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+
+from models.hierarchical.logdensity import _HALF_LOG_2PI, LogDensity, _halfnormal_log, _normal
+from models.hierarchical.psis import psis
+
+#: Rows of g per vectorised inner solve (bounds memory: rows x cells floats per temporary).
+CHUNK = 250
+#: Newton steps at most, their tolerance (max |step|), and the largest step on the logit scale.
+NEWTON_ITER = 60
+NEWTON_TOL = 1e-8
+MAX_STEP = 2.0
+#: Finite-difference step on g (unconstrained, O(1)); the inner solve is converged to ~1e-10.
+FD_STEP = 1e-4
+
+
+class NestedLaplace:
+    """Laplace marginal of the globals of `ld`'s model, and conditional Gaussian draws of its locals."""
+
+    def __init__(self, ld: LogDensity) -> None:
+        self.ld = ld
+        d = ld.design
+        order = np.argsort(d.cell_creative, kind="stable")
+        self.cell_c = d.cell_creative[order]
+        self.y = d.cell_conversions[order].astype(float)
+        self.n = d.cell_impressions[order].astype(float)
+        self.e = d.cell_exposure[order]
+        with np.errstate(divide="ignore"):
+            self.log_f = np.log(d.cell_delay[order])
+            self.log_1mf = np.log1p(-d.cell_delay[order])
+        self.one_m_f = 1.0 - d.cell_delay[order]
+        n_cr = ld.n_creatives
+        self.starts = np.searchsorted(self.cell_c, np.arange(n_cr))
+        self.has_cells = np.bincount(self.cell_c, minlength=n_cr) > 0
+        self.portfolio = ld.n_campaigns > 1
+        self.camp_starts = np.array([s.start for s in d.slices])
+        self.camp_of = d.campaign_of
+        self.names = ["intercept_mean"] + (["campaign_sd_log__"] if self.portfolio else [])
+        self.names += ["organic_coef", "creative_sd_log__"] + (["fatigue_log__"] if ld.fatigue != "none" else [])
+        self.dim = len(self.names)
+        self.n_blocks = ld.n_campaigns if self.portfolio else n_cr
+
+    # ------------------------------------------------------------------ pieces
+    def _per_creative(self, x: np.ndarray) -> np.ndarray:
+        """Sum over each creative's cells of x (S, cells) -> (S, n)."""
+        pad = np.concatenate([x, np.zeros((x.shape[0], 1))], axis=1)
+        out = np.add.reduceat(pad, self.starts, axis=1)
+        out[:, ~self.has_cells] = 0.0
+        return out
+
+    def _per_campaign(self, x: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(x, self.camp_starts, axis=1)
+
+    def _globals(self, g: np.ndarray) -> dict[str, np.ndarray]:
+        """Named columns of g (S, dim), each (S, 1), on the natural scale where the model uses it."""
+        p = {name: g[:, i : i + 1] for i, name in enumerate(self.names)}
+        out = {"mu": p["intercept_mean"], "beta": p["organic_coef"], "sigma": np.exp(p["creative_sd_log__"])}
+        out["tau"] = np.exp(p["campaign_sd_log__"]) if self.portfolio else np.ones_like(out["mu"])
+        out["phi"] = np.exp(p["fatigue_log__"]) if "fatigue_log__" in p else np.zeros_like(out["mu"])
+        return out
+
+    def _prior_g(self, g: np.ndarray) -> np.ndarray:
+        pr = self.ld._pr  # type: ignore[attr-defined]  # set in LogDensity.__post_init__
+        lp = _normal(g[:, :1], pr["intercept_mu"], pr["intercept_sd"])
+        i = 1
+        if self.portfolio:
+            lp = lp + _halfnormal_log(g[:, i], pr["campaign_sd"])
+            i += 1
+        lp = lp + _normal(g[:, i : i + 1], pr["organic_mu"], pr["organic_sd"])
+        lp = lp + _halfnormal_log(g[:, i + 1], pr["creative_sd"])
+        if self.ld.fatigue != "none":
+            lp = lp + _halfnormal_log(g[:, i + 2], pr["fatigue_sd"])
+        return lp
+
+    def _lik(self, logit: np.ndarray, phi: np.ndarray, order: int) -> tuple[np.ndarray, ...]:
+        """Per-creative log likelihood (S, n) for order 0; for order 1 its first and minus second derivative."""
+        eta = logit[:, self.cell_c] - phi * self.e
+        if order == 0:
+            log_sig = -np.logaddexp(0.0, -eta)
+            log_1m = np.logaddexp(0.0, self.log_1mf + eta) - np.logaddexp(0.0, eta)
+            return (self._per_creative(self.y * (self.log_f + log_sig) + (self.n - self.y) * log_1m),)
+        # one exp for both sigmoids: s = sigmoid(eta), sa = sigmoid(log(1 - F) + eta) = a / (a + e^-eta)
+        u = np.exp(-eta)
+        s = 1.0 / (1.0 + u)
+        sa = self.one_m_f / (self.one_m_f + u)
+        n_y = self.n - self.y
+        d1 = self.y * (1.0 - s) + n_y * (sa - s)
+        d2 = self.n * s * (1.0 - s) - n_y * sa * (1.0 - sa)  # minus the second derivative
+        return self._per_creative(d1), self._per_creative(d2)
+
+    def _block_joint(self, gl: dict, b: np.ndarray | None, logit: np.ndarray) -> np.ndarray:
+        """log p(y_b, x_b | g) per block (S, n_blocks), constants of the binomial coefficients excluded."""
+        x = self.ld.design.organic_x
+        base = gl["mu"] if b is None else b[:, self.camp_of]
+        per_c = self._lik(logit, gl["phi"], 0)[0]
+        per_c = per_c - 0.5 * ((logit - base - gl["beta"] * x) / gl["sigma"]) ** 2 - np.log(gl["sigma"]) - _HALF_LOG_2PI
+        if b is None:
+            return per_c
+        prior_b = -0.5 * ((b - gl["mu"]) / gl["tau"]) ** 2 - np.log(gl["tau"]) - _HALF_LOG_2PI
+        return prior_b + self._per_campaign(per_c)
+
+    def _solve(
+        self, g: np.ndarray, start: tuple | None
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Conditional modes (b (S, K) or None, l (S, n)), the creatives' precisions P_cc (S, n) and the
+        campaigns' Schur complements S_k (S, K) or None, by Newton steps on all blocks at once."""
+        gl = self._globals(g)
+        x = self.ld.design.organic_x
+        rows = g.shape[0]
+        if start is None:
+            b = np.repeat(gl["mu"], self.ld.n_campaigns, axis=1) if self.portfolio else None
+            logit = (gl["mu"] + gl["beta"] * x).copy()
+        else:
+            # the start's modes moved by the linear response to the new prior mean (a creative's share of
+            # prior precision, w = (1/sigma^2) / P_cc, follows it): Newton then needs a few steps
+            b0, l0, mean0, w = start
+            shift = gl["mu"] - mean0[0] if b0 is None else 0.0
+            logit = l0 + w * (shift + (gl["beta"] - mean0[1]) * x)
+            b = None if b0 is None else np.broadcast_to(b0 + (gl["mu"] - mean0[0]), (rows, b0.shape[-1])).copy()
+            logit = logit + (0.0 if b is None else w * (b - b0)[:, self.camp_of])
+        inv_s2 = 1.0 / gl["sigma"] ** 2
+        for _ in range(NEWTON_ITER):
+            base = gl["mu"] if b is None else b[:, self.camp_of]
+            resid = logit - base - gl["beta"] * x
+            d1, lc = self._lik(logit, gl["phi"], 1)
+            grad_c = d1 - resid * inv_s2
+            p_cc = inv_s2 + lc
+            if b is None:
+                step_c, step_b = grad_c / p_cc, None
+            else:
+                grad_b = -(b - gl["mu"]) / gl["tau"] ** 2 + self._per_campaign(resid) * inv_s2
+                schur = 1.0 / gl["tau"] ** 2 + self._per_campaign(lc / (1.0 + lc / inv_s2))
+                step_b = (grad_b + self._per_campaign(grad_c / p_cc) * inv_s2) / schur
+                step_c = (grad_c + step_b[:, self.camp_of] * inv_s2) / p_cc
+            big = np.max(np.abs(step_c), axis=1, keepdims=True)
+            if step_b is not None:
+                big = np.maximum(big, np.max(np.abs(step_b), axis=1, keepdims=True))
+            scale = np.minimum(1.0, MAX_STEP / np.maximum(big, 1e-300))
+            logit = logit + scale * step_c
+            if b is not None and step_b is not None:
+                b = b + scale * step_b
+            if float(big.max()) < NEWTON_TOL:
+                break
+        _, lc = self._lik(logit, gl["phi"], 1)
+        p_cc = inv_s2 + lc
+        schur = None if b is None else 1.0 / gl["tau"] ** 2 + self._per_campaign(lc / (1.0 + lc / inv_s2))
+        return b, logit, p_cc, schur
+
+    def _log_det(self, p_cc: np.ndarray, schur: np.ndarray | None) -> np.ndarray:
+        """log det of each block's precision (S, n_blocks)."""
+        if schur is None:
+            return np.log(p_cc)
+        return self._per_campaign(np.log(p_cc)) + np.log(schur)
+
+    def _block_size(self) -> np.ndarray:
+        if not self.portfolio:
+            return np.ones(self.n_blocks)
+        return np.diff(np.append(self.camp_starts, self.ld.n_creatives)) + 1.0
+
+    # ------------------------------------------------------------------ API
+    def log_marginal(self, g: np.ndarray, start=None, keep: list | None = None) -> np.ndarray:
+        """log p~(g | y) up to a constant, g (S, dim) -> (S,); with `keep`, each chunk's conditional solution
+        is appended to it (for `draw_locals`, which then need not solve again)."""
+        g = np.atleast_2d(np.asarray(g, float))
+        out = np.empty(g.shape[0])
+        for lo in range(0, g.shape[0], CHUNK):
+            gi = g[lo : lo + CHUNK]
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                b, logit, p_cc, schur = self._solve(gi, start)
+                if keep is not None:
+                    keep.append((b, logit, p_cc, schur))
+                joint = self._block_joint(self._globals(gi), b, logit)
+                lap = joint + self._block_size() * _HALF_LOG_2PI - 0.5 * self._log_det(p_cc, schur)
+                val = self._prior_g(gi) + lap.sum(axis=1)
+            out[lo : lo + CHUNK] = np.where(np.isfinite(val), val, -np.inf)
+        return out
+
+    def draw_locals(
+        self, g: np.ndarray, rng: np.random.Generator, start=None, solved: list | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One draw of the locals per row of g from the conditional Gaussians, as full parameter vectors of
+        `ld` (S, ld.dim), and the check's log ratios per block (S, n_blocks)."""
+        ld = self.ld
+        theta = np.empty((g.shape[0], ld.dim))
+        check = np.empty((g.shape[0], self.n_blocks))
+        x = ld.design.organic_x
+        sl = ld.slices
+        solved = solved or [None] * len(range(0, g.shape[0], CHUNK))
+        for lo, sol in zip(range(0, g.shape[0], CHUNK), solved, strict=True):
+            gi = g[lo : lo + CHUNK]
+            rows = gi.shape[0]
+            gl = self._globals(gi)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                b_hat, l_hat, p_cc, schur = self._solve(gi, start) if sol is None else sol
+                z_c = rng.standard_normal(l_hat.shape)
+                half_sq = 0.5 * z_c**2
+                b = None
+                if b_hat is not None and schur is not None:
+                    z_b = rng.standard_normal(b_hat.shape)
+                    b = b_hat + z_b / np.sqrt(schur)
+                    shift = (b - b_hat)[:, self.camp_of] * (1.0 / gl["sigma"] ** 2) / p_cc
+                    logit = l_hat + shift + z_c / np.sqrt(p_cc)
+                    half_sq = 0.5 * z_b**2 + self._per_campaign(half_sq)
+                else:
+                    logit = l_hat + z_c / np.sqrt(p_cc)
+                check[lo : lo + rows] = self._block_joint(gl, b, logit) - self._block_joint(gl, b_hat, l_hat) + half_sq
+                # back to the coding of `ld` (non-centred where it is): z = (l - mean) / sigma
+                base = gl["mu"] if b is None else b[:, self.camp_of]
+                mean = base + gl["beta"] * x
+                t = np.zeros((rows, ld.dim))
+                for i, name in enumerate(self.names):
+                    t[:, sl[name]] = gi[:, i : i + 1]
+                nc, c = ld._idx_nc, ld._idx_c  # type: ignore[attr-defined]
+                t[:, sl["creative_z"]] = (logit[:, nc] - mean[:, nc]) / gl["sigma"]
+                t[:, sl["creative_logit"]] = logit[:, c]
+                if b is not None:
+                    t[:, sl["campaign_z"]] = (b - gl["mu"]) / gl["tau"]
+            theta[lo : lo + rows] = t
+        return theta, check
+
+    def warm_start(self, g: np.ndarray) -> tuple:
+        """The conditional modes at one point g (dim,) and what `_solve` needs to move them to other g."""
+        b, logit, p_cc, _ = self._solve(g[None, :], None)
+        gl = self._globals(g[None, :])
+        w = (1.0 / gl["sigma"] ** 2) / p_cc
+        return b, logit, (float(gl["mu"][0, 0]), float(gl["beta"][0, 0])), w
+
+    def start(self) -> np.ndarray:
+        """A start for the globals: the pooled delay-corrected rate, small spreads."""
+        exposure = float(np.sum(self.n * np.exp(self.log_f)))
+        rate = (float(self.y.sum()) + 0.5) / (exposure + 1.0) if exposure > 0 else 1.5e-4
+        g = np.zeros(self.dim)
+        g[0] = np.log(rate) - np.log1p(-rate)
+        for i, name in enumerate(self.names):
+            if name.endswith("_log__"):
+                g[i] = np.log(0.1 if name == "fatigue_log__" else 0.2)
+        return g
+
+    def mode(self) -> tuple[np.ndarray, int, str | None]:
+        """The mode of log p~(g | y), by L-BFGS-B with a batched central-difference gradient."""
+        eye = np.eye(self.dim) * FD_STEP
+
+        def f(g: np.ndarray) -> tuple[float, np.ndarray]:
+            vals = self.log_marginal(np.vstack([g, g + eye, g - eye]))
+            if not np.all(np.isfinite(vals)):
+                return 1e300, np.zeros_like(g)
+            return -float(vals[0]), -(vals[1 : 1 + self.dim] - vals[1 + self.dim :]) / (2 * FD_STEP)
+
+        res = minimize(f, self.start(), jac=True, method="L-BFGS-B", options={"maxiter": 500, "gtol": 1e-6})
+        problem = None
+        if not np.all(np.isfinite(res.x)) or not res.fun < 1e299:
+            problem = f"no posterior mode of the globals found ({res.message})"
+        return res.x, int(res.nit), problem
+
+    def neg_hessian(self, g: np.ndarray) -> np.ndarray:
+        """Minus the Hessian of log p~ at g by central differences of function values (one batch)."""
+        h, dim = 10 * FD_STEP, self.dim
+        pts, index = [g], {}
+        for i in range(dim):
+            for j in range(i, dim):
+                for si in (1, -1):
+                    for sj in (1, -1):
+                        p = g.copy()
+                        p[i] += si * h
+                        p[j] += sj * h
+                        index[(i, j, si, sj)] = len(pts)
+                        pts.append(p)
+        v = self.log_marginal(np.vstack(pts))
+        hess = np.empty((dim, dim))
+        for i in range(dim):
+            for j in range(i, dim):
+                a = v[index[(i, j, 1, 1)]] - v[index[(i, j, 1, -1)]] - v[index[(i, j, -1, 1)]]
+                hess[i, j] = hess[j, i] = (a + v[index[(i, j, -1, -1)]]) / (4 * h * h)
+        return -hess
+
+
+def conditional_k(check: np.ndarray) -> np.ndarray:
+    """Pareto k of each block's check ratios (S, n_blocks) -> (n_blocks,)."""
+    ks = np.zeros(check.shape[1])
+    for j in range(check.shape[1]):
+        col = check[:, j]
+        # an exactly Gaussian conditional (a creative without data) gives equal ratios: k 0, not undefined
+        if np.all(np.isfinite(col)) and np.ptp(col) < 1e-8:
+            continue
+        ks[j] = psis(col)[1]
+    return ks
