@@ -163,7 +163,7 @@ class _HierarchicalFits:
     """
 
     def __init__(self, study: Study, world: CampaignWorld, dyn: Dynamics, periods: int) -> None:
-        from allocator.decisions.engine import hierarchical_model
+        from allocator.decisions.settings import hierarchical_model
 
         m = study.model
         cdf = study_delay_cdf(study, dyn) or (1.0,)

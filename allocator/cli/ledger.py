@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from allocator.cli.main import fail, format_option, json_alias_option, output_format, run_guarded
-from allocator.decisions.engine import money
+from allocator.decisions.reasons import money
 
 PLAN_OPTION = click.option(
     "--plan", "plan_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Campaign plan (TOML)."

@@ -15,7 +15,7 @@ import click
 
 from allocator.cli.ledger import JSON_OPTION, PLAN_OPTION, _load
 from allocator.cli.main import fail, run_guarded
-from allocator.decisions.engine import money
+from allocator.decisions.reasons import money
 from allocator.presentation.outputs import write_atomic
 
 DAY = click.DateTime(["%Y-%m-%d"])

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy import special
 
-from allocator.decisions.engine import AUTH_WARNING_DAYS
+from allocator.decisions.warnings import AUTH_WARNING_DAYS
 from allocator.plan import CampaignPlan
 from models.errors import DataError
 from models.observations import DailyObservations
@@ -151,7 +151,7 @@ def rank_candidates(
     n_draws: int = 4000,
 ) -> list[Candidate]:
     """Posts not yet boosted (not among the plan's creative ids), best predicted first."""
-    from allocator.decisions.engine import conjugate_model, organic_rates
+    from allocator.decisions.settings import conjugate_model, organic_rates
 
     boosted = set(plan.creative_ids)
     posts = [p for p in posts if p.post_id not in boosted]

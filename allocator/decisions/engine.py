@@ -38,16 +38,12 @@ from allocator.decisions.reasons import (
 )
 from allocator.decisions.settings import (
     build_model,
-    conjugate_model,
     decision_rng,
     guardrail_settings,
-    hierarchical_model,
-    organic_rates,
     sharpen_today,
 )
 from allocator.decisions.stopping import PhaseDecision, decide_phase, rule_applies
 from allocator.decisions.warnings import (
-    AUTH_WARNING_DAYS,
     authorization_warning,
     learning_out_of_reach,
     learning_state,
@@ -56,33 +52,6 @@ from allocator.plan import CampaignPlan
 from models.observations import DailyObservations
 from models.posterior import SMALL, Posterior
 from models.prob_best import scaled_beta_max
-
-# Re-exported: callers import these from the engine, where they were before the split.
-__all__ = [
-    "AUTH_WARNING_DAYS",
-    "Allocation",
-    "BudgetRow",
-    "CreativeDecision",
-    "History",
-    "Prepared",
-    "Targets",
-    "authorization_warning",
-    "budgets",
-    "build_model",
-    "conjugate_model",
-    "decision_rng",
-    "explain",
-    "guardrail_settings",
-    "hierarchical_model",
-    "learning_state",
-    "money",
-    "organic_rates",
-    "prepare",
-    "reallocate",
-    "reallocate_many",
-    "sharpen_today",
-    "targets",
-]
 
 
 @dataclass

@@ -6,7 +6,8 @@ import datetime as dt
 import sys
 from typing import TYPE_CHECKING
 
-from allocator.decisions.engine import Allocation, money
+from allocator.decisions.allocation import Allocation
+from allocator.decisions.reasons import money
 
 if TYPE_CHECKING:
     from rich.console import Console, JustifyMethod

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from allocator.decisions.engine import money
+from allocator.decisions.reasons import money
 from allocator.plan import LoadedPlan
 from allocator.storage.decisions import DecisionRecord
 from models.observations import DailyObservations

@@ -17,7 +17,7 @@ ADGROUP_COLUMNS = ("Ad group ID", "Ad group name", "Budget", "Status")
 
 
 def adgroups_csv(loaded: LoadedPlan, alloc) -> str:
-    """CSV text of the ad-group sheet of `alloc` (an `engine.Allocation`), in plan order.
+    """CSV text of the ad-group sheet of `alloc` (an `allocator.decisions.allocation.Allocation`), in plan order.
 
     Raises
     ------

@@ -13,7 +13,7 @@ from allocator.storage.results import import_mark
 from allocator.storage.schema import utc_now
 
 if TYPE_CHECKING:
-    from allocator.decisions.engine import Allocation, History
+    from allocator.decisions.allocation import Allocation, History
     from allocator.plan import CampaignPlan, LoadedPlan
     from allocator.storage.ledger import Ledger
 
@@ -177,7 +177,7 @@ def history(ledger: Ledger, plan: CampaignPlan, date: dt.date) -> History:
     """Budgets in force before `date` and the dates they last changed, from the decisions in force dated
     before `date`. A budget that differs from the one before it is a change on that decision's date;
     before any decision (and for creatives no decision covered) the plan's budgets and dates hold."""
-    from allocator.decisions.engine import History
+    from allocator.decisions.allocation import History
 
     base = History.from_plan(plan)
     previous = base.previous.copy()

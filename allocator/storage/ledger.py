@@ -34,7 +34,7 @@ from models.errors import LedgerError
 from models.observations import DailyObservations
 
 if TYPE_CHECKING:
-    from allocator.decisions.engine import Allocation, History
+    from allocator.decisions.allocation import Allocation, History
     from allocator.inputs.records import MatchedResults
     from allocator.plan import CampaignPlan, LoadedPlan
 

@@ -15,17 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from allocator.decisions.engine import (
-    Allocation,
-    History,
-    authorization_warning,
-    build_model,
-    conjugate_model,
-    decision_rng,
-    learning_state,
-    reallocate,
-)
+from allocator.decisions.allocation import Allocation, History
+from allocator.decisions.engine import reallocate
 from allocator.decisions.guardrails import in_learning_phase
+from allocator.decisions.settings import build_model, conjugate_model, decision_rng
+from allocator.decisions.warnings import authorization_warning, learning_state
 from allocator.plan import LoadedPlan
 from allocator.presentation.outputs import fit_file, write_folder_atomic
 from allocator.presentation.report import REPORT_FILES, Report, html_page, plots

@@ -97,7 +97,7 @@ class PastCreatives:
     def from_plans(cls, plans: Sequence[LoadedPlan], by: str | None = None, window: int = 7) -> PastCreatives:
         """The creatives of campaigns in their ledgers (current values), with each day's versions.
         `by` = "creator" groups by the plan's creator (creatives without one form "(none)")."""
-        from allocator.decisions.engine import organic_rates
+        from allocator.decisions.settings import organic_rates
         from allocator.storage.ledger import Ledger
         from allocator.storage.restatements import restated_versions
 

@@ -7,7 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from allocator.decisions.engine import History, reallocate
+from allocator.decisions.allocation import History
+from allocator.decisions.engine import reallocate
 from allocator.plan import CampaignPlan
 from models.observations import DailyObservations
 
@@ -197,7 +198,7 @@ def test_reallocate_many_fits_hierarchical_plans_as_one_portfolio():
 
 
 def test_hierarchical_plan_settings_reach_the_model():
-    from allocator.decisions.engine import build_model
+    from allocator.decisions.settings import build_model
 
     plan = make_plan(
         campaign={"model": "hierarchical"},
@@ -231,7 +232,7 @@ def test_stopping_rule_by_policy_and_decision_stop(policy, stop, phase):
 
 
 def test_sharpen_today_rises_from_one_to_sharpen_to_at_the_planned_end():
-    from allocator.decisions.engine import sharpen_today
+    from allocator.decisions.settings import sharpen_today
 
     plan = make_plan(campaign={"end": D0 + dt.timedelta(20)}, policy={"sharpen_to": 5.0})
     daily = make_daily(plan, [1e-4] * 5)  # data from D0
@@ -273,7 +274,7 @@ def test_sharpened_thompson_puts_more_on_the_leader_on_the_last_day():
 
 
 def test_one_authorization_rule_for_reallocate_and_status():
-    from allocator.decisions.engine import AUTH_WARNING_DAYS, authorization_warning
+    from allocator.decisions.warnings import AUTH_WARNING_DAYS, authorization_warning
 
     ends = [D0 + dt.timedelta(days=d) for d in (0, 1, AUTH_WARNING_DAYS, AUTH_WARNING_DAYS + 1)]
     plan = make_plan(creatives=[{"id": f"c{i}", "budget": 100.0, "auth_expires": e} for i, e in enumerate(ends)])

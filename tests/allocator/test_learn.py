@@ -94,7 +94,7 @@ def test_prior_file_fills_keys_and_explicit_keys_win(tmp_path):
     plan = load_plan(tmp_path / "plan.toml").plan
     assert (plan.prior.alpha, plan.prior.beta, plan.prior.cpm, plan.prior.cpm_weight) == (2.5, 7000.0, 6.0, 1000.0)
     assert plan.model.delay_cdf == [0.4, 0.8, 1.0]
-    from allocator.decisions.engine import conjugate_model
+    from allocator.decisions.settings import conjugate_model
 
     assert conjugate_model(plan).delay_cdf == (0.4, 0.8, 1.0)
 
@@ -114,7 +114,7 @@ def test_group_priors_round_trip_and_precedence(tmp_path):
     for g in names:
         assert written["prior"]["groups"][g]["alpha"] == pytest.approx(js["groups"][g]["alpha"], rel=1e-9)
         assert written["prior"]["groups"][g]["creatives"] == js["groups"][g]["creatives"] == 6
-    from allocator.decisions.engine import conjugate_model
+    from allocator.decisions.settings import conjugate_model
     from models.observations import Observations
 
     creatives = (

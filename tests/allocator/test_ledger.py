@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from allocator.cli.main import main
-from allocator.decisions.engine import History
+from allocator.decisions.allocation import History
 from allocator.inputs.importer import read_results
 from allocator.plan import load_plan
 from allocator.storage.ledger import Ledger, ingest_files

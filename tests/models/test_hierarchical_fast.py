@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
 
-from allocator.decisions.engine import hierarchical_model
+from allocator.decisions.settings import hierarchical_model
 from allocator.plan import ModelSettings, Prior
 from models.hierarchical import (
     PARETO_K_MAX,

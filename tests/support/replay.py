@@ -7,7 +7,8 @@ import datetime as dt
 
 import numpy as np
 
-from allocator.decisions.engine import History, reallocate
+from allocator.decisions.allocation import History
+from allocator.decisions.engine import reallocate
 from allocator.plan import CampaignPlan
 from models.observations import DailyObservations
 
