@@ -14,10 +14,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from allocator.decisions.names import PolicyName
+from models.choices import FatigueName, MethodName, ModelName, SamplerName
 from models.errors import PlanError
 
 Objective = Literal["conversions_per_dollar", "conversion_rate", "click_rate"]
-ModelName = Literal["conjugate", "hierarchical"]
 DateFormat = Literal["YYYY-MM-DD", "MM/DD/YYYY", "DD/MM/YYYY"]
 # ISO 4217 active currency codes (2024 list, without funds and precious metals): a plan's money is in one.
 ISO_4217 = frozenset(
@@ -28,7 +29,6 @@ ISO_4217 = frozenset(
     PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT
     TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG ZWL""".split()
 )
-PolicyName = Literal["thompson", "top_two_thompson", "uniform", "ab_test", "greedy", "ucb", "explore_then_commit"]
 
 
 class Strict(BaseModel):
@@ -176,13 +176,13 @@ class ModelSettings(Strict):
     """Settings of the hierarchical model (ignored by the conjugate model)."""
 
     # "laplace_is": Laplace + Pareto-smoothed importance sampling (~1 s), NUTS when its gate fails; "nuts": NUTS only
-    method: Literal["laplace_is", "nuts"] = "laplace_is"
-    sampler: Literal["nutpie", "pymc"] = "nutpie"
+    method: MethodName = "laplace_is"
+    sampler: SamplerName = "nutpie"
     draws: int = Field(default=2000, ge=10)
     tune: int = Field(default=1000, ge=10)
     chains: int = Field(default=2, ge=1)
     target_accept: float = Field(default=0.99, gt=0, lt=1)
-    fatigue: Literal["none", "days", "impressions"] = "none"
+    fatigue: FatigueName = "none"
     delay_cdf: list[float] | None = None
     on_failure: Literal["fallback", "stop"] = "fallback"
     max_rhat: float = Field(default=1.01, gt=1)

@@ -29,6 +29,9 @@ from functools import cached_property
 import numpy as np
 from scipy import special
 
+from models.conjugate import beta_update
+from models.cost import CostModel
+
 DEFAULT_DRAWS = 256
 
 
@@ -128,6 +131,35 @@ class BatchPosterior(_DrawAnswers):
         object.__setattr__(self, "beta", b)
         object.__setattr__(self, "scale", s)
         object.__setattr__(self, "live", live)
+
+    @classmethod
+    def from_counts(
+        cls,
+        prior_alpha: float | np.ndarray,
+        prior_beta: float | np.ndarray,
+        conversions: np.ndarray,
+        exposure: np.ndarray,
+        live: np.ndarray,
+        n_draws: int = DEFAULT_DRAWS,
+        rng: np.random.Generator | None = None,
+        cost: CostModel | None = None,
+        impressions: np.ndarray | None = None,
+        spend: np.ndarray | None = None,
+    ) -> BatchPosterior:
+        """The conjugate posterior of a batch from its counts, with the engine's own update
+        (`models.conjugate.beta_update`, `models.cost.CostModel`).
+
+        exposure : (effective, delay-corrected) impressions, shape (n_campaigns, n_creatives)
+        cost : the CPM model of conversions_per_dollar, with `impressions` and `spend`; None: a rate (scale 1)
+        """
+        alpha, beta = beta_update(prior_alpha, prior_beta, conversions, exposure)
+        if cost is None:
+            scale = np.ones(alpha.shape)
+        else:
+            if impressions is None or spend is None:
+                raise ValueError("from_counts: a cost model needs impressions and spend")
+            scale = np.broadcast_to(cost.mean_impressions_per_dollar(impressions, spend), alpha.shape)
+        return cls(alpha, beta, scale, live, n_draws, np.random.default_rng() if rng is None else rng)
 
     @property
     def shape(self) -> tuple[int, int]:

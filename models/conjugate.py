@@ -24,6 +24,16 @@ from models.observations import DailyObservations, Observations
 from models.posterior import Posterior, ScaledBeta
 
 
+def beta_update(
+    alpha0: float | np.ndarray, beta0: float | np.ndarray, events: np.ndarray, exposure: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The conjugate update, the one copy used by `ConjugateModel` and the simulator's batched posteriors
+    (`models.batch.BatchPosterior.from_counts`): Beta(alpha0 + c, beta0 + n - c) for c events in n (effective)
+    impressions. Effective impressions can fall a little below the conversions reported (F is an estimate),
+    so n - c is floored at 0."""
+    return np.asarray(alpha0) + events, np.asarray(beta0) + np.maximum(exposure - events, 0.0)
+
+
 @dataclass(frozen=True)
 class BetaPrior:
     """Beta(alpha, beta) prior of a rate per impression: one for every creative (floats), or one per creative
@@ -71,8 +81,7 @@ class ConjugateModel:
         prior = self.conversion_prior if event == "conversions" else self.click_prior
         events = getattr(obs, event)
         n = obs.impressions if exposure is None else exposure
-        # Effective impressions can fall a little below the conversions reported (F is an estimate).
-        return np.asarray(prior.alpha) + events, np.asarray(prior.beta) + np.maximum(n - events, 0.0)
+        return beta_update(prior.alpha, prior.beta, events, n)
 
     def fit(
         self,

@@ -39,8 +39,13 @@ class CostModel:
 
     def impressions_per_dollar(self, obs: Observations) -> np.ndarray:
         """Posterior mean impressions per currency unit, shape (n_creatives,)."""
-        shape, rate = self.posterior_params(obs)
-        return shape / rate
+        return self.mean_impressions_per_dollar(obs.impressions, obs.spend)
+
+    def mean_impressions_per_dollar(self, impressions: np.ndarray, spend: np.ndarray) -> np.ndarray:
+        """Posterior mean impressions per currency unit from counts of any shape (the simulator's batches)."""
+        shape0 = self.prior_impressions
+        rate0 = self.prior_impressions * self.prior_cpm / 1000.0
+        return (shape0 + np.asarray(impressions)) / (rate0 + np.asarray(spend))
 
     def draws(self, obs: Observations, n_draws: int, rng: np.random.Generator) -> np.ndarray:
         """Posterior draws of impressions per currency unit, shape (n_draws, n_creatives)."""

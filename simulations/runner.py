@@ -27,7 +27,9 @@ from allocator.decisions.guardrails import GuardrailSettings, apply_guardrails, 
 from allocator.decisions.policies import POLICIES, PolicyContext, sharpen, sharpen_exponent
 from allocator.decisions.stopping import PHASE_WINNER, decide_phase_batch, rule_applies
 from models.batch import BatchPosterior, DrawsBatchPosterior
+from models.cost import CostModel
 from simulations.history import PastCampaign
+from simulations.sim_policies import SIM_POLICIES, sim_policy
 from simulations.study import Study
 from simulations.world import (
     CampaignWorld,
@@ -270,14 +272,24 @@ def run_policy_on_world(
         deficit = sum(recent[(t - 1 - a) % n_cdf] * miss[a] for a in range(min(t, n_cdf)))
         return imps_obs - deficit
 
+    # The CPM part of conversions_per_dollar: the engine's Gamma-Poisson cost model (None: unit cost).
+    cost = None if unit else CostModel(prior_cpm=prior.cpm, prior_impressions=w_cpm)
+
+    def conjugate(t: int, present: np.ndarray) -> BatchPosterior:
+        """The conjugate posterior of the data reported by the end of day t-1 (the engine's update)."""
+        return BatchPosterior.from_counts(
+            pa, pb, conv_obs, exposure(t), present, n_draws, rng, cost, imps_obs, spend_obs
+        )
+
     out = {name: np.zeros(n_rep) for name in SCALARS}
     out["decision_day"] = np.full(n_rep, np.nan)
     out["declared"] = np.zeros(n_rep)
     series = {name: np.zeros((n_rep, periods)) for name in SERIES}
     declared_correct = np.zeros(n_rep)
     rec: dict[str, list] = {}
-    oracle = policy == "oracle"
-    fn = None if oracle or policy == "thompson_per_impression" else POLICIES[policy]
+    flags = sim_policy(policy)
+    oracle, per_unit = flags.knows_truth, flags.draws_per_unit
+    fn = None if policy in SIM_POLICIES else POLICIES[policy]
     best = np.zeros(n_rep, dtype=int)
     hier = _HierarchicalFits(study, world, dyn, periods) if study.study.model == "hierarchical" and not oracle else None
 
@@ -297,22 +309,18 @@ def run_policy_on_world(
             target = _one_hot(best, k)
             won = any_live.copy()
         else:
-            alpha = pa + conv_obs
-            beta = pb + np.maximum(exposure(t) - conv_obs, 0.0)
-            scale = 1.0 if unit else (w_cpm + imps_obs) / (w_cpm * prior.cpm / 1000.0 + spend_obs)
+            conj = conjugate(t, present)
             if hier is not None:
-                post, fell_back = hier.posterior(t, present, np.broadcast_to(scale, (n_rep, k)), n_draws, rng)
+                post, fell_back = hier.posterior(t, present, conj.scale, n_draws, rng)
                 out["fallbacks"] += fell_back
             else:
-                post = BatchPosterior(alpha, beta, np.broadcast_to(scale, (n_rep, k)), present, n_draws, rng)
+                post = conj
             phase = decide_phase_batch(
                 post, days_data, dec.min_days, dec.prob_best, dec.value_remaining, stop=rule_applies(policy, dec.stop)
             )
             won = phase.phase == PHASE_WINNER
-            if policy == "thompson_per_impression":
-                per_imp = BatchPosterior(
-                    alpha, beta, np.broadcast_to(scale, (n_rep, k)), present, max(int(np.max(world.volume)), 1), rng
-                )
+            if per_unit:
+                per_imp = replace(conj, n_draws=max(int(np.max(world.volume)), 1))
                 shares = sharpen(per_imp.prob_best(), c_t)
             else:
                 shares = fn(post, PolicyContext(day=days_data, min_days=dec.min_days, sharpen=c_t))
@@ -408,19 +416,10 @@ def run_policy_on_world(
     else:
         # The final leader: the posterior after the last day, over the creatives live in the last period.
         present = np.broadcast_to(world.present(periods - 1), (n_rep, k))
-        scale = 1.0 if unit else (w_cpm + imps_obs) / (w_cpm * prior.cpm / 1000.0 + spend_obs)
+        post = conjugate(periods, present)
         if hier is not None:
-            post, fell_back = hier.posterior(periods, present, np.broadcast_to(scale, (n_rep, k)), n_draws, rng)
+            post, fell_back = hier.posterior(periods, present, post.scale, n_draws, rng)
             out["fallbacks"] += fell_back
-        else:
-            post = BatchPosterior(
-                pa + conv_obs,
-                pb + np.maximum(exposure(periods) - conv_obs, 0.0),
-                np.broadcast_to(scale, (n_rep, k)),
-                present,
-                n_draws,
-                rng,
-            )
         final_correct = (post.leader() == best).astype(float)
         out["correct"] = np.where(out["declared"] > 0, declared_correct, final_correct)
     out.update(series)
@@ -483,7 +482,7 @@ def run_chunk(
     for policy in study.study.policies:
         # thompson_per_impression draws once per budget unit: batched, that is rows x the largest volume
         batched = (
-            spec.batch and study.world.history is not None and len(worlds) > 1 and policy != "thompson_per_impression"
+            spec.batch and study.world.history is not None and len(worlds) > 1 and not sim_policy(policy).draws_per_unit
         )
         groups = [worlds[i : i + per] for i in range(0, len(worlds), per)] if batched else [[w] for w in worlds]
         acc = _Accumulator()

@@ -44,6 +44,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from allocator.decisions.names import SimPolicyName
 from allocator.plan import (
     Decision,
     Guardrails,
@@ -56,19 +57,9 @@ from allocator.plan import (
     pydantic_error,
     read_toml,
 )
+from models.choices import ModelName
 from models.errors import PlanError
-
-SimPolicyName = Literal[
-    "thompson",
-    "top_two_thompson",
-    "uniform",
-    "ab_test",
-    "greedy",
-    "ucb",
-    "explore_then_commit",
-    "oracle",
-    "thompson_per_impression",
-]
+from simulations.sim_policies import sim_policy
 
 
 class StudySection(Strict):
@@ -79,7 +70,7 @@ class StudySection(Strict):
     policies: list[SimPolicyName] = Field(default_factory=lambda: ["thompson", "uniform", "oracle"], min_length=1)
     posterior_draws: int = Field(default=256, ge=16, le=100_000)
     chunk_size: int = Field(default=250, ge=1, le=100_000)
-    model: Literal["conjugate", "hierarchical"] = "conjugate"
+    model: ModelName = "conjugate"
 
     @model_validator(mode="after")
     def _unique(self) -> StudySection:
@@ -274,7 +265,7 @@ class Study(Strict):
 
     @model_validator(mode="after")
     def _model(self) -> Study:
-        if self.study.model == "hierarchical" and "thompson_per_impression" in self.study.policies:
+        if self.study.model == "hierarchical" and any(sim_policy(p).draws_per_unit for p in self.study.policies):
             raise ValueError(
                 "study.policies: thompson_per_impression needs the conjugate model (one draw per impression); "
                 'remove it or use study.model = "conjugate"'
@@ -396,7 +387,7 @@ def estimate_size(study: Study, replicates: int | None = None, workers: int = 1)
     n_rep = s.replicates if replicates is None else replicates
     k = max(_n_creatives(study.world), 1) if study.world.history is None else 20  # history: a typical size
     policies = len(s.policies)
-    learners = sum(p != "oracle" for p in s.policies)
+    learners = sum(not sim_policy(p).knows_truth for p in s.policies)
     if s.model == "hierarchical":
         cpu = n_rep * s.periods * learners * HIERARCHICAL_SECONDS_PER_FIT
     else:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from allocator.decisions.names import POLICY_NAMES, check_registry
 from models.posterior import Posterior
 
 
@@ -136,6 +137,7 @@ POLICIES: dict[str, Policy] = {
     "ucb": ucb,
     "explore_then_commit": explore_then_commit,
 }
+check_registry(POLICIES, POLICY_NAMES, "allocator.decisions.policies.POLICIES")
 
 
 # Policies whose shares `[policy] sharpen_to` sharpens (also the simulator's thompson_per_impression).

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.choices import FATIGUE, METHODS, SAMPLERS  # noqa: F401 (re-exported to the model)
 from models.delay import cdf_at, delay_ages
 from models.errors import ModelError
 from models.observations import DailyObservations
@@ -52,11 +53,6 @@ ORGANIC_FLOOR = 1e-4
 SUMMARY_VARS = ("intercept_mean", "campaign_sd", "organic_coef", "creative_sd", "fatigue", "rate")
 #: target_accept of the retry (or the plan's, when higher).
 RETRY_TARGET_ACCEPT = 0.995
-
-SAMPLERS = ("nutpie", "pymc")
-#: Inference methods: the fast path (falls back to NUTS when its gate fails) and NUTS only.
-METHODS = ("laplace_is", "nuts")
-FATIGUE = ("none", "days", "impressions")
 
 
 # ---------------------------------------------------------------------------------------------- design

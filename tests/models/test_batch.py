@@ -129,3 +129,40 @@ def test_decide_phase_batch_or_rule_and_stop_switch():
     assert np.isinf(got.value_remaining[0])  # not needed: decided by the probability of best
     off = decide_phase_batch(post, 10, 7, 0.95, 0.01, stop=False)
     assert off.phase.tolist() == [PHASE_OPTIMIZE] * 3 and off.winner.tolist() == [-1, -1, -1]
+
+
+def test_from_counts_is_the_engine_conjugate_update():
+    """BatchPosterior.from_counts gives exactly the Beta and CPM parameters of the engine's ConjugateModel."""
+    from models.conjugate import BetaPrior, ConjugateModel
+    from models.cost import CostModel
+    from models.observations import Observations
+
+    rng = np.random.default_rng(7)
+    imps = rng.integers(1_000, 200_000, size=(3, 4)).astype(float)
+    conv = rng.binomial(imps.astype(int), 0.004).astype(float)
+    spend = imps * rng.uniform(0.004, 0.012, size=imps.shape)
+    cost = CostModel(prior_cpm=9.0, prior_impressions=2_000.0)
+    model = ConjugateModel(conversion_prior=BetaPrior(1.5, 4000.0), cost=cost)
+    live = np.ones(imps.shape, dtype=bool)
+    post = BatchPosterior.from_counts(1.5, 4000.0, conv, imps, live, 64, rng, cost, imps, spend)
+    for row in range(imps.shape[0]):
+        obs = Observations(tuple("abcd"), imps[row], np.zeros(4), conv[row], spend[row])
+        single = model.fit(obs, n_draws=16, rng=rng).marginals
+        np.testing.assert_array_equal(post.alpha[row], single.alpha)
+        np.testing.assert_array_equal(post.beta[row], single.beta)
+        np.testing.assert_allclose(post.scale[row], single.scale, rtol=1e-15)
+    rate_only = BatchPosterior.from_counts(1.0, 99.0, conv, imps, live)
+    np.testing.assert_array_equal(rate_only.alpha, 1.0 + conv)
+    np.testing.assert_array_equal(rate_only.beta, 99.0 + imps - conv)
+    np.testing.assert_array_equal(rate_only.scale, np.ones(imps.shape))
+
+
+def test_from_counts_floors_the_failures_at_zero_and_needs_spend_with_a_cost_model():
+    conv = np.array([[5.0, 2.0]])
+    exposure = np.array([[4.2, 10.0]])  # delay-corrected impressions a little below the conversions
+    post = BatchPosterior.from_counts(1.0, 50.0, conv, exposure, np.ones((1, 2), dtype=bool))
+    np.testing.assert_array_equal(post.beta, [[50.0, 58.0]])
+    with pytest.raises(ValueError, match="needs impressions and spend"):
+        from models.cost import CostModel
+
+        BatchPosterior.from_counts(1.0, 50.0, conv, exposure, np.ones((1, 2), dtype=bool), cost=CostModel())
