@@ -168,8 +168,8 @@ class Posterior:
             return np.column_stack([self.marginals.quantile(lo), self.marginals.quantile(hi)])
         return np.quantile(self.draws, [lo, hi], axis=0).T
 
-    def quantile(self, q: float) -> np.ndarray:
-        """Posterior quantile q of the objective, shape (n_creatives,)."""
+    def quantile(self, q: float | np.ndarray) -> np.ndarray:
+        """Posterior quantile q of the objective, shape (n_creatives,) (q a scalar or a 0-d array)."""
         if self.marginals is not None:
             return self.marginals.quantile(q)
         return np.quantile(self.draws, q, axis=0)

@@ -4,8 +4,8 @@ Each policy maps the posterior of the live creatives to shares summing to 1. Bud
 step limits are applied afterwards by `allocator.decisions.guardrails`, identically for every policy.
 
 Policies work on the last axis, so the same function serves one campaign (a `Posterior`, arrays of shape
-(n_creatives,)) and a batch of simulated campaigns (any object with the same methods returning arrays of
-shape (n_campaigns, n_creatives), and `ctx.day` an int or an array of shape (n_campaigns,)).
+(n_creatives,)) and a batch of simulated campaigns (`models.batch`, arrays of shape (n_campaigns, n_creatives),
+and `ctx.day` an int or an array of shape (n_campaigns,)): both implement `models.contract.PolicyPosterior`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from allocator.decisions.names import POLICY_NAMES, check_registry
-from models.posterior import Posterior
+from models.contract import PolicyPosterior
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class PolicyContext:
     sharpen: float | np.ndarray = 1.0
 
 
-Policy = Callable[[Posterior, PolicyContext], np.ndarray]
+Policy = Callable[[PolicyPosterior, PolicyContext], np.ndarray]
 
 
 def _one_hot_argmax(values: np.ndarray) -> np.ndarray:
@@ -69,13 +69,13 @@ def sharpen(shares: np.ndarray, c: float | np.ndarray) -> np.ndarray:
     return out / out.sum(axis=-1, keepdims=True)
 
 
-def thompson(post: Posterior, ctx: PolicyContext) -> np.ndarray:
+def thompson(post: PolicyPosterior, ctx: PolicyContext) -> np.ndarray:
     """Share = probability of being best: the expected allocation of Thompson sampling (sharpened by
     ctx.sharpen)."""
     return sharpen(post.prob_best(), ctx.sharpen)
 
 
-def top_two_thompson(post: Posterior, ctx: PolicyContext, beta: float = 0.5) -> np.ndarray:
+def top_two_thompson(post: PolicyPosterior, ctx: PolicyContext, beta: float = 0.5) -> np.ndarray:
     """Top-two Thompson sampling (Russo 2016) as an expected allocation.
 
     With probability beta play the Thompson draw I; otherwise redraw until J != I. With p = P(best),
@@ -96,19 +96,19 @@ def top_two_thompson(post: Posterior, ctx: PolicyContext, beta: float = 0.5) -> 
     return sharpen(shares / shares.sum(axis=-1, keepdims=True), ctx.sharpen)
 
 
-def uniform(post: Posterior, ctx: PolicyContext) -> np.ndarray:
+def uniform(post: PolicyPosterior, ctx: PolicyContext) -> np.ndarray:
     """Equal split across live creatives, for the whole campaign (a fixed-horizon A/B test: the stopping rule
     never applies to it, see FIXED_HORIZON). `ab_test` is the same split, stopped by the rule."""
     mean = np.asarray(post.mean(), dtype=np.float64)
     return np.full(mean.shape, 1.0 / mean.shape[-1])
 
 
-def greedy(post: Posterior, ctx: PolicyContext) -> np.ndarray:
+def greedy(post: PolicyPosterior, ctx: PolicyContext) -> np.ndarray:
     """Everything on the highest posterior mean."""
     return _one_hot_argmax(post.mean())
 
 
-def ucb(post: Posterior, ctx: PolicyContext) -> np.ndarray:
+def ucb(post: PolicyPosterior, ctx: PolicyContext) -> np.ndarray:
     """Bayes-UCB (Kaufmann, Cappe & Garivier 2012): everything on the highest quantile 1 - 1/(t + 1).
 
     t counts decision periods (days of data + 1), the batch analogue of the paper's rounds.
@@ -120,7 +120,7 @@ def ucb(post: Posterior, ctx: PolicyContext) -> np.ndarray:
     return _one_hot_argmax(post.quantile(q))
 
 
-def explore_then_commit(post: Posterior, ctx: PolicyContext) -> np.ndarray:
+def explore_then_commit(post: PolicyPosterior, ctx: PolicyContext) -> np.ndarray:
     """Equal split for the first min_days days, then everything on the leader by posterior mean."""
     exploring = np.asarray(ctx.day) < ctx.min_days
     if exploring.ndim:
@@ -147,7 +147,7 @@ THOMPSON_FAMILY = frozenset({"thompson", "top_two_thompson", "thompson_per_impre
 FIXED_HORIZON = frozenset({"uniform"})
 
 
-def target_shares(name: str, post: Posterior, ctx: PolicyContext) -> np.ndarray:
+def target_shares(name: str, post: PolicyPosterior, ctx: PolicyContext) -> np.ndarray:
     """Shares of the named policy over the posterior's creatives (all assumed live), summing to 1."""
     if post.n_creatives == 0:
         return np.zeros(0)

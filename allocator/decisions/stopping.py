@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.contract import StoppingPosterior
 from models.posterior import Posterior
 
 
@@ -38,34 +39,12 @@ def rule_applies(policy: str, stop: bool = True) -> bool:
     return bool(stop) and policy not in FIXED_HORIZON
 
 
-def decide_phase(
-    post: Posterior, day: int, min_days: int, prob_best: float, value_remaining: float, stop: bool = True
-) -> PhaseDecision:
-    """The phase of one campaign after `day` days of data (see the module docstring for the rule)."""
-    if post.n_creatives == 0:
-        return PhaseDecision("explore", None, None, 0.0, float("inf"))
-    leader = post.leader()
-    p = float(post.prob_best()[leader])
-    if day < min_days:
-        return PhaseDecision("explore", None, leader, p, float("nan"))
-    if not stop:
-        return PhaseDecision("optimize", None, leader, p, float("nan"))
-    if p >= prob_best:
-        # The value remaining needs joint draws; it is computed only where it can decide something.
-        return PhaseDecision("winner", leader, leader, p, float("nan"), "prob_best")
-    vr = post.value_remaining(0.95)
-    if vr < value_remaining:
-        return PhaseDecision("winner", leader, leader, p, vr, "value_remaining")
-    return PhaseDecision("optimize", None, leader, p, vr)
-
-
-# ---------------------------------------------------------------------- batched (simulator)
 PHASE_EXPLORE, PHASE_OPTIMIZE, PHASE_WINNER = 0, 1, 2
 
 
 @dataclass(frozen=True)
 class BatchPhaseDecision:
-    """`decide_phase` for a batch of campaigns; arrays of shape (n_campaigns,).
+    """The phases of a batch of campaigns; arrays of shape (n_campaigns,).
 
     phase : int8 codes PHASE_EXPLORE (0), PHASE_OPTIMIZE (1), PHASE_WINNER (2)
     winner, leader : creative index, -1 where none
@@ -79,11 +58,17 @@ class BatchPhaseDecision:
 
 
 def decide_phase_batch(
-    post, day: int | np.ndarray, min_days: int, prob_best: float, value_remaining: float, stop: bool = True
+    post: StoppingPosterior,
+    day: int | np.ndarray,
+    min_days: int,
+    prob_best: float,
+    value_remaining: float,
+    stop: bool = True,
 ) -> BatchPhaseDecision:
-    """The rule of `decide_phase`, row by row, for a batched posterior (e.g. `models.batch.BatchPosterior`).
+    """The stopping rule (see the module docstring), row by row: the one implementation, also of a single
+    campaign (`decide_phase`, a batch of one).
 
-    `post` needs `leader()` -> (n_campaigns,) with -1 for a campaign without live creatives,
+    `post` (`models.contract.StoppingPosterior`) needs `leader()` -> (n_campaigns,) with -1 for a campaign without live creatives,
     `prob_best()` -> (n_campaigns, n_creatives) and `value_remaining(0.95, rows=mask)` -> (n_campaigns,),
     computed only for the campaigns in `mask` (past min_days with the leader below `prob_best`: only there
     can it decide); the returned value_remaining is inf elsewhere.
@@ -104,3 +89,38 @@ def decide_phase_batch(
     won = by_prob | (candidates & (vr < value_remaining))
     phase = np.where(~has | (day < min_days), PHASE_EXPLORE, np.where(won, PHASE_WINNER, PHASE_OPTIMIZE))
     return BatchPhaseDecision(phase.astype(np.int8), np.where(won, leader, -1), leader, p, vr)
+
+
+class _BatchOfOne:
+    """One campaign's `Posterior` as a `StoppingPosterior` batch of one row (its own exact answers kept)."""
+
+    def __init__(self, post: Posterior) -> None:
+        self.post = post
+        self.asked = False  # whether the rule needed the value remaining (else it is reported as NaN)
+
+    def leader(self) -> np.ndarray:
+        return np.array([self.post.leader()])
+
+    def prob_best(self) -> np.ndarray:
+        return np.asarray(self.post.prob_best(), dtype=np.float64)[None, :]
+
+    def value_remaining(self, q: float = 0.95, rows: np.ndarray | None = None) -> np.ndarray:
+        self.asked = True
+        return np.array([self.post.value_remaining(q)])
+
+
+def decide_phase(
+    post: Posterior, day: int, min_days: int, prob_best: float, value_remaining: float, stop: bool = True
+) -> PhaseDecision:
+    """The phase of one campaign after `day` days of data: `decide_phase_batch` on a batch of one."""
+    if post.n_creatives == 0:
+        return PhaseDecision("explore", None, None, 0.0, float("inf"))
+    one = _BatchOfOne(post)
+    b = decide_phase_batch(one, day, min_days, prob_best, value_remaining, stop)
+    phase = {PHASE_EXPLORE: "explore", PHASE_OPTIMIZE: "optimize", PHASE_WINNER: "winner"}[int(b.phase[0])]
+    leader, p = int(b.leader[0]), float(b.leader_prob_best[0])
+    vr = float(b.value_remaining[0]) if one.asked else float("nan")
+    if phase != "winner":
+        return PhaseDecision(phase, None, leader, p, vr)
+    # The value remaining needs joint draws: it is computed only where P(best) alone did not decide.
+    return PhaseDecision("winner", leader, leader, p, vr, "value_remaining" if one.asked else "prob_best")
