@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from models.conjugate import ConjugateModel  # noqa: E402
 from models.hierarchical import DEFAULT_DELAY_CDF, HierarchicalModel, standardise_organic  # noqa: E402
 from models.observations import DailyObservations  # noqa: E402
-from simulations.runner import reported_by  # noqa: E402
+from simulations.world import reported_by  # noqa: E402
 
 FLOOR = 0.05
 LAGS = np.diff(np.concatenate([[0.0], DEFAULT_DELAY_CDF]))  # P(reported exactly `lag` days late)

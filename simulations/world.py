@@ -276,3 +276,23 @@ def build_worlds(
     if w.generator is not None:
         return [generate(study, n_rep, rng)]
     return [listed(study, n_rep)]
+
+
+def reported_by(lagged: np.ndarray, t: int) -> np.ndarray:
+    """Conversions of days 0..t-1 reported by the end of day t-1, from `lagged` (days, ..., lags): the
+    conversions of each day by report lag. Day d is t-1-d days old then, so its lags 0..t-1-d are in.
+    Returns shape (t, ...)."""
+    window = lagged.shape[-1]
+    age = (t - 1) - np.arange(t)
+    return np.cumsum(lagged[:t], axis=-1)[np.arange(t), ..., np.minimum(age, window - 1)]
+
+
+def study_delay_cdf(study: Study, dyn: Dynamics) -> tuple[float, ...] | None:
+    """The delay CDF F(age) every model of a study corrects with: `[model] delay_cdf`, else the world's true
+    delay, else None (no delay). `delay_cdf = [1.0]` switches the correction off in a delayed world."""
+    if study.model.delay_cdf is not None:
+        return tuple(study.model.delay_cdf)
+    if dyn.delay_pmf is not None:
+        # reported within `lag` days; F(0) > 0 is required, and F is 1 from the window's end
+        return tuple(np.clip(np.cumsum(dyn.delay_pmf) / dyn.delay_pmf.sum(), 1e-3, 1.0)[:-1]) + (1.0,)
+    return None

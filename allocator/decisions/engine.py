@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from allocator.decisions.allocation import Allocation, CreativeDecision, History
-from allocator.decisions.guardrails import GuardrailSettings, apply_guardrails, clear_losers, in_learning_phase
+from allocator.decisions.guardrails import GuardrailSettings, apply_guardrails, clear_losers, held_masks
 from allocator.decisions.policies import PolicyContext, target_shares
 from allocator.decisions.portfolio import before_date, portfolio_models
 from allocator.decisions.reasons import (
@@ -274,19 +274,21 @@ def targets(prep: Prepared) -> Targets:
         leader_id = None  # launch day: four creatives at 25% have no leader
 
     age, conv_total, first_week = learning_state(plan, daily, date)
-    learning = in_learning_phase(age, conv_total, g.learning_days, g.learning_conversions)
-    held = np.zeros(n, dtype=bool)
-    held_reason = [""] * n
-    for i in range(n):
-        if not live[i] or history.previous[i] <= 0:
-            continue
-        last = history.last_change[i]
-        if last is not None and (date - last).days < g.min_days_between_changes:
-            held[i] = True
-            held_reason[i] = held_recent((date - last).days, g.min_days_between_changes)
-        elif g.hold_learning and learning[i]:
-            held[i] = True
-            held_reason[i] = held_learning(int(age[i]), g.learning_days, float(conv_total[i]), g.learning_conversions)
+    never = 10**9  # days since a change that never happened
+    since = np.array([never if last is None else (date - last).days for last in history.last_change])
+    recent, learning = held_masks(
+        live, history.previous, since, age, conv_total, g.min_days_between_changes, g.hold_learning,
+        g.learning_days, g.learning_conversions,
+    )  # fmt: skip
+    held = recent | learning
+    held_reason = [
+        held_recent(int(since[i]), g.min_days_between_changes)
+        if recent[i]
+        else held_learning(int(age[i]), g.learning_days, float(conv_total[i]), g.learning_conversions)
+        if learning[i]
+        else ""
+        for i in range(n)
+    ]
     few = [
         f"{c.label} ({first_week[i]:.0f})"
         for i, c in enumerate(plan.creatives)

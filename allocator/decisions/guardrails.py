@@ -91,6 +91,29 @@ def in_learning_phase(age, conversions, learning_days: int, learning_conversions
     return (age > 0) & (age < learning_days) & (np.asarray(conversions) < learning_conversions)
 
 
+def held_masks(
+    live: np.ndarray,
+    previous: np.ndarray,
+    days_since_change: np.ndarray,
+    age: np.ndarray,
+    conversions: np.ndarray,
+    min_days_between_changes: int,
+    hold_learning: bool,
+    learning_days: int,
+    learning_conversions: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The hold rule, the one copy the engine and the simulator share: which live, funded ad groups keep
+    yesterday's budget. Returns two bool masks of the inputs' shape: held because the budget changed fewer than
+    `min_days_between_changes` days ago, and (where not already held for that) held in TikTok's learning
+    phase (`in_learning_phase`) when `hold_learning` is on. `days_since_change` is large where never changed."""
+    can = np.asarray(live, dtype=bool) & (np.asarray(previous) > 0)
+    recent = can & (np.asarray(days_since_change) < min_days_between_changes)
+    learning = can & ~recent & bool(hold_learning)
+    if hold_learning:
+        learning &= in_learning_phase(age, conversions, learning_days, learning_conversions)
+    return recent, learning
+
+
 def clear_losers(
     prob_best: np.ndarray,
     expected_loss: np.ndarray,

@@ -9,16 +9,21 @@ import numpy as np
 
 from allocator.decisions.guardrails import GuardrailSettings
 from allocator.decisions.policies import sharpen_exponent
-from allocator.plan import CampaignPlan, ModelSettings, Prior
+from allocator.plan import CampaignPlan, Guardrails, ModelSettings, Prior
 from models.conjugate import BetaPrior, ConjugateModel
 from models.cost import CostModel
 from models.observations import DailyObservations
 
 
 def guardrail_settings(plan: CampaignPlan, resolution: float | None = 0.01) -> GuardrailSettings:
-    g = plan.guardrails
+    return section_settings(plan.guardrails, plan.campaign.daily_budget, resolution)
+
+
+def section_settings(g: Guardrails, total: float | np.ndarray, resolution: float | None = 0.01) -> GuardrailSettings:
+    """A `[guardrails]` section as the budget rules take it (the one mapping: the engine's plans and the
+    simulator's studies). `total` is the daily budget (one per campaign in a batch)."""
     return GuardrailSettings(
-        total=plan.campaign.daily_budget,
+        total=total,
         min_budget=g.min_budget,
         max_budget=g.max_budget,
         max_change=g.max_change,

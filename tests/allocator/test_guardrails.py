@@ -202,3 +202,25 @@ def test_held_creatives_released_when_nothing_else_can_spend():
     assert unspent == 0 and b.sum() == pytest.approx(200.0)
     assert b[0] == 160.0 and r[0] == Reason.RELEASED
     assert b[1] == 20.0 and b[2] == 20.0 and (r[1:3] == Reason.HELD).all()
+
+
+def test_held_masks_is_the_one_hold_rule():
+    """Changed 1 day ago (min 3): held as recent; in the learning phase: held as learning (only when not
+    recent, and only with hold_learning); not live or unfunded: never held."""
+    from allocator.decisions.guardrails import held_masks
+
+    live = np.array([True, True, True, False, True])
+    previous = np.array([10.0, 10.0, 10.0, 10.0, 0.0])
+    since = np.array([1, 10**9, 5, 1, 1])
+    age = np.array([2, 2, 9, 2, 2])
+    conv = np.array([0.0, 10.0, 10.0, 0.0, 0.0])
+    recent, learning = held_masks(live, previous, since, age, conv, 3, True, 7, 50)
+    np.testing.assert_array_equal(recent, [True, False, False, False, False])
+    np.testing.assert_array_equal(learning, [False, True, False, False, False])
+    _, off = held_masks(live, previous, since, age, conv, 3, False, 7, 50)
+    assert not off.any()
+    batch_recent, batch_learning = held_masks(
+        np.stack([live, live]), np.stack([previous, previous]), np.stack([since, since]), age, conv, 3, True, 7, 50
+    )
+    np.testing.assert_array_equal(batch_recent[1], recent)
+    np.testing.assert_array_equal(batch_learning[0], learning)

@@ -125,7 +125,7 @@ def test_one_age_definition_in_the_conjugate_model_the_hierarchical_design_and_t
     from allocator.plan import Campaign, CampaignPlan, Creative, Decision, Guardrails, ModelSettings, Prior
     from models.delay import delay_ages
     from models.hierarchical.design import _design
-    from simulations.runner import study_delay_cdf
+    from simulations.world import study_delay_cdf
     from tests.simulations.helpers import MONEY, run_one, study
     from tests.support.replay import replay_matches_engine
 

@@ -6,7 +6,8 @@ import copy
 
 import numpy as np
 
-from simulations.runner import StudySpec, run_policy_on_world
+from simulations.days import run_policy_on_world
+from simulations.runner import StudySpec
 from simulations.study import Study, parse_study
 from simulations.world import build_worlds, dynamics
 

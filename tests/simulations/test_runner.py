@@ -7,7 +7,8 @@ import pytest
 
 from allocator.decisions.guardrails import Reason
 from allocator.plan import Campaign, CampaignPlan, Creative, Decision, Guardrails, Prior
-from simulations.runner import SCALARS, SERIES, StudySpec, run_study
+from simulations.days import SCALARS, SERIES
+from simulations.runner import StudySpec, run_study
 from tests.support.replay import replay_matches_engine
 
 from .helpers import MONEY, UNIT, run_one, study
@@ -166,7 +167,7 @@ def test_each_simulated_day_is_the_engines_decision(policy):
 # ------------------------------------------------------------------------------ the hierarchical model
 def test_hierarchical_fits_see_each_day_as_reported_so_far():
     """Day d's conversions are in the data from lag 0 up to the age the day has when the engine decides."""
-    from simulations.runner import _HierarchicalFits
+    from simulations.hier_fits import _HierarchicalFits
     from simulations.world import build_worlds, dynamics
 
     s = study(MONEY, study={"model": "hierarchical", "periods": 4}, world={"delay": {"window": 3}})
