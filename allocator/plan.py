@@ -497,7 +497,8 @@ def merge_priors_file(data: dict, base: Path, source: str) -> bytes:
     data["prior"] = {**learned, **prior, **({"groups": groups} if groups else {})}
     model = parsed.model.model_dump(exclude_none=True)
     if model:
-        given = data.get("model") if isinstance(data.get("model"), dict) else {}
+        raw_model = data.get("model")
+        given = raw_model if isinstance(raw_model, dict) else {}
         data["model"] = {**model, **given}
     return raw
 

@@ -181,7 +181,10 @@ class DailyObservations:
         return DailyObservations(
             self.creative_ids,
             self.dates[keep],
-            *(getattr(self, name)[keep] for name in FIELDS),
+            self.impressions[keep],
+            self.clicks[keep],
+            self.conversions[keep],
+            self.spend[keep],
             observed=self.observed[keep],
         )
 
@@ -190,6 +193,9 @@ class DailyObservations:
         return DailyObservations(
             tuple(self.creative_ids[i] for i in index),
             self.dates,
-            *(getattr(self, name)[:, index] for name in FIELDS),
+            self.impressions[:, index],
+            self.clicks[:, index],
+            self.conversions[:, index],
+            self.spend[:, index],
             observed=self.observed[:, index],
         )

@@ -12,6 +12,7 @@ Arrays have shape (n_replicates, n_creatives); the only Python loop is over days
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from allocator.decisions.guardrails import GuardrailSettings, apply_guardrails, 
 from allocator.decisions.policies import POLICIES, PolicyContext, sharpen, sharpen_exponent
 from allocator.decisions.settings import section_settings
 from allocator.decisions.stopping import PHASE_WINNER, decide_phase_batch, rule_applies
-from models.batch import BatchPosterior
+from models.batch import BatchPosterior, DrawsBatchPosterior
 from models.cost import CostModel
 from simulations.hier_fits import _HierarchicalFits
 from simulations.sim_policies import SIM_POLICIES, sim_policy
@@ -126,7 +127,7 @@ def run_policy_on_world(
 
     def exposure(t: int) -> np.ndarray:
         """Effective impressions of days 0..t-1 at the end of day t-1."""
-        if not n_cdf:
+        if miss is None:
             return imps_obs
         deficit = sum(recent[(t - 1 - a) % n_cdf] * miss[a] for a in range(min(t, n_cdf)))
         return imps_obs - deficit
@@ -152,13 +153,15 @@ def run_policy_on_world(
     best = np.zeros(n_rep, dtype=int)
     hier = _HierarchicalFits(study, world, dyn, periods) if study.study.model == "hierarchical" and not oracle else None
 
+    post: BatchPosterior | DrawsBatchPosterior
     for t in range(periods):
         # [policy] sharpen_to: 1 on the first period, sharpen_to on the last (the test's planned end)
         c_t = float(sharpen_exponent(study.policy.sharpen_to, t / max(periods - 1, 1)))
         present = np.broadcast_to(world.present(t), (n_rep, k))
         mult = dyn.rate_multiplier(t, days_live, cum_imps)
         rate = world.rates * mult
-        value = rate if unit else rate * 1000.0 / (world.cpm * dyn.cpm_multiplier(t))
+        # world.cpm is set whenever the world is not unit-cost
+        value = rate if unit else rate * 1000.0 / (cast(np.ndarray, world.cpm) * dyn.cpm_multiplier(t))
         value = np.where(present, value, -np.inf)
         best = np.argmax(value, axis=1)
         best_value = value[rows, best]
@@ -182,6 +185,7 @@ def run_policy_on_world(
                 per_imp = replace(conj, n_draws=max(int(np.max(world.volume)), 1))
                 shares = sharpen(per_imp.prob_best(), c_t)
             else:
+                assert fn is not None  # every policy but the simulator-only ones is in POLICIES
                 shares = fn(post, PolicyContext(day=days_data, min_days=dec.min_days, sharpen=c_t))
             shares = np.where(present, np.nan_to_num(np.asarray(shares, dtype=np.float64), nan=0.0), 0.0)
             target = np.where(won[:, None], _one_hot(np.maximum(phase.winner, 0), k), shares)

@@ -14,6 +14,11 @@ the seed and the chunk size only, not on how many workers run the chunks, nor wh
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -110,7 +115,7 @@ def run_chunk(
     world_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(chunk, 0)))
     worlds = build_worlds(study, spec.history, n_rep, world_rng)
     prior = study.prior
-    if getattr(prior, "from_history", False) and spec.history:
+    if prior is not None and getattr(prior, "from_history", False) and spec.history:
         from simulations.history import cross_fit_priors
 
         alpha, beta, _ = cross_fit_priors(spec.history, prior.folds, seed)
@@ -234,7 +239,7 @@ def run_study(
     in every case. `progress(done, total)` is called after each chunk (in this process: after each policy of
     each chunk, counting chunk-policies)."""
     n = spec.n_chunks
-    parts: list[dict | None] = [None] * n
+    parts: list[tuple[dict[str, dict[str, np.ndarray]], float] | None] = [None] * n
     done = 0
 
     def tick() -> None:
@@ -265,6 +270,7 @@ def run_study(
 
         # forkserver, not fork: the caller may have threads (a progress bar, a Dask client), and forking a
         # multi-threaded process can deadlock. The server imports the simulator once; workers fork from it.
+        ctx: BaseContext
         if "forkserver" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["simulations.runner"])

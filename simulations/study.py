@@ -419,7 +419,7 @@ def check_size(
     too_big = ram is not None and size.memory_bytes > MAX_MEMORY_SHARE * ram
     if (too_long or too_big) and not force:
         n_rep = study.study.replicates if replicates is None else replicates
-        limit = "an hour" if too_long else f"half of this machine's {ram / 2**30:.0f} GiB"
+        limit = "an hour" if too_long else f"half of this machine's {(ram or 0.0) / 2**30:.0f} GiB"
         raise PlanError(
             source,
             "study.replicates",

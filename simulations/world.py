@@ -210,7 +210,7 @@ def replay(study: Study, past: PastCampaign, n_rep: int, rng: np.random.Generato
         with np.errstate(divide="ignore", invalid="ignore"):
             c = np.where(past.impressions > 0, 1000.0 * past.spend / past.impressions, avg)
         cpm = _tile(np.where(c > 0, c, avg if avg > 0 else 1.0), n_rep)
-    if cpm is not None and not study.world.unit_cost:
+    if cpm is not None and past.spend is not None and not study.world.unit_cost:
         volume = float(np.floor(100.0 * past.spend.sum() / periods) / 100.0)
         return CampaignWorld(past.creative_ids, rates, cpm, np.zeros(k, int), np.full(k, NEVER), volume)
     volume = float(max(np.floor(past.impressions.sum() / periods), 1.0))

@@ -12,6 +12,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -323,7 +324,7 @@ def decide_plans(paths: list[Path], date: dt.date | None, dry_run: bool) -> list
     from models.errors import SparkBanditError
 
     results: dict[int, object] = {}
-    batch: list[tuple[int, object, object, dt.date, list[str]]] = []
+    batch: list[tuple[int, Any, Any, dt.date, list[str]]] = []  # (index, LoadedPlan, DailyObservations, ...)
     for k, path in enumerate(paths):
         try:
             loaded, daily, warnings, (kind, _) = load_inputs(path, None)
@@ -396,7 +397,7 @@ def _reallocate_plans(
     if not paths:
         fail(f"{', '.join(map(str, plan_paths))}: no *.toml plans in the folder; give plan files or a folder of them")
     done = decide_plans(paths, None if date_ is None else date_.date(), dry_run)
-    ok = [(p, a) for p, a in done if not isinstance(a, SparkBanditError)]
+    ok: list[tuple[Path, Any]] = [(p, a) for p, a in done if not isinstance(a, SparkBanditError)]  # Allocations
     failed = [(p, e) for p, e in done if isinstance(e, SparkBanditError)]
     if fmt == "json":
         click.echo(json.dumps([{"plan": str(p), **a.to_json()} for p, a in ok], indent=2))

@@ -131,7 +131,8 @@ def _design(
 ) -> _Design:
     cdf = _check_cdf(DEFAULT_DELAY_CDF if delay_cdf is None else delay_cdf)
     xs = standardise_organic(organic, [d.n_creatives for d in campaigns])
-    labels, camp_labels, camp_of, cur_exp, slices = [], [], [], [], []
+    labels: list[str] = []
+    camp_labels, camp_of, cur_exp, slices = [], [], [], []
     cc, ci, cy, cf, ce = [], [], [], [], []
     offset = 0
     for k, daily in enumerate(campaigns):

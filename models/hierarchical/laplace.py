@@ -108,6 +108,7 @@ def _hessian(ld: LogDensity, theta: np.ndarray) -> np.ndarray:
     h = HESSIAN_STEP * np.maximum(1.0, np.abs(theta))
     pts = np.concatenate([theta + np.diag(h), theta - np.diag(h)])
     _, g = ld._logp_grad(pts, grad=True)
+    assert g is not None  # grad=True always returns the gradient
     hess = (g[:dim] - g[dim:]) / (2.0 * h[:, None])
     return 0.5 * (hess + hess.T)
 

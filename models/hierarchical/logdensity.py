@@ -140,6 +140,7 @@ class LogDensity:
     def logp_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """(log density, its gradient) at one point theta of shape (dim,)."""
         lp, g = self._logp_grad(np.asarray(theta, float)[None, :], grad=True)
+        assert g is not None  # grad=True always returns the gradient
         return float(lp[0]), g[0]
 
     def _logp_grad(self, theta: np.ndarray, grad: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -169,7 +170,7 @@ class LogDensity:
         sigma = np.exp(p["creative_sd_log__"])  # (S, 1)
         lp = lp + _normal(p["creative_z"], 0.0, 1.0)
         if self._idx_c.size:
-            lp = lp + _normal(p["creative_logit"], mean[:, self._idx_c], sigma)
+            lp = lp + _normal(p["creative_logit"], np.take(mean, self._idx_c, axis=1), sigma)
         if phi is not None:
             lp = lp + _halfnormal_log(p["fatigue_log__"][:, 0], pr["fatigue_sd"])
         if not grad:

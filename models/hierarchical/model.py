@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -118,7 +119,7 @@ class HierarchicalModel:
             cost=self.cost,
         )
 
-    def _run(self, design: _Design, seed: int, save_to: Path | None) -> tuple[object, dict]:
+    def _run(self, design: _Design, seed: int, save_to: Path | None) -> tuple[Any, dict]:
         """Sample with the gate and one retry; returns (the last DataTree, diagnostics)."""
         notes: list[str] = []
         msg = _set_compile_dir(self.compile_dir)
