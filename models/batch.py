@@ -7,18 +7,20 @@ first axis. The policies of `allocator.decisions.policies` and `allocator.decisi
 unchanged. Creatives that are not live (not arrived, authorization expired, padding) are masked: they have
 probability of best 0 and mean and quantiles of -inf, so no policy can pick them.
 
-Method (measured, see benchmarks/bench_simulate.py)
----------------------------------------------------
+Method (measured, see benchmarks/bench_sim_kernel.py)
+------------------------------------------------------
 The probability of being best is counted from `n_draws` joint Monte Carlo draws per campaign (256 by
 default), not integrated. The exact quadrature of `models.prob_best` needs on the order of 10^3 incomplete-
 Beta evaluations per campaign (~0.4 us each), about 0.4 ms per campaign and day; the Monte Carlo estimate
-costs 2 float32 Gamma draws per creative and draw (~20-50 ns each, see `standard_gamma` for the cheaper
-large-shape path), about 0.05 ms for 5 creatives and 256 draws, and it is unbiased: E[share] is exactly the probability of best, so Thompson sampling by these
+(`models.beta_draws.beta_draws`: one Box-Muller normal per Beta draw where both shapes are large, exact
+Marsaglia-Tsang Gammas below) costs about 8 ns per creative and draw, about 0.01 ms for 5 creatives and 256
+draws, and it is unbiased: E[share] is exactly the probability of best, so Thompson sampling by these
 shares has exactly the expected allocation of Thompson sampling by exact shares (only extra noise, a
 standard error of at most 0.5 / sqrt(n_draws) = 0.03 per share per day). The same draws give the value
-remaining of the stopping rule. Beta draws are G_a / (G_a + G_b) with independent float32 Gamma draws,
-which is the definition of the Beta distribution (float32 keeps 7 significant digits, ample for an
-argmax and a 95th percentile).
+remaining of the stopping rule. Draws are float32 (7 significant digits, ample for an argmax and a 95th
+percentile), each creative's draws contiguous, and with `buffers` (a `models.beta_draws.DrawBuffers`) they
+are written into arrays reused from posterior to posterior: the simulator builds one posterior per policy
+and day, and allocating those arrays afresh each time cost it page faults (kernel time).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from functools import cached_property
 import numpy as np
 from scipy import special
 
+from models.beta_draws import DrawBuffers, beta_draws, count_best
 from models.conjugate import beta_update
 from models.cost import CostModel
 
@@ -36,19 +39,16 @@ DEFAULT_DRAWS = 256
 
 
 class _DrawAnswers:
-    """The answers computed from joint draws (`draws`, shape (n_campaigns, n_draws, n_creatives), -inf where
-    not live), shared by `BatchPosterior` and `DrawsBatchPosterior`. Needs ``live``, ``n_draws``, ``shape``,
-    ``draws`` and ``mean()``."""
+    """The answers computed from joint draws, shared by `BatchPosterior` and `DrawsBatchPosterior`. Needs
+    ``live``, ``n_draws``, ``shape``, ``mean()`` and ``by_creative()``: the draws as (n_campaigns,
+    n_creatives, n_draws), -inf where not live (``draws`` is the same array as (n_campaigns, n_draws,
+    n_creatives))."""
 
     @cached_property
     def _prob_best(self) -> np.ndarray:
-        n_camp, n = self.shape
         n_live = self.live.sum(axis=1)
-        winners = np.argmax(self.draws, axis=2)  # (n_campaigns, n_draws)
-        # bincount over flat (campaign, creative) cells: the same counts as np.add.at, several times faster
-        flat = (np.arange(n_camp)[:, None] * n + winners).ravel()
-        counts = np.bincount(flat, minlength=n_camp * n).reshape(n_camp, n).astype(np.float64)
-        p = counts / self.n_draws
+        # Each creative's draws against the row maximum (ties to the first, as an argmax would count them).
+        p = count_best(self.by_creative()) / self.n_draws
         # One live creative is best for sure; none: all zeros.
         p = np.where((n_live == 1)[:, None], self.live.astype(np.float64), p)
         return np.where((n_live == 0)[:, None], 0.0, p)
@@ -79,9 +79,9 @@ class _DrawAnswers:
         out = np.full(n_camp, np.nan)
         if idx.size:
             lead = np.maximum(self.leader()[idx], 0)
-            d = self.draws[idx]
-            x_lead = d[np.arange(idx.size), :, lead].astype(np.float64)  # (n_rows, n_draws)
-            best = d.max(axis=2).astype(np.float64)
+            x = self.by_creative()
+            x_lead = x[idx, lead, :].astype(np.float64)  # (n_rows, n_draws)
+            best = x[idx].max(axis=1).astype(np.float64)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(x_lead > 0, (best - x_lead) / x_lead, np.inf)
             out[idx] = np.quantile(ratio, q, axis=1)
@@ -89,10 +89,11 @@ class _DrawAnswers:
 
     def expected_loss(self) -> np.ndarray:
         """E[max_j X_j - X_i], shape (n_campaigns, n_creatives); inf where not live."""
-        d = self.draws.astype(np.float64)
-        best = d.max(axis=2, keepdims=True)
+        x = self.by_creative()
+        # mean(max - x_i) = mean(max) - mean(x_i), accumulated in float64 without a float64 copy of the draws
+        best = x.max(axis=1).mean(axis=1, dtype=np.float64)
         with np.errstate(invalid="ignore"):
-            loss = (best - d).mean(axis=1)
+            loss = best[:, None] - x.mean(axis=2, dtype=np.float64)
         return np.where(self.live, loss, np.inf)
 
 
@@ -111,6 +112,10 @@ class BatchPosterior(_DrawAnswers):
     n_draws : int
         Monte Carlo draws per campaign for `prob_best` and `value_remaining`.
     rng : numpy Generator
+    buffers : models.beta_draws.DrawBuffers or None
+        Arrays to draw into, shared with other posteriors (the simulator's, one per policy and day): this
+        posterior's draws are then valid until a later posterior draws into the same buffers (asking for
+        them after that raises RuntimeError). None: arrays of its own.
     """
 
     alpha: np.ndarray
@@ -119,6 +124,7 @@ class BatchPosterior(_DrawAnswers):
     live: np.ndarray
     n_draws: int = DEFAULT_DRAWS
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    buffers: DrawBuffers | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         a = np.atleast_2d(np.asarray(self.alpha, dtype=np.float64))
@@ -145,12 +151,14 @@ class BatchPosterior(_DrawAnswers):
         cost: CostModel | None = None,
         impressions: np.ndarray | None = None,
         spend: np.ndarray | None = None,
+        buffers: DrawBuffers | None = None,
     ) -> BatchPosterior:
         """The conjugate posterior of a batch from its counts, with the engine's own update
         (`models.conjugate.beta_update`, `models.cost.CostModel`).
 
         exposure : (effective, delay-corrected) impressions, shape (n_campaigns, n_creatives)
         cost : the CPM model of conversions_per_dollar, with `impressions` and `spend`; None: a rate (scale 1)
+        buffers : arrays to draw into, shared with other posteriors (see the class docstring)
         """
         alpha, beta = beta_update(prior_alpha, prior_beta, conversions, exposure)
         if cost is None:
@@ -159,7 +167,7 @@ class BatchPosterior(_DrawAnswers):
             if impressions is None or spend is None:
                 raise ValueError("from_counts: a cost model needs impressions and spend")
             scale = np.broadcast_to(cost.mean_impressions_per_dollar(impressions, spend), alpha.shape)
-        return cls(alpha, beta, scale, live, n_draws, np.random.default_rng() if rng is None else rng)
+        return cls(alpha, beta, scale, live, n_draws, np.random.default_rng() if rng is None else rng, buffers)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -171,13 +179,26 @@ class BatchPosterior(_DrawAnswers):
 
     # ------------------------------------------------------------------ draws
     @cached_property
+    def _drawn(self) -> tuple[np.ndarray, int]:
+        """The draws (n_campaigns, n_creatives, n_draws) float32 and the generation of the buffers holding them."""
+        bufs = DrawBuffers() if self.buffers is None else self.buffers
+        generation = bufs.checkout()
+        # No draws for creatives that are not live (padding of a batch of campaigns of different sizes).
+        scale = None if np.all(self.scale == 1.0) else self.scale
+        x = beta_draws(self.alpha, self.beta, self.live, self.n_draws, self.rng, bufs, scale)
+        return x, generation
+
+    def by_creative(self) -> np.ndarray:
+        """Joint draws of the objective, shape (n_campaigns, n_creatives, n_draws), float32; -inf where not live."""
+        x, generation = self._drawn
+        if self.buffers is not None and self.buffers.generation != generation:
+            raise RuntimeError("these draws were overwritten by a later posterior drawing into the same buffers")
+        return x
+
+    @property
     def draws(self) -> np.ndarray:
         """Joint draws of the objective, shape (n_campaigns, n_draws, n_creatives), float32; -inf where not live."""
-        # No draws for creatives that are not live (padding of a batch of campaigns of different sizes).
-        ga = standard_gamma(np.where(self.live, self.alpha, 1.0), self.n_draws, self.rng, self.live)
-        gb = standard_gamma(np.where(self.live, self.beta, 1.0), self.n_draws, self.rng, self.live)
-        x = ga / (ga + gb) * self.scale.astype(np.float32)[:, None, :]
-        return np.where(self.live[:, None, :], x, np.float32(-np.inf))
+        return self.by_creative().transpose(0, 2, 1)
 
     # ------------------------------------------------------------------ answers
     def mean(self) -> np.ndarray:
@@ -229,6 +250,9 @@ class DrawsBatchPosterior(_DrawAnswers):
     def draws(self) -> np.ndarray:
         return np.where(self.live[:, None, :], self.samples, -np.inf)
 
+    def by_creative(self) -> np.ndarray:
+        return self.draws.transpose(0, 2, 1)
+
     def mean(self) -> np.ndarray:
         return np.where(self.live, self.samples.mean(axis=1), -np.inf)
 
@@ -241,41 +265,6 @@ class DrawsBatchPosterior(_DrawAnswers):
             qs = np.broadcast_to(q.reshape(-1), (self.shape[0],))
             x = np.stack([np.quantile(self.samples[i], qs[i], axis=0) for i in range(self.shape[0])])
         return np.where(self.live, x, -np.inf)
-
-
-WILSON_HILFERTY_MIN = 30.0
-
-
-def standard_gamma(
-    shape: np.ndarray, n_draws: int, rng: np.random.Generator, live: np.ndarray | None = None
-) -> np.ndarray:
-    """Draws of Gamma(shape, 1), shape (n_campaigns, n_draws, n_creatives), float32; entries where `live`
-    (same shape as `shape`) is False are not drawn and hold 1.
-
-    Shapes below 30 are drawn exactly (numpy's Marsaglia-Tsang); larger ones by the Wilson-Hilferty cube of
-    a normal draw, shape * (1 - c + z sqrt(c))^3 with c = 1 / (9 shape), whose CDF is within 2e-4 of the
-    Gamma's at shape 30 (5e-5 at 100, 5e-6 at 1,000), far below the Monte Carlo error, at a quarter of the cost. The
-    Beta's second parameter (prior beta + impressions - conversions) is always in that range with money.
-    """
-    shape = np.asarray(shape, dtype=np.float64)
-    n_camp, n = shape.shape
-    out = np.empty((n_camp, n, n_draws), dtype=np.float32)  # filled per creative, returned transposed
-    live = np.ones(shape.shape, dtype=bool) if live is None else np.asarray(live, dtype=bool)
-    if not live.all():
-        out[~live] = 1.0
-    big = (shape >= WILSON_HILFERTY_MIN) & live
-    if big.any():
-        s = shape[big].astype(np.float32)[:, None]
-        c = 1.0 / (9.0 * s)
-        z = rng.standard_normal((s.shape[0], n_draws), dtype=np.float32)
-        z *= np.sqrt(c)
-        z += 1.0 - c
-        out[big] = s * (z * z * z)
-    small = ~big & live
-    if small.any():
-        s = shape[small].astype(np.float32)[:, None]
-        out[small] = rng.standard_gamma(s, size=(s.shape[0], n_draws), dtype=np.float32)
-    return out.transpose(0, 2, 1)
 
 
 def batch_posterior(

@@ -21,6 +21,7 @@ from allocator.decisions.policies import POLICIES, PolicyContext, sharpen, sharp
 from allocator.decisions.settings import section_settings
 from allocator.decisions.stopping import PHASE_WINNER, decide_phase_batch, rule_applies
 from models.batch import BatchPosterior, DrawsBatchPosterior
+from models.beta_draws import DrawBuffers
 from models.cost import CostModel
 from simulations.hier_fits import _HierarchicalFits
 from simulations.sim_policies import SIM_POLICIES, sim_policy
@@ -86,8 +87,12 @@ def run_policy_on_world(
     policy: str,
     rng: np.random.Generator,
     record: bool = False,
+    buffers: DrawBuffers | None = None,
 ) -> dict[str, np.ndarray]:
     """Run `policy` on `world` for the study's periods.
+
+    `buffers` holds the posterior draws, reused from day to day (and from run to run when the caller passes
+    the same one: `simulations.runner.run_chunk` does for every policy of a chunk).
 
     Returns per-replicate arrays SCALARS (n_replicates,) and SERIES (n_replicates, periods); with `record`,
     also "budgets", "previous", "live", "held", "winner_phase", "reasons", "target", "impressions",
@@ -99,6 +104,7 @@ def run_policy_on_world(
     dec = study.decision
     settings, holds = guardrails_for(study, world.volume)
     n_draws = study.study.posterior_draws
+    buffers = DrawBuffers() if buffers is None else buffers
     unit = world.unit_cost
     w_cpm = prior.cpm_weight
     rows = np.arange(n_rep)
@@ -138,7 +144,7 @@ def run_policy_on_world(
     def conjugate(t: int, present: np.ndarray) -> BatchPosterior:
         """The conjugate posterior of the data reported by the end of day t-1 (the engine's update)."""
         return BatchPosterior.from_counts(
-            pa, pb, conv_obs, exposure(t), present, n_draws, rng, cost, imps_obs, spend_obs
+            pa, pb, conv_obs, exposure(t), present, n_draws, rng, cost, imps_obs, spend_obs, buffers
         )
 
     out = {name: np.zeros(n_rep) for name in SCALARS}
@@ -182,7 +188,7 @@ def run_policy_on_world(
             )
             won = phase.phase == PHASE_WINNER
             if per_unit:
-                per_imp = replace(conj, n_draws=max(int(np.max(world.volume)), 1))
+                per_imp = replace(conj, n_draws=max(int(np.max(world.volume)), 1), buffers=None)
                 shares = sharpen(per_imp.prob_best(), c_t)
             else:
                 assert fn is not None  # every policy but the simulator-only ones is in POLICIES

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from models.beta_draws import DrawBuffers
 from simulations.days import SCALARS, SERIES, run_policy_on_world
 from simulations.history import PastCampaign
 from simulations.sim_policies import sim_policy
@@ -125,6 +126,7 @@ def run_chunk(
         ]
     results: dict[str, dict[str, np.ndarray]] = {}
     per = max(1, MAX_BATCH_ROWS // max(n_rep, 1))
+    buffers = DrawBuffers()  # the posterior draws of every policy and day of the chunk, in the same arrays
     for policy in study.study.policies:
         # thompson_per_impression draws once per budget unit: batched, that is rows x the largest volume
         batched = (
@@ -135,7 +137,7 @@ def run_chunk(
         for g, members in enumerate(groups):
             ss = np.random.SeedSequence(seed, spawn_key=(chunk, 1, _policy_key(policy), g))
             world = stack_worlds(members) if batched else members[0]
-            out = run_policy_on_world(world, dyn, study, policy, np.random.default_rng(ss))
+            out = run_policy_on_world(world, dyn, study, policy, np.random.default_rng(ss), buffers=buffers)
             acc.add(out, len(members), n_rep)
         results[policy] = acc.result()
         if on_policy is not None:  # progress within a chunk (a hierarchical chunk can take many minutes)
