@@ -48,6 +48,11 @@ class DrawBuffers:
     def __init__(self) -> None:
         self._arrays: dict[str, np.ndarray] = {}
         self.generation = 0
+        # Standard normals shape (n_campaigns, n_creatives, n_draws) for `beta_draws` to use instead of its
+        # own: set by a caller that runs several policies on the same replicates day by day, fresh each day,
+        # so their posterior draws share them (common random numbers across policies; each policy's draws
+        # stay independent from day to day and of its own outcomes). None: each call draws its own.
+        self.common_normals: np.ndarray | None = None
 
     def array(self, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
         """An uninitialised array of `shape`, backed by the buffer `name`."""
@@ -244,7 +249,8 @@ def beta_draws(
         def col(v: np.ndarray) -> np.ndarray:
             return v.astype(np.float32)[:, :, None]
 
-        z = _normals(rng, full, bufs, "beta_normals")
+        common = bufs.common_normals
+        z = common if common is not None and common.shape == full else _normals(rng, full, bufs, "beta_normals")
         w = bufs.array("beta_scratch", full)
         np.multiply(z, z, out=x)  # z^2
         np.multiply(x, col(-r * q), out=w)

@@ -11,6 +11,7 @@ Arrays have shape (n_replicates, n_creatives); the only Python loop is over days
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, replace
 from typing import cast
 
@@ -92,11 +93,33 @@ def run_policy_on_world(
     """Run `policy` on `world` for the study's periods.
 
     `buffers` holds the posterior draws, reused from day to day (and from run to run when the caller passes
-    the same one: `simulations.runner.run_chunk` does for every policy of a chunk).
+    the same one).
 
     Returns per-replicate arrays SCALARS (n_replicates,) and SERIES (n_replicates, periods); with `record`,
     also "budgets", "previous", "live", "held", "winner_phase", "reasons", "target", "impressions",
     "conversions", "reported", "cpm", "rate" per day, shape (periods, n_replicates, n_creatives) (for tests).
+    """
+    days = policy_days(world, dyn, study, policy, rng, record, buffers)
+    while True:
+        try:
+            next(days)
+        except StopIteration as done:
+            return done.value
+
+
+def policy_days(
+    world: CampaignWorld,
+    dyn: Dynamics,
+    study: Study,
+    policy: str,
+    rng: np.random.Generator,
+    record: bool = False,
+    buffers: DrawBuffers | None = None,
+) -> Generator[int, None, dict[str, np.ndarray]]:
+    """`run_policy_on_world` one day at a time: yields each period t after deciding and delivering it, then
+    returns the figures (after the final posterior). `simulations.runner.run_chunk` steps the policies of a
+    chunk together, so that before each period (and the final posterior) it can set the standard normals
+    that every policy's posterior draws of that day share (`DrawBuffers.common_normals`).
     """
     n_rep, k = world.shape
     periods = study.study.periods
@@ -275,6 +298,7 @@ def run_policy_on_world(
         cum_imps += imps
         days_data += (imps > 0).any(axis=1)
         prev = budgets
+        yield t
 
     out["regret"] = series["regret_t"].sum(axis=1)
     out["units"] = series["units_t"].sum(axis=1)

@@ -8,8 +8,11 @@ study files.
 
 Reproducibility: replicates are cut into fixed chunks of `study.chunk_size`; chunk c draws its world from
 SeedSequence(seed, spawn_key=(c, 0, campaign)) (the same world for every policy: common random numbers) and
-its outcomes from SeedSequence(seed, spawn_key=(c, 1, crc32(policy), campaign)). Results therefore depend on
-the seed and the chunk size only, not on how many workers run the chunks, nor where.
+its outcomes from SeedSequence(seed, spawn_key=(c, 1, crc32(policy), campaign)). Without history replay and
+with the conjugate model, the policies of a chunk are stepped day by day together and their posterior draws
+share each day's standard normals, from SeedSequence(seed, spawn_key=(c, 2)) (common random numbers across
+policies, drawn once a day rather than once per policy and day). Results therefore depend on the seed and
+the chunk size only, not on how many workers run the chunks, nor where.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from models.beta_draws import DrawBuffers
-from simulations.days import SCALARS, SERIES, run_policy_on_world
+from models.beta_draws import DrawBuffers, standard_normal
+from simulations.days import SCALARS, SERIES, policy_days, run_policy_on_world
 from simulations.history import PastCampaign
 from simulations.sim_policies import sim_policy
 from simulations.study import Study
 from simulations.world import (
+    CampaignWorld,
+    Dynamics,
     build_worlds,
     dynamics,
     stack_worlds,
@@ -124,9 +129,11 @@ def run_chunk(
             replace(w, prior_alpha=np.full(n_rep, a), prior_beta=np.full(n_rep, b))
             for w, a, b in zip(worlds, alpha, beta)
         ]
+    buffers = DrawBuffers()  # the posterior draws of every policy and day of the chunk, in the same arrays
+    if study.world.history is None and study.study.model == "conjugate":
+        return _run_chunk_together(spec, chunk, worlds[0], dyn, buffers, on_policy)
     results: dict[str, dict[str, np.ndarray]] = {}
     per = max(1, MAX_BATCH_ROWS // max(n_rep, 1))
-    buffers = DrawBuffers()  # the posterior draws of every policy and day of the chunk, in the same arrays
     for policy in study.study.policies:
         # thompson_per_impression draws once per budget unit: batched, that is rows x the largest volume
         batched = (
@@ -135,14 +142,54 @@ def run_chunk(
         groups = [worlds[i : i + per] for i in range(0, len(worlds), per)] if batched else [[w] for w in worlds]
         acc = _Accumulator()
         for g, members in enumerate(groups):
-            ss = np.random.SeedSequence(seed, spawn_key=(chunk, 1, _policy_key(policy), g))
             world = stack_worlds(members) if batched else members[0]
-            out = run_policy_on_world(world, dyn, study, policy, np.random.default_rng(ss), buffers=buffers)
+            out = run_policy_on_world(world, dyn, study, policy, _outcome_rng(seed, chunk, policy, g), buffers=buffers)
             acc.add(out, len(members), n_rep)
         results[policy] = acc.result()
         if on_policy is not None:  # progress within a chunk (a hierarchical chunk can take many minutes)
             on_policy()
     return results
+
+
+def _outcome_rng(seed: int, chunk: int, policy: str, group: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(chunk, 1, _policy_key(policy), group)))
+
+
+def _run_chunk_together(
+    spec: StudySpec,
+    chunk: int,
+    world: CampaignWorld,
+    dyn: Dynamics,
+    buffers: DrawBuffers,
+    on_policy: Callable[[], None] | None,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Every policy of the chunk on its one world, stepped day by day together, their conjugate posteriors'
+    draws sharing each day's standard normals (from SeedSequence(seed, spawn_key=(chunk, 2))): common random
+    numbers across policies, as their worlds already are. Each policy's figures have the distribution they
+    have when it runs alone; the normals are drawn once a day instead of once per policy and day."""
+    study = spec.study
+    s = study.study
+    n_rep, k = world.shape
+    days = {
+        policy: policy_days(world, dyn, study, policy, _outcome_rng(s.seed, chunk, policy, 0), buffers=buffers)
+        for policy in s.policies
+    }
+    normals_rng = np.random.default_rng(np.random.SeedSequence(s.seed, spawn_key=(chunk, 2)))
+    normals = buffers.array("common_normals", (n_rep, k, s.posterior_draws))
+    results: dict[str, dict[str, np.ndarray]] = {}
+    try:
+        for _ in range(s.periods + 1):  # the periods, then the final posterior
+            buffers.common_normals = standard_normal(normals_rng, normals)
+            for policy, steps in days.items():
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    results[policy] = {name: v for name, v in done.value.items() if name in SCALARS or name in SERIES}
+                    if on_policy is not None:
+                        on_policy()
+    finally:
+        buffers.common_normals = None
+    return {policy: results[policy] for policy in s.policies}
 
 
 class _Accumulator:

@@ -159,3 +159,17 @@ def test_from_counts_floors_the_failures_at_zero_and_needs_spend_with_a_cost_mod
         from models.cost import CostModel
 
         BatchPosterior.from_counts(1.0, 50.0, conv, exposure, np.ones((1, 2), dtype=bool), cost=CostModel())
+
+
+def test_quantile_rows_is_numpys_linear_quantile():
+    from models.batch import _quantile_rows
+
+    rng = np.random.default_rng(12)
+    for n in (1, 2, 5, 256, 257):
+        x = rng.standard_exponential((4, n))
+        for q in (0.0, 0.3, 0.95, 1.0):
+            np.testing.assert_allclose(_quantile_rows(x, q), np.quantile(x, q, axis=1), rtol=1e-12)
+    # an infinite ratio (a leader drawn at 0) above the quantile's order statistics does not matter; at them,
+    # the quantile is infinite (numpy's interpolation gives NaN there)
+    x = np.array([[1.0, 2.0, 3.0, np.inf], [1.0, 2.0, np.inf, np.inf]])
+    np.testing.assert_array_equal(_quantile_rows(x, 0.5), [2.5, np.inf])
