@@ -11,7 +11,8 @@ Arrays have shape (n_replicates, n_creatives); the only Python loop is over days
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import functools
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import cast
 
@@ -81,32 +82,6 @@ def _one_hot(index: np.ndarray, n: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ one campaign
-def run_policy_on_world(
-    world: CampaignWorld,
-    dyn: Dynamics,
-    study: Study,
-    policy: str,
-    rng: np.random.Generator,
-    record: bool = False,
-    buffers: DrawBuffers | None = None,
-) -> dict[str, np.ndarray]:
-    """Run `policy` on `world` for the study's periods.
-
-    `buffers` holds the posterior draws, reused from day to day (and from run to run when the caller passes
-    the same one).
-
-    Returns per-replicate arrays SCALARS (n_replicates,) and SERIES (n_replicates, periods); with `record`,
-    also "budgets", "previous", "live", "held", "winner_phase", "reasons", "target", "impressions",
-    "conversions", "reported", "cpm", "rate" per day, shape (periods, n_replicates, n_creatives) (for tests).
-    """
-    days = policy_days(world, dyn, study, policy, rng, record, buffers)
-    while True:
-        try:
-            next(days)
-        except StopIteration as done:
-            return done.value
-
-
 def policy_days(
     world: CampaignWorld,
     dyn: Dynamics,
@@ -116,10 +91,18 @@ def policy_days(
     record: bool = False,
     buffers: DrawBuffers | None = None,
 ) -> Generator[int, None, dict[str, np.ndarray]]:
-    """`run_policy_on_world` one day at a time: yields each period t after deciding and delivering it, then
-    returns the figures (after the final posterior). `simulations.runner.run_chunk` steps the policies of a
-    chunk together, so that before each period (and the final posterior) it can set the standard normals
-    that every policy's posterior draws of that day share (`DrawBuffers.common_normals`).
+    """Run `policy` on `world` for the study's periods, one day at a time: yields each period t after deciding
+    and delivering it, then returns the figures (after the final posterior). `run_policy_on_world` runs it to
+    the end; `simulations.runner.run_chunk` steps the policies of a chunk together, so that before each
+    period (and the final posterior) it can set the standard normals that every policy's posterior draws of
+    that day share (`DrawBuffers.common_normals`).
+
+    `buffers` holds the posterior draws, reused from day to day (and from run to run when the caller passes
+    the same one).
+
+    Returns per-replicate arrays SCALARS (n_replicates,) and SERIES (n_replicates, periods); with `record`,
+    also "budgets", "previous", "live", "held", "winner_phase", "reasons", "target", "impressions",
+    "conversions", "reported", "cpm", "rate" per day, shape (periods, n_replicates, n_creatives) (for tests).
     """
     n_rep, k = world.shape
     periods = study.study.periods
@@ -319,6 +302,25 @@ def policy_days(
     if record:
         out.update({name: np.stack(v) for name, v in rec.items()})
     return out
+
+
+def _to_the_end[**P, R](days: Callable[P, Generator[int, None, R]]) -> Callable[P, R]:
+    """The function that runs the generator function `days` to its end and returns its return value."""
+
+    @functools.wraps(days)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        steps = days(*args, **kwargs)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    return run
+
+
+#: `policy_days` run to the end: the figures of `policy` on `world` (its own normals, one run alone).
+run_policy_on_world = _to_the_end(policy_days)
 
 
 def _loser_inputs(post, present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
