@@ -166,7 +166,8 @@ def _run_chunk_together(
     """Every policy of the chunk on its one world, stepped day by day together, their conjugate posteriors'
     draws sharing each day's standard normals (from SeedSequence(seed, spawn_key=(chunk, 2))): common random
     numbers across policies, as their worlds already are. Each policy's figures have the distribution they
-    have when it runs alone; the normals are drawn once a day instead of once per policy and day."""
+    have when it runs alone; the normals are drawn once a day instead of once per policy and day (two per
+    creative and draw: a Beta draw takes one, or two where its shapes are small, `models.beta_draws`)."""
     study = spec.study
     s = study.study
     n_rep, k = world.shape
@@ -175,7 +176,7 @@ def _run_chunk_together(
         for policy in s.policies
     }
     normals_rng = np.random.default_rng(np.random.SeedSequence(s.seed, spawn_key=(chunk, 2)))
-    normals = buffers.array("common_normals", (n_rep, k, s.posterior_draws))
+    normals = buffers.array("common_normals", (2, n_rep, k, s.posterior_draws))
     results: dict[str, dict[str, np.ndarray]] = {}
     try:
         for _ in range(s.periods + 1):  # the periods, then the final posterior
