@@ -178,9 +178,10 @@ def _run_chunk_together(
     normals_rng = np.random.default_rng(np.random.SeedSequence(s.seed, spawn_key=(chunk, 2)))
     normals = buffers.array("common_normals", (2, n_rep, k, s.posterior_draws))
     results: dict[str, dict[str, np.ndarray]] = {}
+    drawn = any(not sim_policy(policy).knows_truth for policy in s.policies)  # the oracle needs no posterior
     try:
         for _ in range(s.periods + 1):  # the periods, then the final posterior
-            buffers.common_normals = standard_normal(normals_rng, normals)
+            buffers.common_normals = standard_normal(normals_rng, normals) if drawn else None
             for policy, steps in days.items():
                 try:
                     next(steps)
