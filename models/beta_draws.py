@@ -260,36 +260,14 @@ def beta_draws(
     common = bufs.common_normals
     if common is not None and common.shape != (2, *full):
         common = None
-    if fast.any():
-        # Paulson's inverse (module docstring), divided through by beta^2 for float32's range; entries
-        # outside `fast` get harmless shapes and are overwritten below.
-        a = np.where(fast, alpha, WILSON_HILFERTY_MIN)
-        b = np.where(fast, beta, WILSON_HILFERTY_MIN)
-        ca, cb = 1.0 / (9.0 * a), 1.0 / (9.0 * b)
-        ra, rb = np.cbrt(a), np.cbrt(b)
-        mu_b = rb * (1.0 - cb)
-        p = ra * (1.0 - ca) / mu_b  # alpha / beta
-        q = rb * rb * cb / (mu_b * mu_b)  # sigma_b^2 / beta^2
-        r = ra * ra * ca / (mu_b * mu_b)  # sigma_a^2 / beta^2
-
-        def col(v: np.ndarray) -> np.ndarray:
-            return v.astype(np.float32)[:, :, None]
-
+    n_fast = int(fast.sum())
+    if n_fast == fast.size:  # every entry: in place over the whole array
         z = common[0] if common is not None else _normals(rng, full, bufs, "beta_normals")
-        w = bufs.array("beta_scratch", full)
-        np.multiply(z, z, out=x)  # z^2
-        np.multiply(x, col(-r * q), out=w)
-        np.add(w, col(p * p * q + r), out=w)
-        np.sqrt(w, out=w)
-        np.multiply(w, z, out=w)
-        np.add(w, col(p), out=w)  # numerator
-        np.multiply(x, col(-q), out=x)
-        np.add(x, np.float32(1.0), out=x)  # denominator
-        np.divide(w, x, out=w)  # r
-        np.multiply(w, w, out=x)
-        np.multiply(x, w, out=x)  # r^3
-        np.add(x, np.float32(1.0), out=w)
-        np.divide(x, w, out=x)  # r^3 / (1 + r^3)
+        _paulson(alpha, beta, z, x, bufs.array("beta_scratch", full))
+    elif n_fast:  # some: on those rows only (the others would be computed for nothing), then scattered
+        part = (n_fast, n_draws)
+        z = common[0][fast] if common is not None else _normals(rng, part, bufs, "beta_normals")
+        x[fast] = _paulson(alpha[fast], beta[fast], z, bufs.array("beta_part", part), bufs.array("beta_scratch", part))
     slow = live & ~fast
     if slow.any():
         ga = gamma_draws(alpha[slow], n_draws, rng, bufs, "gamma_a", None if common is None else common[0][slow])
@@ -302,6 +280,37 @@ def beta_draws(
         # -inf stays -inf: the scale of an entry that is not live (padding: no spend, no CPM) is set to 1
         x *= np.where(live, scale, 1.0).astype(np.float32)[:, :, None]
     return x
+
+
+def _paulson(alpha: np.ndarray, beta: np.ndarray, z: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """Beta draws from the normals `z` by Paulson's inverse (module docstring) into `out`, for shapes
+    alpha, beta >= `WILSON_HILFERTY_MIN` of shape z.shape[:-1] (the draws on the last axis); `z` is not
+    modified. Divided through by beta^2 for float32's range."""
+    ca, cb = 1.0 / (9.0 * alpha), 1.0 / (9.0 * beta)
+    ra, rb = np.cbrt(alpha), np.cbrt(beta)
+    mu_b = rb * (1.0 - cb)
+    p = ra * (1.0 - ca) / mu_b  # alpha / beta
+    q = rb * rb * cb / (mu_b * mu_b)  # sigma_b^2 / beta^2
+    r = ra * ra * ca / (mu_b * mu_b)  # sigma_a^2 / beta^2
+
+    def col(v: np.ndarray) -> np.ndarray:
+        return v.astype(np.float32)[..., None]
+
+    w = scratch
+    np.multiply(z, z, out=out)  # z^2
+    np.multiply(out, col(-r * q), out=w)
+    np.add(w, col(p * p * q + r), out=w)
+    np.sqrt(w, out=w)
+    np.multiply(w, z, out=w)
+    np.add(w, col(p), out=w)  # numerator
+    np.multiply(out, col(-q), out=out)
+    np.add(out, np.float32(1.0), out=out)  # denominator
+    np.divide(w, out, out=w)  # r
+    np.multiply(w, w, out=out)
+    np.multiply(out, w, out=out)  # r^3
+    np.add(out, np.float32(1.0), out=w)
+    np.divide(out, w, out=out)  # r^3 / (1 + r^3)
+    return out
 
 
 def count_best(x: np.ndarray) -> np.ndarray:
