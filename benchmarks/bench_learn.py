@@ -1,9 +1,12 @@
 """Issue 10 evidence: learned priors, delay correction, sharpen_to, the OR stopping rule, batched replay.
 
 Run:  python benchmarks/bench_learn.py [section[:arg] ...]
-Sections: recovery, learn_time, replay_time, from_history, sharpen, delay, stopping, past_tests (default: all).
-Arguments: `from_history:small` (campaign size: `large`, the default, or `small`), `sharpen:fatigue` (the
-studies to run, comma-separated, each optionally `=REPLICATES`; default realistic,bernoulli,history).
+Sections: recovery, learn_time, replay_time, from_history, sharpen, delay, stopping, past_tests, studies
+(default: all).
+Arguments after a colon, comma-separated: `from_history:small` (campaign size: `large`, the default, or
+`small`; `from_history:small,nostop` with the stopping rule off); `sharpen:fatigue,delay=400` (the studies,
+each optionally `=REPLICATES`; default realistic,bernoulli,history); `studies:realistic` (the shipped studies
+to summarise, default all five).
 Every figure is a mean over replicates with its standard error; paired differences use common random
 numbers (the same worlds and outcome streams for the two settings compared).
 """
@@ -162,18 +165,19 @@ def policy_prior(alpha: float, beta: float) -> Iterator[None]:
         yield
 
 
-def from_history(size: str = "large") -> None:
+def from_history(size: str = "large", stop: str = "stop") -> None:
     """Learned (cross-fitted) vs flat Beta(1, 5000) decision prior on a simulated account of 400 campaigns.
 
     Two replay worlds: "as shipped" draws each creative's true rate from its flat-prior posterior Beta(1 + k,
     5000 + n - k) (the history study's [prior]); "exact" draws it from Beta(3 + k, 10,000 + n - k), the
     posterior under the prior that generated the account, so the replayed rates are marginally Beta(3, 10,000)
     exactly, whatever the campaign size. In the exact world the decision prior is set apart from the world's
-    (`policy_prior`): flat, learned, and the true Beta(3, 10,000) (the best any learned prior can do)."""
+    (`policy_prior`): flat, learned, and the true Beta(3, 10,000) (the best any learned prior can do).
+    `stop` = "nostop" runs with `[decision] stop = false` (the history study's stopping rule switched off)."""
     lo, hi = CAMPAIGN_SIZES[size]
     print(
         f"## [prior] from_history = true vs the flat prior Beta(1, 5000), simulated account of 400 campaigns, "
-        f"{lo:,}-{hi:,} impressions a creative ({size})"
+        f"{lo:,}-{hi:,} impressions a creative ({size}), {'stopping rule on' if stop == 'stop' else 'stop = false'}"
     )
     base = load_spec(STUDIES / "history.toml")
     hist = account(400, 4, (lo, hi))
@@ -188,6 +192,7 @@ def from_history(size: str = "large") -> None:
     flat = with_study(
         StudySpec(base.study, hist),
         study={"replicates": 40, "periods": days, "policies": ["thompson", "uniform", "oracle"]},
+        decision={"stop": stop == "stop"},
     )
     exact = with_study(flat, prior={"alpha": TRUE_A, "beta": TRUE_B, "from_history": True})
     runs: dict[str, Callable[[], StudyResult]] = {"as shipped: flat": lambda: run_study(flat)}
@@ -244,12 +249,12 @@ def _curve(spec: StudySpec, label: str) -> None:
 SHARPEN_REPLICATES = {"realistic": 100, "delay": 100, "fatigue": 200, "bernoulli": 200, "history": 200}
 
 
-def sharpen(studies: str = "realistic,bernoulli,history") -> None:
+def sharpen(*studies: str) -> None:
     """The sharpen_to curve on the named studies ("fatigue=1000": with 1,000 replicates instead of the
     default of SHARPEN_REPLICATES). Under fatigue compare conversions, not regret: the oracle is myopic
     (today's best), so its regret is no yardstick there."""
     print("## sharpen_to trade-off (thompson, [decision] stop = false so every policy runs the whole test)")
-    for item in studies.split(","):
+    for item in studies or ("realistic", "bernoulli", "history"):
         name, _, count = item.partition("=")
         reps = int(count) if count else SHARPEN_REPLICATES[name]
         spec = load_spec(STUDIES / f"{name}.toml")
@@ -303,16 +308,48 @@ def past_tests() -> None:
             spec, prior={"from_history": True, "folds": 3}, policy={"sharpen_to": 3.0}
         ),
     }
-    base = None
+    base: dict[str, np.ndarray] | None = None
     for label, s in runs.items():
         r = run_study(s)
         t, u = r.policies["thompson"], r.policies["uniform"]
         gap = 1 - t["regret"] / u["regret"]
-        base = t["regret"] if base is None else base
+        base = t if base is None else base
+        dc = t["correct"] - base["correct"]
         print(
             f"{label}: gap closed {gap.mean():.3f} ± {gap.std(ddof=1) / np.sqrt(gap.size):.3f}, P(correct) "
-            f"{t['correct'].mean():.3f}, regret paired vs flat {mse(t['regret'] - base)}"
+            f"{t['correct'].mean():.3f} ± {t['correct'].std(ddof=1) / np.sqrt(t['correct'].size):.3f} (paired vs "
+            f"flat {dc.mean():+.3f} ± {dc.std(ddof=1) / np.sqrt(dc.size):.3f}), regret paired vs flat "
+            f"{mse(t['regret'] - base['regret'])}"
         )
+
+
+def _se(x: np.ndarray) -> str:
+    x = x[~np.isnan(x)]
+    return f"{x.mean():.3f} ± {x.std(ddof=1) / np.sqrt(x.size):.3f}" if x.size > 1 else "-"
+
+
+def studies(*names: str) -> None:
+    """The shipped studies at 1,000 replicates (the same numbers as `sparkbandit simulate NAME.toml
+    --replicates 1000`, same seeds), with what the CLI's summary leaves out: the share of campaigns that
+    declare a winner, P(correct) and the decision day with their standard errors, and each policy's
+    conversions and regret paired by replicate against `uniform` and `ab_test`."""
+    print("## the shipped studies under the OR stopping rule, 1,000 replicates")
+    for name in names or ("realistic", "delay", "fatigue", "history", "bernoulli"):
+        spec = load_spec(STUDIES / f"{name}.toml").with_overrides(replicates=1000)
+        res = run_study(spec)
+        print(f"{name} ({res.replicates} replicates x {res.periods} periods, {res.cpu_seconds:.1f} s CPU)")
+        pol = res.policies
+        for p, r in pol.items():
+            paired = "".join(
+                f"; vs {ref}: conversions {_se(r['conversions'] - pol[ref]['conversions'])}, regret "
+                f"{_se(r['regret'] - pol[ref]['regret'])}"
+                for ref in ("uniform", "ab_test")
+                if ref in pol and ref != p
+            )
+            print(
+                f"  {p}: conversions {mse(r['conversions'])}, regret {mse(r['regret'])}, declared "
+                f"{_se(r['declared'])}, day {_se(r['decision_day'])}, P(correct) {_se(r['correct'])}{paired}"
+            )
 
 
 SECTIONS = {
@@ -324,11 +361,12 @@ SECTIONS = {
     "delay": delay,
     "stopping": stopping,
     "past_tests": past_tests,
+    "studies": studies,
 }
 
 if __name__ == "__main__":
     for arg in sys.argv[1:] or list(SECTIONS):
         name, _, option = arg.partition(":")
         t0, c0 = time.perf_counter(), time.process_time()
-        SECTIONS[name](*([option] if option else []))
+        SECTIONS[name](*(option.split(",") if option else []))
         print(f"({arg}: {time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU)\n", flush=True)
