@@ -1,8 +1,8 @@
 """Issue 10 evidence: learned priors, delay correction, sharpen_to, the OR stopping rule, batched replay.
 
 Run:  python benchmarks/bench_learn.py [section[:arg] ...]
-Sections: recovery, learn_time, replay_time, from_history, sharpen, delay, stopping, past_tests, studies
-(default: all).
+Sections: recovery, learn_time, replay_time, from_history, sharpen, delay, stopping, past_tests, studies,
+regret_check (default: all).
 Arguments after a colon, comma-separated: `from_history:small` (campaign size: `large`, the default, or
 `small`; `from_history:small,nostop` with the stopping rule off); `sharpen:fatigue,delay=400` (the studies,
 each optionally `=REPLICATES`; default realistic,bernoulli,history); `studies:realistic` (the shipped studies
@@ -352,6 +352,40 @@ def studies(*names: str) -> None:
             )
 
 
+def regret_check(replicates: str = "1000") -> None:
+    """Regret against realised conversions in realistic.toml, with and without its CPM saturation (and noise).
+
+    Regret is counted at each creative's base CPM (seasonality included, the CPM noise and the saturation of
+    [world.cpm] not), so where saturation raises the CPM of a creative that takes more of the budget, a
+    policy's regret difference and its conversions difference part. Without [world.cpm] they agree within
+    the outcome noise."""
+    print(f"## regret vs conversions, realistic.toml, {replicates} replicates: with and without [world.cpm]")
+    base = load_spec(STUDIES / "realistic.toml").with_overrides(replicates=int(replicates))
+    policies = ["thompson", "uniform", "greedy", "oracle"]
+    for label, spec in (
+        ("with saturation and noise (as shipped)", with_study(base, study={"policies": policies})),
+        ("without [world.cpm]", with_study(base, study={"policies": policies}, world={"cpm": {"enabled": False}})),
+    ):
+        res = run_study(spec).policies
+        u = res["uniform"]
+        for p in ("thompson", "greedy", "oracle"):
+            r = res[p]
+            print(
+                f"{label}: {p} - uniform: conversions {mse(r['conversions'] - u['conversions'])}, "
+                f"minus regret {mse(u['regret'] - r['regret'])}"
+            )
+        plain, sharp = (
+            run_study(
+                with_study(spec, study={"policies": ["thompson"]}, policy={"sharpen_to": c}, decision={"stop": False})
+            ).policies["thompson"]
+            for c in (1.0, 3.0)
+        )
+        print(
+            f"{label}: thompson stop = false, sharpen_to 3 - 1: conversions "
+            f"{mse(sharp['conversions'] - plain['conversions'])}, minus regret {mse(plain['regret'] - sharp['regret'])}"
+        )
+
+
 SECTIONS = {
     "recovery": recovery,
     "learn_time": learn_time,
@@ -362,6 +396,7 @@ SECTIONS = {
     "stopping": stopping,
     "past_tests": past_tests,
     "studies": studies,
+    "regret_check": regret_check,
 }
 
 if __name__ == "__main__":
