@@ -25,8 +25,18 @@ sys.path.insert(0, str(ROOT))
 from models.hierarchical import HierarchicalModel, simulate_campaign  # noqa: E402
 
 
-def prob_best(rate: np.ndarray) -> np.ndarray:
-    return np.bincount(rate.argmax(axis=1), minlength=rate.shape[1]) / rate.shape[0]
+def prob_best(rate: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """P(each column is the largest) from draws (S, n), optionally weighted (S,) (normalised here)."""
+    w = np.full(rate.shape[0], 1.0 / rate.shape[0]) if weights is None else weights / weights.sum()
+    return np.bincount(rate.argmax(axis=1), weights=w, minlength=rate.shape[1])
+
+
+def mc_floor(p_a: np.ndarray, ess_a: float, p_b: np.ndarray, ess_b: float) -> np.ndarray:
+    """The |difference| of two independent Monte Carlo estimates of the same probabilities p expected from
+    their sampling error alone: sqrt(2/pi) x the sd of the difference, with sd sqrt(p (1 - p) / ESS) each
+    (the fast path's importance ESS; NUTS's min bulk ESS)."""
+    se = np.sqrt(p_a * (1 - p_a) / max(ess_a, 1.0) + p_b * (1 - p_b) / max(ess_b, 1.0))
+    return np.sqrt(2 / np.pi) * se
 
 
 def main() -> None:
@@ -51,10 +61,7 @@ def main() -> None:
         rate = np.asarray(idata["posterior"]["rate"].transpose("chain", "draw", "creative")).reshape(-1, 5)
         p_f, p_n = prob_best(named["rate"]), prob_best(rate)
         diffs.extend(np.abs(p_f - p_n))
-        # MC standard error of each estimate: the fast path's from its importance ESS, NUTS's from its
-        # (min bulk) ESS; the expected |difference| of two independent normal errors is sqrt(2/pi) x their sd
-        se = np.sqrt(p_f * (1 - p_f) / max(d_fast["ess"], 1) + p_n * (1 - p_n) / max(d_nuts["min_ess_bulk"], 1))
-        floors.extend(np.sqrt(2 / np.pi) * se)
+        floors.extend(mc_floor(p_f, d_fast["ess"], p_n, d_nuts["min_ess_bulk"]))
         print(
             f"  {i + 1:3d}/{args.campaigns}: max |diff| {np.abs(p_f - p_n).max():.3f} fast gate {d_fast['gate']}",
             file=sys.stderr,

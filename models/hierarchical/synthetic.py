@@ -105,3 +105,33 @@ def simulate_campaign(
         "true_conversions": true_conv,
     }
     return SimulatedCampaign(daily, organic, truth)
+
+
+def simulate_portfolio(
+    rng: np.random.Generator, n_campaigns: int, n_creatives: int = 5, n_days: int = 14, **kwargs
+) -> tuple[list[SimulatedCampaign], dict]:
+    """Draw a portfolio from the portfolio model's generative story: intercept_mean, campaign_sd,
+    organic_coef and creative_sd once from `PRIOR`, each campaign's intercept
+    ``intercept_mean + campaign_sd * z[k]``; the campaigns as `simulate_campaign` (``kwargs`` go there).
+    Returns (campaigns, truth of the globals)."""
+    pr = PRIOR
+    truth = {
+        "intercept_mean": float(rng.normal(pr["intercept_mu"], pr["intercept_sd"])),
+        "campaign_sd": float(abs(rng.normal(0.0, pr["campaign_sd"]))),
+        "organic_coef": float(rng.normal(0.0, pr["organic_sd"])),
+        "creative_sd": float(abs(rng.normal(0.0, pr["creative_sd"]))),
+    }
+    intercepts = truth["intercept_mean"] + truth["campaign_sd"] * rng.normal(size=n_campaigns)
+    sims = [
+        simulate_campaign(
+            rng,
+            n_creatives=n_creatives,
+            n_days=n_days,
+            intercept=float(b),
+            organic_coef=truth["organic_coef"],
+            creative_sd=truth["creative_sd"],
+            **kwargs,
+        )
+        for b in intercepts
+    ]
+    return sims, truth
