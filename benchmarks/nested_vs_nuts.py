@@ -1,9 +1,11 @@
 """The nested fast path (laplace_is above 60 parameters) against NUTS on simulated portfolios.
 
 For each portfolio (campaigns x creatives x days, globals drawn from the priors as
-`models.hierarchical.synthetic.simulate_portfolio` does; seeds 1..n): the nested form
-(`laplace._nested_is`: the globals importance-sampled on their Laplace marginal, the creative effects from
-their conditional Gaussians) and NUTS (nutpie, chains x draws below) on the same data. Reported:
+`models.hierarchical.synthetic.simulate_portfolio` does; seeds 1..n): NUTS (nutpie, chains x draws below)
+and two nested forms (`laplace._nested_is`: the globals importance-sampled on their Laplace marginal, the
+creative effects from their conditional Gaussians), on the same data: with 1 candidate per block (the
+Gaussians as they are) and with `INNER_DRAWS` (the default: importance sampling within each block, and the
+marginal corrected by it). Reported:
 
 - the globals (intercept_mean, campaign_sd, organic_coef, creative_sd): posterior mean difference in units
   of NUTS's sd, with its Monte Carlo standard error in the same units (sqrt(var/ESS) of each estimate: the
@@ -12,10 +14,10 @@ their conditional Gaussians) and NUTS (nutpie, chains x draws below) on the same
 - P(best) within each campaign: mean and max |difference| with the Monte Carlo floor of
   `pbest_hierarchical.mc_floor`.
 
-The nested draws are used with their importance weights (no resampling noise). ``--case 3x8`` fits the
-portfolio of the test `test_nested_path_agrees_with_the_joint_importance_sampling` (3 campaigns x 8 creatives,
-31 parameters) by the joint form, the nested form and long NUTS chains, to settle which form's campaign_sd
-is off.
+The fast draws are used with their importance weights (no resampling noise). ``--case 3x8`` fits the
+portfolio of the test `test_nested_form_corrects_the_conditional_gaussians_skew` (3 campaigns x 8
+creatives, 31 parameters) by the joint form, both nested forms and long NUTS chains: it settled which
+form's campaign_sd was off (the joint's).
 
     python benchmarks/nested_vs_nuts.py                      # 15x5x14, 20x5x14, 15x5x30; seeds 1-3
     python benchmarks/nested_vs_nuts.py --case 3x8 --chains 4 --draws 5000
@@ -44,7 +46,7 @@ from models.hierarchical import (  # noqa: E402
     _design,
     simulate_campaign,
 )
-from models.hierarchical.laplace import _laplace_is, _nested_is  # noqa: E402
+from models.hierarchical.laplace import INNER_DRAWS, _joint_is, _nested_is  # noqa: E402
 from models.hierarchical.synthetic import simulate_portfolio  # noqa: E402
 
 GLOBALS = ("intercept_mean", "campaign_sd", "organic_coef", "creative_sd")
@@ -142,49 +144,65 @@ def nuts_model(args) -> HierarchicalModel:
     )
 
 
+#: the nested forms compared: the conditional Gaussians as they are (inner 1, the form before 2026-12-02
+#: 18:00) and importance sampling squared with `INNER_DRAWS` candidates per block (the default)
+FORMS = {"nested, inner 1": 1, f"nested, inner {INNER_DRAWS}": INNER_DRAWS}
+
+
 def run_portfolios(args) -> None:
     model = nuts_model(args)
-    all_c = []
+    results: dict[str, list[dict]] = {form: [] for form in FORMS}
     for k, n, days in PORTFOLIOS[: args.portfolios]:
         for seed in range(1, args.seeds + 1):
             sims, truth = simulate_portfolio(np.random.default_rng(seed), k, n, days)
             campaigns, organic = [s.daily for s in sims], [s.organic_rate for s in sims]
             ld, slices = log_density(campaigns, organic)
             t0 = time.perf_counter()
-            fit = _nested_is(ld, np.random.default_rng(seed + 100), 400.0, 2000, 4.0, PARETO_K_MAX)
-            t_fast = time.perf_counter() - t0
-            t0 = time.perf_counter()
             nuts = nuts_summary(model, campaigns, organic, seed + 200)
             t_nuts = time.perf_counter() - t0
-            c = compare(ld, fast_summary(ld, fit), nuts, slices)
-            all_c.append(c)
             d = nuts["diag"]
-            report(
-                f"{k}x{n}x{days} seed {seed} ({ld.dim} parameters)",
-                c,
-                f"nested {t_fast:.1f} s (gate {'passed' if fit.passed else 'failed: ' + '; '.join(fit.problems)}, "
-                f"k {fit.pareto_k:.2f}, cond k {fit.conditional_k:.2f}, ESS {fit.ess:.0f}); NUTS {t_nuts:.1f} s "
+            print(
+                f"{k}x{n}x{days} seed {seed} ({ld.dim} parameters): NUTS {args.chains} x {args.draws} {t_nuts:.1f} s "
                 f"(R-hat {d['max_rhat']:.3f}, min ESS {d['min_ess_bulk']:.0f}, {d['divergences']} div); "
                 f"true campaign_sd {truth['campaign_sd']:.3f} creative_sd {truth['creative_sd']:.3f}; "
-                f"load {os.getloadavg()[0]:.1f}",
+                f"load {os.getloadavg()[0]:.1f}"
             )
-    z = {v: np.array([c["globals"][v][0] for c in all_c]) for v in GLOBALS}
-    se = {v: np.array([c["globals"][v][1] for c in all_c]) for v in GLOBALS}
-    print(f"# nested_vs_nuts {time.strftime('%Y-%m-%d %H:%M')}  {len(all_c)} portfolios; over all of them:")
-    for v in GLOBALS:
+            for form, inner in FORMS.items():
+                t0 = time.perf_counter()
+                fit = _nested_is(ld, np.random.default_rng(seed + 100), 400.0, 2000, 4.0, PARETO_K_MAX, inner)
+                t_fast = time.perf_counter() - t0
+                c = compare(ld, fast_summary(ld, fit), nuts, slices)
+                results[form].append(c)
+                gate = "passed" if fit.passed else "failed: " + "; ".join(fit.problems)
+                report(
+                    f"  {form}",
+                    c,
+                    f"{t_fast:.2f} s (gate {gate}, k {fit.pareto_k:.2f}, cond k {fit.conditional_k:.2f}, ESS {fit.ess:.0f})",
+                )
+    print(f"# nested_vs_nuts {time.strftime('%Y-%m-%d %H:%M')}  {len(results[next(iter(FORMS))])} portfolios")
+    for form, all_c in results.items():
+        print(f"{form}, over all portfolios:")
+        for v in GLOBALS:
+            z = np.array([c["globals"][v][0] for c in all_c])
+            se = np.array([c["globals"][v][1] for c in all_c])
+            r = np.array([c["globals"][v][2] for c in all_c])
+            print(
+                f"    {v:15} mean diff {z.mean():+.3f} NUTS sd (se {np.sqrt(np.sum(se**2)) / len(all_c):.3f}), "
+                f"max |diff| {np.abs(z).max():.3f} (its MC se {se[np.argmax(np.abs(z))]:.3f}); sd ratio mean {r.mean():.3f}"
+            )
+        pb = np.concatenate([c["pbest"] for c in all_c])
+        fl = np.concatenate([c["floor"] for c in all_c])
+        rz = np.concatenate([c["rate_z"] for c in all_c])
+        rse = np.concatenate([c["rate_z_se"] for c in all_c])
+        rr = np.concatenate([c["rate_sd_ratio"] for c in all_c])
         print(
-            f"    {v:15} mean diff {z[v].mean():+.3f} NUTS sd (se of that mean {np.sqrt(np.sum(se[v] ** 2)) / len(all_c):.3f}); "
-            f"max |diff| {np.abs(z[v]).max():.3f}"
+            f"    rates ({rz.size}) |mean diff| median {np.median(rz):.3f} max {rz.max():.3f} NUTS sd (MC se median "
+            f"{np.median(rse):.3f}); sd ratio median {np.median(rr):.3f} [{rr.min():.3f}, {rr.max():.3f}]"
         )
-    pb = np.concatenate([c["pbest"] for c in all_c])
-    fl = np.concatenate([c["floor"] for c in all_c])
-    rz = np.concatenate([c["rate_z"] for c in all_c])
-    rr = np.concatenate([c["rate_sd_ratio"] for c in all_c])
-    print(f"    rates |mean diff| median {np.median(rz):.3f} NUTS sd; sd ratio median {np.median(rr):.3f}")
-    print(
-        f"    P(best) |diff| over {pb.size} entries: mean {pb.mean():.4f} (se {pb.std(ddof=1) / np.sqrt(pb.size):.4f}), "
-        f"max {pb.max():.4f}; MC floor {fl.mean():.4f}"
-    )
+        print(
+            f"    P(best) |diff| over {pb.size} entries: mean {pb.mean():.4f} (se {pb.std(ddof=1) / np.sqrt(pb.size):.4f}), "
+            f"max {pb.max():.4f}; MC floor {fl.mean():.4f}"
+        )
 
 
 def run_3x8(args) -> None:
@@ -202,10 +220,10 @@ def run_3x8(args) -> None:
     )
     for v, (m, s) in nuts["moments"].items():
         print(f"    NUTS {v:15} mean {m:.4f} sd {s:.4f} (ESS {nuts['ess'][v]:.0f})")
-    for label, fit in (
-        ("joint", _laplace_is(ld, np.random.default_rng(1), 400.0, 2000)),
-        ("nested", _nested_is(ld, np.random.default_rng(2), 400.0, 2000, 4.0, PARETO_K_MAX)),
-    ):
+    fits = {"joint": _joint_is(ld, np.random.default_rng(1), 400.0, 2000, 4.0, PARETO_K_MAX)}
+    for form, inner in FORMS.items():
+        fits[form] = _nested_is(ld, np.random.default_rng(2), 400.0, 2000, 4.0, PARETO_K_MAX, inner)
+    for label, fit in fits.items():
         fs = fast_summary(ld, fit)
         extra = ", ".join(f"{v} {m:.4f}" for v, (m, _) in fs["moments"].items())
         report(
