@@ -28,7 +28,7 @@ from models.hierarchical import HierarchicalModel, simulate_campaign  # noqa: E4
 def prob_best(rate: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """P(each column is the largest) from draws (S, n), optionally weighted (S,) (normalised here)."""
     w = np.full(rate.shape[0], 1.0 / rate.shape[0]) if weights is None else weights / weights.sum()
-    return np.bincount(rate.argmax(axis=1), weights=w, minlength=rate.shape[1])
+    return np.clip(np.bincount(rate.argmax(axis=1), weights=w, minlength=rate.shape[1]), 0.0, 1.0)
 
 
 def mc_floor(p_a: np.ndarray, ess_a: float, p_b: np.ndarray, ess_b: float) -> np.ndarray:
