@@ -84,6 +84,16 @@ def fresh_venv(venv: Path, repeats: int) -> None:
             f"(c) the same, warm runs after it: wall {np.median(walls):.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)}), "
             f"CPU {np.median([r[1] for r in rows]):.2f} s; load {os.getloadavg()[0]:.1f}"
         )
+        # the conjugate example in the same install, for the cost of choosing the hierarchical model
+        conjugate = Path(tmp) / "conjugate.toml"
+        conjugate.write_text((ROOT / "configs" / "example_plan.toml").read_text())
+        rows = [_cli(conjugate, env, [], command) for _ in range(repeats)]
+        walls = [r[0] for r in rows]
+        print(
+            f"(c) the conjugate example (configs/example_plan.toml as shipped), same install, warm: wall "
+            f"{np.median(walls):.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)}), method {rows[0][2]}; "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
 
 
 def main() -> None:
