@@ -91,7 +91,7 @@ def fresh_venv(venv: Path, repeats: int) -> None:
         walls = [r[0] for r in rows]
         print(
             f"(c) the conjugate example (configs/example_plan.toml as shipped), same install, warm: wall "
-            f"{np.median(walls):.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)}), method {rows[0][2]}; "
+            f"{np.median(walls):.2f} s (runs {', '.join(f'{w:.2f}' for w in walls)}), CPU {np.median([r[1] for r in rows]):.2f} s; "
             f"load {os.getloadavg()[0]:.1f}"
         )
 
