@@ -48,7 +48,11 @@ def main() -> None:
     warnings.simplefilter("ignore")
     rng = np.random.default_rng(args.seed)
     nuts = HierarchicalModel(method="nuts", reuse_compiled=True, max_rhat=1e9, min_ess=0.0)
-    diffs, floors, t_fast, t_nuts, fast_gate = [], [], [], [], 0
+    diff_list: list[float] = []
+    floor_list: list[float] = []
+    t_fast: list[float] = []
+    t_nuts: list[float] = []
+    fast_gate = 0
     for i in range(args.campaigns):
         sim = simulate_campaign(rng, n_creatives=5, n_days=args.days)
         t0 = time.perf_counter()
@@ -60,14 +64,14 @@ def main() -> None:
         t_nuts.append(time.perf_counter() - t0)
         rate = np.asarray(idata["posterior"]["rate"].transpose("chain", "draw", "creative")).reshape(-1, 5)
         p_f, p_n = prob_best(named["rate"]), prob_best(rate)
-        diffs.extend(np.abs(p_f - p_n))
-        floors.extend(mc_floor(p_f, d_fast["ess"], p_n, d_nuts["min_ess_bulk"]))
+        diff_list.extend(np.abs(p_f - p_n))
+        floor_list.extend(mc_floor(p_f, d_fast["ess"], p_n, d_nuts["min_ess_bulk"]))
         print(
             f"  {i + 1:3d}/{args.campaigns}: max |diff| {np.abs(p_f - p_n).max():.3f} fast gate {d_fast['gate']}",
             file=sys.stderr,
             flush=True,
         )
-    diffs, floors = np.asarray(diffs), np.asarray(floors)
+    diffs, floors = np.asarray(diff_list), np.asarray(floor_list)
     print(
         f"# pbest_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  campaigns={args.campaigns} creatives=5 "
         f"days={args.days} seed={args.seed}"
