@@ -94,8 +94,12 @@ def test_hierarchical_estimate_counts_fits():
     s = load_study(STUDIES / "realistic.toml").study
     h = type(s).model_validate({**s.model_dump(), "study": {**s.study.model_dump(), "model": "hierarchical"}})
     size = estimate_size(h, 100, workers=2)
-    assert size.cpu_seconds == pytest.approx(100 * 30 * 7 * 0.3)  # seven learning policies, oracle fits nothing
+    # seven learning policies (the oracle fits nothing), 0.03 s a fit on the default fast path
+    assert h.model.method == "laplace_is"
+    assert size.cpu_seconds == pytest.approx(100 * 30 * 7 * 0.03)
     assert size.workers == 1  # 100 replicates are one chunk of 250: one worker can run it
+    nuts = type(h).model_validate({**h.model_dump(), "model": {**h.model.model_dump(), "method": "nuts"}})
+    assert estimate_size(nuts, 100).cpu_seconds == pytest.approx(100 * 30 * 7 * 0.3)
 
 
 def _descendants(pid: int) -> set[int]:
