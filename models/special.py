@@ -30,19 +30,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache, wraps
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 
 def _quiet[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
-    """Run `fn` with numpy's floating-point warnings off: the edges (log 0, inf - inf in branches that
-    np.where discards) are handled explicitly, and one errstate per call is cheaper than one per branch."""
+    """Run `fn` with numpy's floating-point warnings off (the edges, log 0 and inf - inf in branches that
+    np.where discards, are handled explicitly, and one errstate per call is cheaper than one per branch), and
+    return a numpy scalar for scalar arguments, as scipy's ufuncs do."""
 
     @wraps(fn)
     def quiet(*args: P.args, **kwargs: P.kwargs) -> R:
         with np.errstate(all="ignore"):
-            return fn(*args, **kwargs)
+            out = fn(*args, **kwargs)
+        if isinstance(out, np.ndarray) and out.ndim == 0:
+            return cast(R, out[()])
+        return out
 
     return quiet
 
@@ -249,7 +254,8 @@ def _prefactor(
     cancel. Otherwise exp(a log x + b log(1 - x) - log B(a, b)).
     """
     big = np.minimum(a, b) >= 8.0
-    if not big.any():
+    every = big.all()
+    if not every and not big.any():
         return np.exp(a * lnx + b * lny + const)
     # u = rlog1(-lam / a), v = rlog1(lam / b); away from 0 from the logarithms (log x - log x0, ...)
     e = np.concatenate((-lam / a, lam / b))
@@ -260,7 +266,8 @@ def _prefactor(
         uv = e - np.concatenate((lnx + np.log1p(b / a), lny + np.log1p(a / b)))
         if near.any():
             uv = np.where(near, _rlog1(e), uv)
-    return np.exp(np.where(big, const - (a * uv[: a.size] + b * uv[a.size :]), a * lnx + b * lny + const))
+    exponent = const - (a * uv[: a.size] + b * uv[a.size :])
+    return np.exp(exponent if every else np.where(big, exponent, a * lnx + b * lny + const))
 
 
 _CF_BLOCK = 32  # terms of the continued fraction per step (the project's regime needs 5-60, a ~ 1e4 up to 160)
@@ -405,7 +412,7 @@ def _ibeta_both(a: ArrayLike, b: ArrayLike, x: ArrayLike) -> tuple[np.ndarray, n
     a, b, x = np.broadcast_arrays(_f64(a), _f64(b), _f64(x))
     shape = a.shape
     a, b, x = a.ravel(), b.ravel(), x.ravel()
-    inner = (x > 0.0) & (x < 1.0) & (a > 0.0) & (b > 0.0) & (a < np.inf) & (b < np.inf)
+    inner = (x > 0.0) & (x < 1.0) & (np.minimum(a, b) > 0.0) & (np.maximum(a, b) < np.inf)
     if inner.all():
         w, w1 = _ibeta(a, b, x)
         return w.reshape(shape), w1.reshape(shape)
@@ -477,7 +484,7 @@ def betaincinv(a: ArrayLike, b: ArrayLike, p: ArrayLike, *, evaluations: int | N
     a, b, p = np.broadcast_arrays(_f64(a), _f64(b), _f64(p))
     shape = a.shape
     a, b, p = a.ravel(), b.ravel(), p.ravel()
-    inner = (p > 0.0) & (p < 1.0) & (a > 0.0) & (b > 0.0) & (a < np.inf) & (b < np.inf)
+    inner = (p > 0.0) & (p < 1.0) & (np.minimum(a, b) > 0.0) & (np.maximum(a, b) < np.inf)
     limit = _INV_MAX if evaluations is None else evaluations
     if inner.all():
         return _invert(a, b, p, limit).reshape(shape)
@@ -531,6 +538,8 @@ def _invert(a: np.ndarray, b: np.ndarray, p: np.ndarray, evaluations: int) -> np
         half = 0.5 * newton * k
         step = np.where(np.abs(half) < 0.5, newton / (1.0 - half), newton)
         new = np.where(up, x - y * np.expm1(-step), x * np.exp(-step))
+        if evaluations == 1:  # the limits of an integral: one step, kept where it stays inside (0, 1)
+            return np.where((new > 0.0) & (new < 1.0), new, x)
         # The lower tail rises with x, the upper one falls: keep the bracket on the side of the root.
         below = (h > 0) == up
         left = np.where(below, x, lo[idx])

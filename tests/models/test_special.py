@@ -237,6 +237,18 @@ def test_betainc_block_and_lentz_paths_agree():
     assert rel(whole, pieces).max() <= 1e-13
 
 
+def test_scalars_in_scalars_out_as_scipy():
+    for ours, theirs, args in (
+        (special.betainc, sp.betainc, (2.0, 3.0, 0.25)),
+        (special.betaincinv, sp.betaincinv, (2.0, 3.0, 0.25)),
+        (special.betaln, sp.betaln, (2.0, 3.0)),
+        (special.gammaln, sp.gammaln, (2.5,)),
+        (special.expit, sp.expit, (0.3,)),
+    ):
+        got = ours(*args)
+        assert isinstance(got, np.float64) and got == pytest.approx(theirs(*args), rel=1e-14)
+
+
 def test_betainc_broadcasts():
     out = special.betainc(np.array([[2.0], [30.0]]), np.array([3.0, 1e6]), 1e-5)
     assert out.shape == (2, 2)
