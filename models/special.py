@@ -478,8 +478,9 @@ def betaincinv(a: ArrayLike, b: ArrayLike, p: ArrayLike, *, evaluations: int | N
     round trip I_x(a, b) / p - 1 ~1e-14).
 
     evaluations: at most this many evaluations of I_x, each followed by a Halley step (default: until
-    converged, 2-3 from the start). One gives ~1e-4 relative, enough for the limits of an integral; for a
-    few creatives the cost is per evaluation, not per element.
+    converged, 2-3 from the start). One gives ~1e-4 relative, enough for the limits of an integral; 0 returns
+    the start (Abramowitz & Stegun 26.5.22, or the leading power-series term in a far tail), a few percent
+    off in the tails; for a few creatives the cost is per evaluation, not per element.
     """
     a, b, p = np.broadcast_arrays(_f64(a), _f64(b), _f64(p))
     shape = a.shape
@@ -511,6 +512,8 @@ def _invert(a: np.ndarray, b: np.ndarray, p: np.ndarray, evaluations: int) -> np
     narrowed by every evaluation catches steps that leave it (bisection, geometric in the far tails).
     """
     q = 1.0 - p  # exact where p >= 1/2, which is where it is used
+    if evaluations == 0:
+        return _start(a, b, p, q, betaln(a, b))
     upper = p > 0.5
     lb, const = _betaln_and_constant(a, b)
     x = _start(a, b, p, q, lb)
