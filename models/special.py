@@ -1,9 +1,11 @@
 """The special functions of the conjugate path, in numpy: no scipy on the commands a marketer runs by hand.
 
-`import scipy.special` costs 0.1-0.5 s (it loads scipy.linalg and scipy's array-API layer), most of the 0.5 s a
-`reallocate` may take. What the conjugate model needs is small: log-Gamma and log-Beta, the regularised
-incomplete Beta function I_x(a, b) and its inverse, and a few elementwise helpers. Tested against
-scipy.special in `tests/models/test_special.py` (relative error <= 1e-12 over the project's regime).
+`import scipy.special` costs ~0.2 s (it loads scipy.linalg and scipy's array-API layer, and numpy.testing) of
+the 0.5 s a `reallocate` may take (BENCHMARKS.md, "Issue 14: scipy off the conjugate path"). What the
+conjugate model needs is small: log-Gamma and log-Beta, the regularised incomplete Beta function I_x(a, b) and
+its inverse, and a few elementwise helpers. Tested against scipy.special and a 50-digit reference in
+`tests/models/test_special.py` (relative error <= 1e-12 over alpha 0.5-1e4, beta 1-1e8, +-40 sd). Known
+limit: a below ~1e-3 with b above ~1e5 loses digits (TOMS 708 switches to power series there).
 
 Method (DiDonato & Morris 1992, ACM TOMS 708, the algorithm behind R's `pbeta`)
 ------------------------------------------------------------------------------------
@@ -15,14 +17,14 @@ Method (DiDonato & Morris 1992, ACM TOMS 708, the algorithm behind R's `pbeta`)
   added: lgamma differences would cancel ~log(b) * b against a result of order a log(b), losing ~1e-9 relative
   at b ~ 1e7 (BENCHMARKS.md, issue 14).
 - `betainc`: I_x(a, b) = x^a (1 - x)^b / B(a, b) times a continued fraction in lambda = a - (a + b) x (TOMS 708
-  `bfrac`), evaluated by the modified Lentz method on the side where lambda >= 0 (x below the mean, else the
-  symmetry I_x(a, b) = 1 - I_{1-x}(b, a)). lambda is formed from whichever of x and 1 - x is exact, so the
+  `bfrac`), on the side where lambda >= 0 (x below the mean, else the symmetry I_x(a, b) = 1 - I_{1-x}(b, a)),
+  as products of 2 x 2 matrices 32 terms at a time for small arrays, by Lentz's method for large ones. lambda is formed from whichever of x and 1 - x is exact, so the
   fraction never subtracts two numbers close to 1 (the plain fraction in 1 - x does, and loses up to 1e-9
   relative at b ~ 1e8). The prefactor is computed as TOMS 708 `brcomp`: for a, b >= 8 as
   sqrt(a b / (2 pi (a + b))) exp(-(a u + b v) - bcorr) with u, v = rlog1(-lambda / a), rlog1(lambda / b)
   (rlog1(e) = e - log(1 + e), no cancellation), else from logarithms and `betaln`.
 - `betaincinv`: a start from Abramowitz & Stegun 26.5.22 (or the leading power-series term in the tails of
-  a small shape), then Halley steps on the tail that is below 1/2 (I_x - p or (1 - I_x) - (1 - p), both
+  a small shape), then Halley steps on the logarithm of the tail that is below 1/2 (I_x or 1 - I_x, both
   computed without cancellation), kept inside a bracket that every evaluation narrows.
 """
 
