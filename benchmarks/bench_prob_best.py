@@ -3,6 +3,7 @@
 Usage:  python benchmarks/bench_prob_best.py [--before REV]
   REV (default 9ed94fe, the code before issue 14's panel rules) is loaded from git as a module of its own, so
   "before" and "after" are timed in one process on the same inputs.
+The last rows time `betaincinv` on the simulator's (replicates x creatives) arrays against scipy's.
 Targets (issue 14): 5 creatives <= 0.5 ms (the path the engine uses, `Posterior.prob_best("exact")`), 1,000
 contested creatives <= 20 ms, max error <= 1e-6. References: adaptive quadrature (5 creatives) and Simpson's
 rule on a 40,001-point grid over the creatives that can win (1,000 creatives; its own error is ~1e-12 there).
@@ -114,6 +115,22 @@ def main() -> None:
         row(label, 1000, "before: prob_best_scaled_beta", t * 1e3, np.abs(p - ref).max(), "")
         p, t = timed(lambda: prob_best_mc(rng.beta(a, b, size=(10_000, a.size)) * s), 5)
         row(label, 1000, "Monte Carlo 10,000 draws", t * 1e3, np.abs(p - ref).max(), "")
+
+    # The simulator's Bayes-UCB quantile (models.batch) on (replicates x creatives) arrays: models.special
+    # against scipy.special, which the conjugate path no longer imports (issue 14).
+    from scipy import special as scipy_special
+
+    from models import special
+
+    for reps in (200, 10_000):
+        a = 1.0 + rng.poisson(20, (reps, 5)).astype(float)
+        b = 5000.0 + rng.uniform(1e4, 5e5, (reps, 5))
+        q = (1.0 - 1.0 / np.arange(2, reps + 2))[:, None]
+        want, t_scipy = timed(lambda: scipy_special.betaincinv(a, b, q), 21 if reps < 1000 else 5)
+        got, t_ours = timed(lambda: special.betaincinv(a, b, q), 21 if reps < 1000 else 5)
+        err = float(np.max(np.abs(got / want - 1.0)))
+        row(f"betaincinv {reps} x 5", 5, "scipy.special", t_scipy * 1e3, float("nan"), "")
+        row(f"betaincinv {reps} x 5", 5, f"models.special ({t_ours / t_scipy:.1f}x scipy)", t_ours * 1e3, err, "")
 
 
 if __name__ == "__main__":

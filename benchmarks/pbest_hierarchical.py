@@ -25,8 +25,18 @@ sys.path.insert(0, str(ROOT))
 from models.hierarchical import HierarchicalModel, simulate_campaign  # noqa: E402
 
 
-def prob_best(rate: np.ndarray) -> np.ndarray:
-    return np.bincount(rate.argmax(axis=1), minlength=rate.shape[1]) / rate.shape[0]
+def prob_best(rate: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """P(each column is the largest) from draws (S, n), optionally weighted (S,) (normalised here)."""
+    w = np.full(rate.shape[0], 1.0 / rate.shape[0]) if weights is None else weights / weights.sum()
+    return np.clip(np.bincount(rate.argmax(axis=1), weights=w, minlength=rate.shape[1]), 0.0, 1.0)
+
+
+def mc_floor(p_a: np.ndarray, ess_a: float, p_b: np.ndarray, ess_b: float) -> np.ndarray:
+    """The |difference| of two independent Monte Carlo estimates of the same probabilities p expected from
+    their sampling error alone: sqrt(2/pi) x the sd of the difference, with sd sqrt(p (1 - p) / ESS) each
+    (the fast path's importance ESS; NUTS's min bulk ESS)."""
+    se = np.sqrt(p_a * (1 - p_a) / max(ess_a, 1.0) + p_b * (1 - p_b) / max(ess_b, 1.0))
+    return np.sqrt(2 / np.pi) * se
 
 
 def main() -> None:
@@ -38,7 +48,11 @@ def main() -> None:
     warnings.simplefilter("ignore")
     rng = np.random.default_rng(args.seed)
     nuts = HierarchicalModel(method="nuts", reuse_compiled=True, max_rhat=1e9, min_ess=0.0)
-    diffs, floors, t_fast, t_nuts, fast_gate = [], [], [], [], 0
+    diff_list: list[float] = []
+    floor_list: list[float] = []
+    t_fast: list[float] = []
+    t_nuts: list[float] = []
+    fast_gate = 0
     for i in range(args.campaigns):
         sim = simulate_campaign(rng, n_creatives=5, n_days=args.days)
         t0 = time.perf_counter()
@@ -50,17 +64,14 @@ def main() -> None:
         t_nuts.append(time.perf_counter() - t0)
         rate = np.asarray(idata["posterior"]["rate"].transpose("chain", "draw", "creative")).reshape(-1, 5)
         p_f, p_n = prob_best(named["rate"]), prob_best(rate)
-        diffs.extend(np.abs(p_f - p_n))
-        # MC standard error of each estimate: the fast path's from its importance ESS, NUTS's from its
-        # (min bulk) ESS; the expected |difference| of two independent normal errors is sqrt(2/pi) x their sd
-        se = np.sqrt(p_f * (1 - p_f) / max(d_fast["ess"], 1) + p_n * (1 - p_n) / max(d_nuts["min_ess_bulk"], 1))
-        floors.extend(np.sqrt(2 / np.pi) * se)
+        diff_list.extend(np.abs(p_f - p_n))
+        floor_list.extend(mc_floor(p_f, d_fast["ess"], p_n, d_nuts["min_ess_bulk"]))
         print(
             f"  {i + 1:3d}/{args.campaigns}: max |diff| {np.abs(p_f - p_n).max():.3f} fast gate {d_fast['gate']}",
             file=sys.stderr,
             flush=True,
         )
-    diffs, floors = np.asarray(diffs), np.asarray(floors)
+    diffs, floors = np.asarray(diff_list), np.asarray(floor_list)
     print(
         f"# pbest_hierarchical {time.strftime('%Y-%m-%d %H:%M')}  campaigns={args.campaigns} creatives=5 "
         f"days={args.days} seed={args.seed}"

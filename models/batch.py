@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from scipy import special
 
+from models import special
 from models.beta_draws import DrawBuffers, beta_draws, count_best
 from models.conjugate import beta_update
 from models.cost import CostModel

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy import special
 
+from models import special
 from models.prob_best import prob_best_mc, prob_best_scaled_beta, scaled_beta_max
 
 # Up to this many creatives the exact answers come from composite Gauss-Legendre (`scaled_beta_max`), which

@@ -21,8 +21,8 @@ class _HierarchicalFits:
     """The hierarchical model's posterior for every replicate of one campaign, refitted each day.
 
     Keeps the impressions, spend and conversions by day and report lag, so each day's fit sees what the
-    engine would: each past day's conversions reported so far. One fit per replicate and day (the compiled
-    model is reused: ~0.3 s a fit), so studies with it should be small. The model's attribution delay is the
+    engine would: each past day's conversions reported so far. One fit per replicate and day (~0.03 s on
+    the fast path, ~0.3 s on NUTS with the compiled model reused). The model's attribution delay is the
     study's ``[model] delay_cdf``, else the world's true delay.
     """
 

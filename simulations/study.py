@@ -10,7 +10,7 @@ Schema (defaults in brackets)
             posterior_draws [256] (Monte Carlo draws per campaign and day), chunk_size [250] (replicates per
             chunk: part of the seed contract, results do not depend on the number of workers),
             model ["conjugate" | "hierarchical"]: the posterior the policies decide on (the hierarchical
-            one is fitted per replicate and day, ~0.3 s each: keep such studies small)
+            one is fitted per replicate and day: ~0.03 s on the fast path, ~0.3 s on NUTS)
 [world]     volume, exactly one of: daily_budget (currency per day; CPMs needed) or impressions_per_period
             (unit-cost mode: the budget is impressions, there is no money). Creatives, exactly one of:
             conversion_rates = [...] (+ cpms = [...] with a budget), [[world.creatives]] (id,
@@ -343,9 +343,11 @@ def load_study(path: str | Path) -> LoadedStudy:
 # ------------------------------------------------------------------ size bound
 # Cost model of a study, measured by benchmarks/bench_simulate.py-style runs (BENCHMARKS.md, issue 12):
 # the conjugate simulator costs about 8e-8 CPU seconds per replicate x period x policy x creative x
-# posterior draw (realistic.toml, 2026-12-02); a hierarchical fit about 0.3 s per replicate, day and policy.
+# posterior draw (realistic.toml, 2026-12-02); a hierarchical fit, per replicate, day and policy, about 0.03 s on
+# the fast path (hierarchical.toml: 97 CPU s for 4,200 fits, BENCHMARKS.md "Issue 13: the remaining evidence")
+# and 0.3 s on NUTS with the compiled model reused.
 CONJUGATE_SECONDS_PER_DRAW = 1e-7
-HIERARCHICAL_SECONDS_PER_FIT = 0.3
+HIERARCHICAL_SECONDS_PER_FIT: dict[str, float] = {"laplace_is": 0.03, "nuts": 0.3}
 MAX_SECONDS = 3600.0  # refuse (without --force) a study estimated to run longer than an hour
 MAX_MEMORY_SHARE = 0.5  # ... or to need more than half of this machine's memory
 
@@ -389,7 +391,7 @@ def estimate_size(study: Study, replicates: int | None = None, workers: int = 1)
     policies = len(s.policies)
     learners = sum(not sim_policy(p).knows_truth for p in s.policies)
     if s.model == "hierarchical":
-        cpu = n_rep * s.periods * learners * HIERARCHICAL_SECONDS_PER_FIT
+        cpu = n_rep * s.periods * learners * HIERARCHICAL_SECONDS_PER_FIT[study.model.method]
     else:
         cpu = n_rep * s.periods * policies * k * s.posterior_draws * CONJUGATE_SECONDS_PER_DRAW
     n_chunks = -(-n_rep // s.chunk_size)

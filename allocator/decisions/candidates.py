@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import special
 
 from allocator.decisions.warnings import AUTH_WARNING_DAYS
 from allocator.plan import CampaignPlan
+from models import special
 from models.errors import DataError
 from models.observations import DailyObservations
 

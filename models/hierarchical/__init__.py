@@ -48,10 +48,11 @@ Methods
 model (`models.hierarchical.logdensity`, equal to PyMC's ``compile_logp``): the posterior mode (L-BFGS-B,
 analytic gradient), the Hessian there, a multivariate t proposal refitted to the weighted draws in up to
 `laplace.MAX_STAGES` stages, Pareto-smoothed importance sampling (`models.hierarchical.psis`). Its gate:
-Pareto k <= 0.7 and importance-sampling ESS >= ``min_ess``. Above `laplace.MAX_ADAPT_DIM` parameters the
-nested form of `models.hierarchical.nested` (INLA-style: the globals importance-sampled on their Laplace
-marginal, the creative effects from their conditional Gaussians; its gate adds the conditional check's
-Pareto k, ``diagnostics.conditional_k``; ``diagnostics.approximation`` says "joint" or "nested"). On failure NUTS runs (below), then the
+Pareto k <= 0.7 and importance-sampling ESS >= ``min_ess``. For portfolios, and above
+`laplace.MAX_ADAPT_DIM` parameters, the nested form of `models.hierarchical.nested` (INLA-style: the globals
+importance-sampled on their Laplace marginal, the creative effects from their conditional Gaussians
+corrected by importance sampling within each campaign; its gate adds the conditional check's Pareto k,
+``diagnostics.conditional_k``; ``diagnostics.approximation`` says "joint" or "nested"). On failure NUTS runs (below), then the
 conjugate fallback. It imports neither pymc, pytensor nor arviz. ``method="nuts"``: NUTS only.
 Diagnostics: ``method`` (whose draws decided: "laplace_is", "nuts" or "conjugate"), ``pareto_k`` (the fast
 path's), ``ess`` (importance-sampling ESS, or NUTS's min bulk ESS).

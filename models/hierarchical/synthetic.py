@@ -62,12 +62,14 @@ def simulate_campaign(
     creative_sd: float | None = None,
     fatigue_rate: float | None = None,
     start: str = "2026-01-01",
+    organic: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SimulatedCampaign:
     """Draw one campaign; parameters left None are drawn from `PRIOR` (as SBC needs).
 
     Impressions per creative and day vary x0.5..x1.5 around `impressions_per_day`; spend follows `cpm`.
     Organic engagement rates are log-normal around 5% per view; the world's logit uses their
-    standardised log exactly as the model does (`standardise_organic`).
+    standardised log exactly as the model does (`standardise_organic`). ``organic``: (rates, standardised
+    values) given instead, for portfolios, where the model standardises over all campaigns.
     """
     pr = PRIOR
     mu = rng.normal(pr["intercept_mu"], pr["intercept_sd"]) if intercept is None else intercept
@@ -76,8 +78,11 @@ def simulate_campaign(
     phi = 0.0
     if fatigue != "none":
         phi = abs(rng.normal(0.0, pr["fatigue_sd"])) if fatigue_rate is None else fatigue_rate
-    organic = np.exp(np.log(0.05) + 0.5 * rng.normal(size=n_creatives))
-    x = standardise_organic([organic], [n_creatives])[0]
+    if organic is None:
+        organic_rate = np.exp(np.log(0.05) + 0.5 * rng.normal(size=n_creatives))
+        x = standardise_organic([organic_rate], [n_creatives])[0]
+    else:
+        organic_rate, x = organic
     z = rng.normal(size=n_creatives)
     base = mu + beta * x + sigma * z
     imps = np.rint(impressions_per_day * rng.uniform(0.5, 1.5, size=(n_days, n_creatives)))
@@ -104,4 +109,48 @@ def simulate_campaign(
         "daily_rate": p,
         "true_conversions": true_conv,
     }
-    return SimulatedCampaign(daily, organic, truth)
+    return SimulatedCampaign(daily, organic_rate, truth)
+
+
+def simulate_portfolio(
+    rng: np.random.Generator,
+    n_campaigns: int,
+    n_creatives: int = 5,
+    n_days: int = 14,
+    pooled_organic: bool = False,
+    **kwargs,
+) -> tuple[list[SimulatedCampaign], dict]:
+    """Draw a portfolio from the portfolio model's generative story: intercept_mean, campaign_sd,
+    organic_coef and creative_sd once from `PRIOR`, each campaign's intercept
+    ``intercept_mean + campaign_sd * z[k]``; the campaigns as `simulate_campaign` (``kwargs`` go there).
+    With ``pooled_organic`` the organic rates are standardised over the whole portfolio, as the model does
+    (what calibration needs); without, each campaign's on its own (the worlds of `nested_vs_nuts.py` as
+    recorded in BENCHMARKS.md: both fits see the same data, so the comparison holds either way).
+    Returns (campaigns, truth of the globals)."""
+    pr = PRIOR
+    truth = {
+        "intercept_mean": float(rng.normal(pr["intercept_mu"], pr["intercept_sd"])),
+        "campaign_sd": float(abs(rng.normal(0.0, pr["campaign_sd"]))),
+        "organic_coef": float(rng.normal(0.0, pr["organic_sd"])),
+        "creative_sd": float(abs(rng.normal(0.0, pr["creative_sd"]))),
+    }
+    intercepts = truth["intercept_mean"] + truth["campaign_sd"] * rng.normal(size=n_campaigns)
+    organic: list[tuple[np.ndarray, np.ndarray] | None] = [None] * n_campaigns
+    if pooled_organic:
+        rates = [np.exp(np.log(0.05) + 0.5 * rng.normal(size=n_creatives)) for _ in range(n_campaigns)]
+        xs = standardise_organic(rates, [n_creatives] * n_campaigns)
+        organic = list(zip(rates, xs))
+    sims = [
+        simulate_campaign(
+            rng,
+            n_creatives=n_creatives,
+            n_days=n_days,
+            intercept=float(b),
+            organic_coef=truth["organic_coef"],
+            creative_sd=truth["creative_sd"],
+            organic=org,
+            **kwargs,
+        )
+        for b, org in zip(intercepts, organic)
+    ]
+    return sims, truth

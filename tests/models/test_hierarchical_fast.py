@@ -201,37 +201,72 @@ def _ld(n: int, k: int, fatigue: str, seed: int) -> LogDensity:
     return LogDensity(design, fatigue, None, _centred_mask(design, "auto"))
 
 
-def test_nested_path_agrees_with_the_joint_importance_sampling():
-    """3 campaigns x 8 creatives (31 parameters), where both forms pass their gates: the globals' posterior
-    means agree within 4 Monte Carlo standard errors (ESS >= 400 each: se of a difference <= 0.071 sd;
-    0.2 sd allowed). The rates' spreads: measured, the nested form's are 0-15% wider (median ratio 1.06, the
-    conditional Gaussian's light tails do not show that; the MC se of an sd ratio at ESS ~1000 is ~3%):
-    asserted median within 0.95-1.12 and none above 1.25. Not asserted: campaign_sd, which with 3 campaigns
-    differed by 0.21 sd here (0.265 joint, 0.228 nested; which of the two is off is not settled)."""
-    from models.hierarchical.laplace import _laplace_is, _nested_is
+def _weighted_rates(ld: LogDensity, fit) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and sd of each creative's rate from a fast-path fit's weighted draws."""
+    w = np.exp(fit.log_weights - fit.log_weights.max())
+    w /= w.sum()
+    rate = ld.named(fit.draws)["rate"]
+    mean = w @ rate
+    return mean, np.sqrt(w @ (rate - mean) ** 2)
+
+
+def test_nested_form_corrects_the_conditional_gaussians_skew():
+    """3 campaigns x 8 creatives (31 parameters), against the joint importance sampling (exact in the limit;
+    its rates agree with long NUTS chains, BENCHMARKS.md). The conditional Gaussians alone (inner 1) put the
+    rates' posterior means too high: a creative's logit given the globals is skewed like a log-gamma's, so
+    the Gaussian at its mode overstates the mean rate by about 1 / (2 sqrt(conversions)) sds; measured 0.13-0.15
+    sd averaged over the 24 rates (6 seeds), asserted > 0.09. With 4 candidates per block (the default:
+    within-block resampling and the marginal's correction) 0.003-0.023, asserted < 0.07 (the mean's Monte
+    Carlo se is ~0.02: ESS ~700 of the reference, ~900 of the fit, 24 correlated rates), and the sds within
+    5% (median ratio 0.97-1.00 measured)."""
+    from models.hierarchical.laplace import INNER_DRAWS, _joint_is, _nested_is
 
     ld = _ld(8, 3, "none", seed=5)
-    joint = _laplace_is(ld, np.random.default_rng(1), 400.0, 2000)
+    joint = _joint_is(ld, np.random.default_rng(1), 400.0, 2000, 4.0, PARETO_K_MAX)
+    plain = _nested_is(ld, np.random.default_rng(2), 400.0, 2000, 4.0, PARETO_K_MAX, inner=1)
     nested = _nested_is(ld, np.random.default_rng(2), 400.0, 2000, 4.0, PARETO_K_MAX)
-    assert joint.passed and nested.passed, (joint.problems, nested.problems)
+    assert INNER_DRAWS == 4 and joint.passed and plain.passed and nested.passed
     assert nested.approximation == "nested" and nested.conditional_k is not None
+    ref_mean, ref_sd = _weighted_rates(ld, joint)
+    z_plain = (_weighted_rates(ld, plain)[0] - ref_mean) / ref_sd
+    mean, sd = _weighted_rates(ld, nested)
+    z = (mean - ref_mean) / ref_sd
+    assert z_plain.mean() > 0.09, z_plain
+    assert abs(z.mean()) < 0.07, z
+    assert 0.95 < np.median(sd / ref_sd) < 1.05, sd / ref_sd
+    # the globals other than campaign_sd agree too (the joint form's campaign_sd is the one that is off here)
     a = ld.named(joint.resample(8000, np.random.default_rng(3)))
     b = ld.named(nested.resample(8000, np.random.default_rng(4)))
     for v in ("intercept_mean", "organic_coef", "creative_sd"):
         assert abs(a[v].mean() - b[v].mean()) < 0.2 * a[v].std(), v
-    ratio = b["rate"].std(axis=0) / a["rate"].std(axis=0)
-    assert 0.95 < np.median(ratio) < 1.12 and ratio.max() < 1.25 and ratio.min() > 0.85, ratio
+
+
+def test_portfolios_take_the_nested_form_at_any_size():
+    """A 2 x 3 portfolio (12 parameters, well below `MAX_ADAPT_DIM`) goes through the nested form (whether
+    its gate passes is not the point here: on small portfolios it passed 25 of 30 measured, BENCHMARKS.md);
+    a single campaign of the same size through the joint form."""
+    from models.hierarchical.laplace import MAX_ADAPT_DIM, laplace_is
+
+    ld = _ld(3, 2, "none", seed=4)
+    assert ld.dim < MAX_ADAPT_DIM
+    fit = laplace_is(ld, np.random.default_rng(1), 200.0)
+    assert fit.approximation == "nested" and fit.conditional_k is not None and np.isfinite(fit.pareto_k)
+    single = laplace_is(_ld(3, 1, "none", seed=3), np.random.default_rng(1), 200.0)
+    assert single.approximation == "joint"
 
 
 def test_nested_conditional_check_can_fail():
-    """A 5-creative campaign whose sparse creatives have a conditional with a heavier (prior-like) left tail
-    than the Gaussian: the conditional check fails the gate, with the reason."""
+    """A 30-creative campaign with fatigue whose sparse creatives have a conditional with a heavier
+    (prior-like) left tail than the Gaussian: the conditional check fails the gate, with the reason
+    (measured k 0.81-0.97 in 3-4 of the 30 blocks over two seeds)."""
     from models.hierarchical.laplace import _nested_is
 
-    fit = _nested_is(_ld(5, 1, "none", seed=5), np.random.default_rng(2), 400.0, 2000, 4.0, PARETO_K_MAX)
+    fit = _nested_is(_ld(30, 1, "days", seed=5), np.random.default_rng(2), 400.0, 2000, 4.0, PARETO_K_MAX)
     assert not fit.passed
     assert fit.conditional_k is not None and fit.conditional_k > PARETO_K_MAX
-    assert fit.problems == [f"conditional Gaussian check: Pareto k {fit.conditional_k:.2f} > 0.7 in 1 of 5 blocks"]
+    (problem,) = fit.problems
+    assert problem.startswith(f"conditional Gaussian check: Pareto k {fit.conditional_k:.2f} > 0.7 in ")
+    assert problem.endswith(" of 30 blocks")
 
 
 def test_large_portfolio_takes_the_nested_fast_path():
@@ -246,3 +281,78 @@ def test_large_portfolio_takes_the_nested_fast_path():
     assert d["conditional_k"] <= PARETO_K_MAX and d["pareto_k"] <= PARETO_K_MAX
     design = _design([s.daily for s in sims], [None] * 4, "none", None)
     assert LogDensity(design, "none", None, _centred_mask(design, "auto")).dim > MAX_ADAPT_DIM
+
+
+def test_pooled_rounds_of_candidates_are_one_round_with_all_of_them():
+    """`NestedLaplace.merge`: the log correction of two pooled rounds is exactly log mean exp(check) over
+    all their candidates, and each block of each draw is kept whole from one of the two rounds."""
+    from scipy.special import logsumexp
+
+    from models.hierarchical.nested import NestedLaplace
+
+    ld = _ld(4, 3, "none", seed=7)
+    nl = NestedLaplace(ld)
+    g = np.tile(nl.mode()[0], (50, 1)) + 0.05 * np.random.default_rng(1).standard_normal((50, nl.dim))
+    rng = np.random.default_rng(2)
+    theta_a, check_a, corr_a = nl.draw_locals(g, rng, inner=4)
+    theta_b, check_b, corr_b = nl.draw_locals(g, rng, inner=4)
+    theta, corr, m = nl.merge((theta_a, corr_a, 4), (theta_b, corr_b, 4), rng)
+    assert m == 8
+    np.testing.assert_allclose(corr, logsumexp(np.concatenate([check_a, check_b]), axis=0) - np.log(8), atol=1e-10)
+    cols = nl.block_of_column
+    np.testing.assert_array_equal(theta[:, cols < 0], theta_a[:, cols < 0])
+    for k in range(nl.n_blocks):
+        block = cols == k
+        from_a = np.all(theta[:, block] == theta_a[:, block], axis=1)
+        from_b = np.all(theta[:, block] == theta_b[:, block], axis=1)
+        assert np.all(from_a | from_b) and from_a.any() and from_b.any()
+
+
+@pytest.mark.slow
+def test_nested_form_agrees_with_nuts_on_a_portfolio():
+    """6 campaigns x 5 creatives x 14 days (globals drawn from the priors), nested form against NUTS
+    (nutpie 2 x 2000). Tolerances from Monte Carlo standard errors (each estimate's sd / sqrt(ESS): the
+    fast path's importance ESS, NUTS's bulk ESS): every global's mean within 4 se; the rates' median |mean
+    difference| within 3 median se (measured on nine 15-20 campaign portfolios: 0.65 of it; 2.4 of it
+    without the within-block correction) and their sds within 10% (median); P(best) per campaign: mean
+    |difference| within 2x its Monte Carlo floor (measured 0.6x)."""
+    import arviz as az
+
+    from models.hierarchical.laplace import _nested_is
+    from models.hierarchical.synthetic import simulate_portfolio
+
+    sims, _ = simulate_portfolio(np.random.default_rng(4), 6, 5, 14)
+    campaigns, organic = [s.daily for s in sims], [s.organic_rate for s in sims]
+    design = _design(campaigns, organic, "none", None)
+    ld = LogDensity(design, "none", None, _centred_mask(design, "auto"))
+    fit = _nested_is(ld, np.random.default_rng(5), 400.0, 2000, 4.0, PARETO_K_MAX)
+    assert fit.passed, fit.problems
+    nuts = HierarchicalModel(method="nuts", draws=2000, chains=2, max_rhat=1.02, min_ess=300.0, on_failure="stop")
+    idata, diag = nuts.sample_posterior(campaigns, organic, rng=np.random.default_rng(6))
+    assert diag["gate"] in ("passed", "retried"), diag
+    post = idata["posterior"]
+    ess_tree = az.ess(idata, method="bulk")
+    ess_nuts = getattr(ess_tree, "dataset", ess_tree)
+    w = np.exp(fit.log_weights - fit.log_weights.max())
+    w /= w.sum()
+    fast = ld.named(fit.draws)
+    for v in ("intercept_mean", "campaign_sd", "organic_coef", "creative_sd"):
+        x = np.asarray(post[v]).ravel()
+        m_f = w @ fast[v]
+        s_f = np.sqrt(w @ (fast[v] - m_f) ** 2)
+        se = np.sqrt(s_f**2 / fit.ess + x.var() / float(ess_nuts[v]))
+        assert abs(m_f - x.mean()) < 4 * se, (v, m_f, x.mean(), se)
+    rate_n = np.asarray(post["rate"].transpose("chain", "draw", "creative")).reshape(-1, ld.n_creatives)
+    mean_f, sd_f = _weighted_rates(ld, fit)
+    mean_n, sd_n = rate_n.mean(axis=0), rate_n.std(axis=0)
+    se = np.sqrt(sd_f**2 / fit.ess + sd_n**2 / np.asarray(ess_nuts["rate"], float))
+    assert np.median(np.abs(mean_f - mean_n)) < 3 * np.median(se)
+    assert 0.9 < np.median(sd_f / sd_n) < 1.1
+    diffs, floors = [], []
+    for sl in design.slices:
+        p_f = np.clip(np.bincount(fast["rate"][:, sl].argmax(axis=1), weights=w, minlength=5), 0.0, 1.0)
+        p_n = np.bincount(rate_n[:, sl].argmax(axis=1), minlength=5) / rate_n.shape[0]
+        diffs.append(np.abs(p_f - p_n))
+        sd = np.sqrt(p_f * (1 - p_f) / fit.ess + p_n * (1 - p_n) / diag["min_ess_bulk"])
+        floors.append(np.sqrt(2 / np.pi) * sd)
+    assert np.mean(diffs) < 2 * np.mean(floors) + 1e-3, (np.mean(diffs), np.mean(floors))

@@ -47,6 +47,7 @@ def test_json_keys_and_nulls():
         "thompson",
         "top_two_thompson",
         "uniform",
+        "ab_test",
         "greedy",
         "ucb",
         "explore_then_commit",
@@ -74,7 +75,7 @@ def test_out_files(tmp_path):
         "prob_best_over_time.png",
     }
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert len(rows) == 3 * 7 and rows[0]["policy"] == "thompson" and float(rows[0]["spend"]) > 0
+    assert len(rows) == 3 * 8 and rows[0]["policy"] == "thompson" and float(rows[0]["spend"]) > 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["policies"]["thompson"]["cpa_mean"] > 0
     assert (out / "regret_over_time.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

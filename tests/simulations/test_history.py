@@ -193,3 +193,35 @@ def test_from_history_replay_runs_with_cross_fitted_priors_and_needs_a_history()
                 "prior": {"from_history": True},
             }
         )
+
+
+def test_from_history_decides_on_the_cross_fitted_priors_and_nothing_else(monkeypatch):
+    # With cross_fit_priors giving every campaign the study's own Beta(1, 5000), a from_history replay is the
+    # flat replay to the last digit: the per-row prior is the only thing from_history changes.
+    import simulations.history
+    from simulations.runner import StudySpec
+    from simulations.study import parse_study
+
+    spec = load_spec(STUDIES / "history.toml").with_overrides(replicates=12)
+    data = spec.study.model_dump()
+    data["study"]["policies"] = ["thompson", "ab_test"]
+    data["study"]["periods"] = 10
+    hist = _history(12, 6)
+    flat = run_study(StudySpec(parse_study(data), hist))
+    data["prior"]["from_history"] = True
+    calls = []
+
+    def study_prior(history, folds=5, seed=0):
+        calls.append((len(history), folds, seed))
+        n = len(history)
+        return np.full(n, 1.0), np.full(n, 5000.0), np.arange(n) % folds
+
+    monkeypatch.setattr(simulations.history, "cross_fit_priors", study_prior)
+    same = run_study(StudySpec(parse_study(data), hist))
+    assert calls and calls[0] == (12, 5, spec.study.study.seed)
+    for policy in ("thompson", "ab_test"):
+        for name in ("conversions", "regret", "correct", "declared"):
+            np.testing.assert_array_equal(same.policies[policy][name], flat.policies[policy][name])
+    monkeypatch.undo()
+    learned = run_study(StudySpec(parse_study(data), hist))
+    assert not np.array_equal(learned.policies["thompson"]["regret"], flat.policies["thompson"]["regret"])

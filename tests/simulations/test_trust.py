@@ -61,6 +61,7 @@ def test_format_csv_and_json_alias():
         "thompson",
         "top_two_thompson",
         "uniform",
+        "ab_test",
         "greedy",
         "ucb",
         "explore_then_commit",
@@ -75,26 +76,30 @@ def test_format_csv_and_json_alias():
 def test_a_study_of_ten_million_replicates_is_refused_with_its_estimate():
     study = STUDIES / "realistic.toml"
     size = estimate_size(load_study(study).study, 10_000_000)
-    # 10^7 replicates x 30 periods x 7 policies x 5 creatives x 256 draws x 1e-7 s
-    assert size.cpu_seconds == pytest.approx(1e7 * 30 * 7 * 5 * 256 * 1e-7)
+    # 10^7 replicates x 30 periods x 8 policies x 5 creatives x 256 draws x 1e-7 s
+    assert size.cpu_seconds == pytest.approx(1e7 * 30 * 8 * 5 * 256 * 1e-7)
     r = _run(str(study), "--replicates", "10000000")
     assert r.exit_code == 2
     assert r.output == (
         f"error: {study}: study.replicates: 10,000,000 replicates would take {size.describe()}, more than an hour; "
         "lower --replicates (or study.replicates), add --workers, or add --force to run it anyway\n"
     )
-    # results: 2 copies x 7 policies x 10^7 replicates x (4 series x 30 periods + 9 scalars) x 8 bytes,
+    # results: 2 copies x 8 policies x 10^7 replicates x (4 series x 30 periods + 9 scalars) x 8 bytes,
     # plus one chunk's working draws (250 x 5 x 256 x 8 x 4)
-    assert size.memory_bytes == 2 * 7 * 10_000_000 * (4 * 30 + 9) * 8 + 250 * 5 * 256 * 8 * 4
-    assert size.describe() == "about 3 days on 1 worker and 134.6 GiB of memory"
+    assert size.memory_bytes == 2 * 8 * 10_000_000 * (4 * 30 + 9) * 8 + 250 * 5 * 256 * 8 * 4
+    assert size.describe() == "about 4 days on 1 worker and 153.8 GiB of memory"
 
 
 def test_hierarchical_estimate_counts_fits():
     s = load_study(STUDIES / "realistic.toml").study
     h = type(s).model_validate({**s.model_dump(), "study": {**s.study.model_dump(), "model": "hierarchical"}})
     size = estimate_size(h, 100, workers=2)
-    assert size.cpu_seconds == pytest.approx(100 * 30 * 6 * 0.3)  # six learning policies, oracle fits nothing
+    # seven learning policies (the oracle fits nothing), 0.03 s a fit on the default fast path
+    assert h.model.method == "laplace_is"
+    assert size.cpu_seconds == pytest.approx(100 * 30 * 7 * 0.03)
     assert size.workers == 1  # 100 replicates are one chunk of 250: one worker can run it
+    nuts = type(h).model_validate({**h.model_dump(), "model": {**h.model.model_dump(), "method": "nuts"}})
+    assert estimate_size(nuts, 100).cpu_seconds == pytest.approx(100 * 30 * 7 * 0.3)
 
 
 def _descendants(pid: int) -> set[int]:
