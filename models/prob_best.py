@@ -219,8 +219,9 @@ def cumulative_rule(nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # Panel edges per creative, in posterior standard deviations from its mean: dense in the body, sparse in the
-# right tail (a Beta with small alpha has an exponential-like tail reaching ~30 sd at 1e-12).
-EDGE_Z = np.array([-8.0, -4.5, -2.5, -1.0, 0.5, 2.0, 3.5, 5.5, 9.0, 16.0, 30.0])
+# right tail (a Beta with small alpha has an exponential-like tail reaching ~30 sd at 1e-12), and the same on the
+# left for a small beta.
+EDGE_Z = np.array([-30.0, -16.0, -11.0, -8.0, -4.5, -2.5, -1.0, 0.5, 2.0, 3.5, 5.5, 9.0, 16.0, 30.0])
 EDGE_ENDS = np.array([1e-6, 1e-4, 1e-3, 1e-2, 0.05, 0.15, 0.35, 0.6])  # fractions of the way to an end
 NODES = 6  # Gauss-Legendre nodes per panel
 SHARED_PANELS_MAX = 4096  # panels of the shared equal-width rule before the reversed-hazard grid takes over
@@ -249,7 +250,13 @@ def _distinct(edges: np.ndarray) -> np.ndarray:
 
 
 def _max_on_panels(
-    a: np.ndarray, b: np.ndarray, s: np.ndarray, edges: np.ndarray, nodes: int = NODES
+    a: np.ndarray,
+    b: np.ndarray,
+    s: np.ndarray,
+    edges: np.ndarray,
+    nodes: int = NODES,
+    *,
+    below_tails: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probability of best and E[max] by Gauss-Legendre panels, with every CDF integrated from its density.
 
@@ -264,6 +271,12 @@ def _max_on_panels(
     ----------
     a, b, s : ndarray, shape (R, n): R campaigns of n creatives, X = s * Beta(a, b)
     edges : ndarray, shape (R, E), sorted; repeated edges make empty panels, which cost but do not count
+    below_tails : bool
+        True when the first edge lies at or below every creative's lower 1e-12 tail and the last at or above
+        every upper one, and every alpha, beta >= 2 (as `scaled_beta_max` cuts them then): each F_j starts
+        from 0 (an error <= 1e-12) instead of the incomplete Beta function at the first edge, and each density
+        is normalised by its own integral over the panels instead of the Beta function (for a few creatives
+        each function is a dearer numpy call than the whole rule: `models.special` is plain numpy).
 
     Returns
     -------
@@ -272,17 +285,32 @@ def _max_on_panels(
     x0, w0, cum = cumulative_rule(nodes)
     half = 0.5 * np.diff(edges, axis=1)  # (R, P)
     x = (0.5 * (edges[:, :-1] + edges[:, 1:]))[:, :, None] + half[:, :, None] * x0  # (R, P, k)
-    u = x[:, None, :, :] / s[:, :, None, None]  # (R, n, P, k), > 0: the first edge lies above every lower tail
+    u = x[:, None, :, :] / s[:, :, None, None]  # (R, n, P, k), > 0: the first edge is a lower 1e-12 tail or above
     outside = u >= 1.0  # beyond a creative's scale (its support ends there, one of the edges)
     with np.errstate(invalid="ignore", divide="ignore"):
         log_pdf = (a - 1.0)[:, :, None, None] * np.log(u) + (b - 1.0)[:, :, None, None] * np.log1p(-u)
-    log_pdf -= (special.betaln(a, b) + np.log(s))[:, :, None, None]
     if outside.any():
         log_pdf[outside] = -np.inf
+    # Normalised by its integral on the panels when they cover every density's support to 1e-12 (below_tails),
+    # else by the Beta function.
+    own_norm = below_tails  # every alpha, beta >= 2 (`scaled_beta_max`)
+    if own_norm:
+        log_pdf -= log_pdf.max(axis=(2, 3), keepdims=True)  # the density's peak on the nodes: exp() <= 1
+    else:
+        log_pdf -= (special.betaln(a, b) + np.log(s))[:, :, None, None]
     f = np.exp(log_pdf)
     f *= half[:, None, :, None]  # density times the panel's half-width: d x = half d t
-    first = special.betainc(a, b, edges[:, :1] / s)  # (R, n)
     panel = f @ w0  # (R, n, P): each creative's mass in each panel
+    if own_norm:
+        total_mass = panel.sum(axis=2)  # (R, n): the unnormalised density's integral, all but <= 2e-12 of it
+        f /= total_mass[:, :, None, None]
+        panel /= total_mass[:, :, None]
+        log_pdf -= np.log(total_mass)[:, :, None, None]
+    if below_tails:
+        first = np.zeros_like(a)
+    else:
+        # (R, n); a creative whose scale lies below the first edge has all its mass before it (u > 1: F = 1)
+        first = special.betainc(a, b, np.minimum(edges[:, :1] / s, 1.0))
     before = np.cumsum(panel, axis=2) - panel  # mass in the panels before each one
     cdf = (first[:, :, None] + before)[:, :, :, None] + f @ cum.T  # (R, n, P, k)
     log_cdf = np.log(np.clip(cdf, 1e-300, 1.0))
@@ -303,8 +331,8 @@ def scaled_beta_max(
 
     Used for small campaigns (the common 3 to 5 creatives, and simulated batches of them).
 
-    Method: the interval from the largest lower 1e-12 tail to the largest upper one is cut into panels at every
-    creative's mean + z standard deviations (`EDGE_Z`, from -8 to +30), so each panel is narrow wherever any
+    Method: the interval from the smallest lower 1e-12 tail to the largest upper one is cut into panels at every
+    creative's mean + z standard deviations (`EDGE_Z`, from -30 to +30: a beta near 1 makes a long left tail), so each panel is narrow wherever any
     creative's density changes, whatever the creatives' widths; each panel gets a `NODES`-point Gauss-Legendre
     rule and the CDFs are integrated from the densities on the same nodes (`_max_on_panels`). E[max] comes on the
     same nodes, so the expected loss E[max] - E[X_i] costs nothing more. Measured against a 200,001-point
@@ -341,7 +369,15 @@ def scaled_beta_max(
         # Limits from the inverse's start alone where every shape is away from the edges (alpha >= 3, beta >=
         # 20: measured within 2.4e-11 of exact limits on 1,180 random campaigns), else one Halley step.
         evaluations = 0 if bool((a1 >= 3.0).all() and (b1 >= 20.0).all()) else 1
-        floor, top = (tail_quantiles(a1, b1, evaluations) * s1).max(axis=2, keepdims=True)
+        tails = tail_quantiles(a1, b1, evaluations) * s1  # (2, R, n): lower and upper 1e-12 tails
+        # Where every alpha and beta is >= 2 (densities at least once differentiable at the ends of their
+        # support) the panels start at the smallest lower tail and every CDF is integrated from 0 there (no
+        # incomplete Beta function: for a few creatives it is the dearest numpy call here); otherwise a
+        # density like u^0.2 near 0 would leave ~1e-8 of quadrature error in the CDFs, so the panels start at
+        # the largest lower tail, where the maximum's mass begins, with each CDF's exact value there.
+        analytic = bool((a1 >= 2.0).all() and (b1 >= 2.0).all())
+        floor = (tails[0].min if analytic else tails[0].max)(axis=1, keepdims=True)
+        top = tails[1].max(axis=1, keepdims=True)
         mean, sd = _moments(a1, b1, s1)
         # Panel edges: each creative's mean + z sd; geometric steps towards both ends of its support, where a
         # small alpha or beta makes the density non-analytic (u^0.5 for alpha = 1.5); its scale (the density
@@ -356,7 +392,7 @@ def scaled_beta_max(
             axis=2,
         ).reshape(len(a1), -1)
         edges = _distinct(np.concatenate([floor, np.clip(cuts, floor, top), top], axis=1))
-        p[smooth], e_max[smooth] = _max_on_panels(a1, b1, s1, edges)
+        p[smooth], e_max[smooth] = _max_on_panels(a1, b1, s1, edges, below_tails=analytic)
     return (p[0], e_max[0]) if single else (p, e_max)
 
 

@@ -73,7 +73,7 @@ def test_conjugate_commands_import_nothing_heavy(plan, args):
 )
 def test_conjugate_commands_import_no_scipy(plan, args):
     # `import scipy.special` alone costs 0.1-0.5 s of the 0.5 s a command may take: the conjugate model's
-    # special functions are models/special.py (learn and the hierarchical model still use scipy).
+    # special functions are models/special/ (learn and the hierarchical model still use scipy).
     mods = loaded(*(a.format(plan=plan) for a in args))
     assert "numpy" in mods  # the command really ran
     assert "scipy" not in mods
