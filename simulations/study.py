@@ -342,11 +342,12 @@ def load_study(path: str | Path) -> LoadedStudy:
 
 # ------------------------------------------------------------------ size bound
 # Cost model of a study, measured by benchmarks/bench_simulate.py-style runs (BENCHMARKS.md, issue 12):
-# the conjugate simulator costs about 8e-8 CPU seconds per replicate x period x policy x creative x
-# posterior draw (realistic.toml, 2026-12-02); a hierarchical fit, per replicate, day and policy, about 0.03 s on
+# the conjugate simulator costs about 1.6e-8 CPU seconds per replicate x period x policy x creative x
+# posterior draw (realistic.toml, 10,000 replicates: 50 CPU s, BENCHMARKS.md "Issue 14: the simulator's speed"),
+# counted as 2e-8; a hierarchical fit, per replicate, day and policy, about 0.03 s on
 # the fast path (hierarchical.toml: 97 CPU s for 4,200 fits, BENCHMARKS.md "Issue 13: the remaining evidence")
 # and 0.3 s on NUTS with the compiled model reused.
-CONJUGATE_SECONDS_PER_DRAW = 1e-7
+CONJUGATE_SECONDS_PER_DRAW = 2e-8
 HIERARCHICAL_SECONDS_PER_FIT: dict[str, float] = {"laplace_is": 0.03, "nuts": 0.3}
 MAX_SECONDS = 3600.0  # refuse (without --force) a study estimated to run longer than an hour
 MAX_MEMORY_SHARE = 0.5  # ... or to need more than half of this machine's memory
