@@ -259,7 +259,14 @@ def _curve(spec: StudySpec, label: str) -> None:
         )
 
 
-SHARPEN_REPLICATES = {"realistic": 100, "delay": 100, "fatigue": 200, "bernoulli": 200, "history": 200, "hierarchical": 200}
+SHARPEN_REPLICATES = {
+    "realistic": 100,
+    "delay": 100,
+    "fatigue": 200,
+    "bernoulli": 200,
+    "history": 200,
+    "hierarchical": 200,
+}
 
 
 def sharpen(*studies: str) -> None:
