@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -384,14 +384,18 @@ def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        field = current.model_fields.get(part) if isinstance(current, type) else None
+        field = current.model_fields.get(part) if _is_model(current) else None
         if field is None:
             return []
         ann = field.annotation
         current = _inner_model(ann)
         if current is None:
             return []
-    return list(current.model_fields) if isinstance(current, type) else []
+    return list(current.model_fields) if _is_model(current) else []
+
+
+def _is_model(x: object) -> TypeGuard[type[BaseModel]]:
+    return isinstance(x, type) and issubclass(x, BaseModel)
 
 
 def _inner_model(ann: Any) -> type[BaseModel] | None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +44,19 @@ class _DrawAnswers:
     ``live``, ``n_draws``, ``shape``, ``mean()`` and ``by_creative()``: the draws as (n_campaigns,
     n_creatives, n_draws), -inf where not live (``draws`` is the same array as (n_campaigns, n_draws,
     n_creatives))."""
+
+    if TYPE_CHECKING:  # what the subclasses provide
+        live: np.ndarray
+
+        @property
+        def n_draws(self) -> int: ...
+
+        @property
+        def shape(self) -> tuple[int, int]: ...
+
+        def mean(self) -> np.ndarray: ...
+
+        def by_creative(self) -> np.ndarray: ...
 
     @cached_property
     def _prob_best(self) -> np.ndarray:

@@ -25,7 +25,10 @@ from models.posterior import Posterior, ScaledBeta
 
 
 def beta_update(
-    alpha0: float | np.ndarray, beta0: float | np.ndarray, events: np.ndarray, exposure: np.ndarray
+    alpha0: float | tuple[float, ...] | np.ndarray,
+    beta0: float | tuple[float, ...] | np.ndarray,
+    events: np.ndarray,
+    exposure: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The conjugate update, the one copy used by `ConjugateModel` and the simulator's batched posteriors
     (`models.batch.BatchPosterior.from_counts`): Beta(alpha0 + c, beta0 + n - c) for c events in n (effective)

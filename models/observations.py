@@ -112,7 +112,7 @@ class DailyObservations:
     clicks: np.ndarray
     conversions: np.ndarray
     spend: np.ndarray
-    observed: np.ndarray = field(default=None)  # type: ignore[assignment]
+    observed: np.ndarray = field(default=None)  # type: ignore[assignment,arg-type]  # None: set in __post_init__
 
     def __post_init__(self) -> None:
         ids = tuple(str(c) for c in self.creative_ids)

@@ -35,7 +35,7 @@ class ScaledBeta:
     def mean(self) -> np.ndarray:
         return self.scale * self.alpha / (self.alpha + self.beta)
 
-    def quantile(self, q: float) -> np.ndarray:
+    def quantile(self, q: float | np.ndarray) -> np.ndarray:
         return self.scale * special.betaincinv(self.alpha, self.beta, q)
 
 

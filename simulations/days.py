@@ -153,7 +153,7 @@ def policy_days(
             pa, pb, conv_obs, exposure(t), present, n_draws, rng, cost, imps_obs, spend_obs, buffers
         )
 
-    out = {name: np.zeros(n_rep) for name in SCALARS}
+    out: dict[str, np.ndarray] = {name: np.zeros(n_rep) for name in SCALARS}
     out["decision_day"] = np.full(n_rep, np.nan)
     out["declared"] = np.zeros(n_rep)
     series = {name: np.zeros((n_rep, periods)) for name in SERIES}
@@ -225,12 +225,12 @@ def policy_days(
             spend = np.zeros_like(imps) if world.spend_cpm is None else imps * world.spend_cpm / 1000.0
             cpm_today = None
         else:
-            cpm_today = dyn.cpm_today(world.cpm, budgets, t, rng)
+            cpm_today = dyn.cpm_today(cast(np.ndarray, world.cpm), budgets, t, rng)
             imps = rng.poisson(budgets / cpm_today * 1000.0).astype(np.float64)
             spend = budgets
         conv = rng.binomial(imps.astype(np.int64), np.clip(rate, 0.0, 1.0)).astype(np.float64)
         if window:
-            split = rng.multinomial(conv.astype(np.int64), dyn.delay_pmf)  # (n_rep, k, window)
+            split = rng.multinomial(conv.astype(np.int64), cast(np.ndarray, dyn.delay_pmf))  # (n_rep, k, window)
             for d in range(window):
                 pending[(t + d) % window] += split[:, :, d]
             reported = pending[t % window].copy()

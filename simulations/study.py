@@ -61,13 +61,15 @@ from models.choices import ModelName
 from models.errors import PlanError
 from simulations.sim_policies import sim_policy
 
+_DEFAULT_POLICIES: list[SimPolicyName] = ["thompson", "uniform", "oracle"]
+
 
 class StudySection(Strict):
     name: str = Field(min_length=1)
     replicates: int = Field(default=200, ge=1, le=10_000_000)
     periods: int = Field(default=30, ge=1, le=10_000)
     seed: int = Field(default=0, ge=0)
-    policies: list[SimPolicyName] = Field(default_factory=lambda: ["thompson", "uniform", "oracle"], min_length=1)
+    policies: list[SimPolicyName] = Field(default_factory=lambda: _DEFAULT_POLICIES.copy(), min_length=1)
     posterior_draws: int = Field(default=256, ge=16, le=100_000)
     chunk_size: int = Field(default=250, ge=1, le=100_000)
     model: ModelName = "conjugate"

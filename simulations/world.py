@@ -54,7 +54,7 @@ class CampaignWorld:
     cpm: np.ndarray | None
     arrives: np.ndarray
     expires: np.ndarray
-    volume: float
+    volume: float | np.ndarray
     spend_cpm: np.ndarray | None = None
     organic: np.ndarray | None = None
     mask: np.ndarray | None = None

@@ -12,11 +12,14 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from allocator.presentation.outputs import fit_file, write_atomic
+
+if TYPE_CHECKING:
+    from allocator.decisions.allocation import Allocation
 
 # name -> (module, attribute, one-line help shown by `sparkbandit --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -340,7 +343,9 @@ def decide_plans(paths: list[Path], date: dt.date | None, dry_run: bool) -> list
             results[k] = e
     if batch:
         try:
-            allocs = reallocate_many([(loaded.plan, daily, day, None) for _, loaded, daily, day, _ in batch])
+            allocs: list[Allocation | SparkBanditError] = list(
+                reallocate_many([(loaded.plan, daily, day, None) for _, loaded, daily, day, _ in batch])
+            )
         except SparkBanditError:
             # One plan's data stopped the batch: decide each alone so that only that plan fails.
             allocs = []
@@ -349,10 +354,10 @@ def decide_plans(paths: list[Path], date: dt.date | None, dry_run: bool) -> list
                     allocs.append(decide(loaded.plan, daily, day))
                 except SparkBanditError as e:
                     allocs.append(e)
-        for (k, _, _, _, warnings), alloc in zip(batch, allocs, strict=True):
-            if not isinstance(alloc, SparkBanditError):
-                alloc.warnings[:0] = warnings
-            results[k] = alloc
+        for (k, _, _, _, warnings), outcome in zip(batch, allocs, strict=True):
+            if not isinstance(outcome, SparkBanditError):
+                outcome.warnings[:0] = warnings
+            results[k] = outcome
     return [(path, results[k]) for k, path in enumerate(paths)]
 
 

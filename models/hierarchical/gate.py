@@ -33,7 +33,7 @@ def gate_stats(idata) -> dict:
                 per[v] = np.inf if largest else 0.0
             else:
                 per[v] = float(a.max() if largest else a.min())
-        name = (max if largest else min)(per, key=per.get)
+        name = (max if largest else min)(per, key=lambda v: per[v])
         return per[name], name
 
     max_rhat, rhat_var = worst(rhat_ds, largest=True)

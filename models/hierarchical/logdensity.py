@@ -65,6 +65,14 @@ class LogDensity:
     #: the parameter vector's length and its named blocks (set in __post_init__)
     dim: int = field(init=False)
     slices: dict[str, slice] = field(init=False)
+    # set in __post_init__ from the inputs: the prior, the constant of the binomial terms, log F and log(1 - F)
+    # of each cell's delay, the indices of the non-centred and centred creatives
+    _pr: dict = field(init=False, repr=False, compare=False)
+    _const: float = field(init=False, repr=False, compare=False)
+    _log_f: np.ndarray = field(init=False, repr=False, compare=False)
+    _log_1mf: np.ndarray = field(init=False, repr=False, compare=False)
+    _idx_nc: np.ndarray = field(init=False, repr=False, compare=False)
+    _idx_c: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.design.creative_labels)
