@@ -245,9 +245,16 @@ def policy_days(
             recent[t % n_cdf] = imps
         spend_obs += spend
 
-        # --- metrics (regret in expected conversions: units x (best value - value))
-        gap = np.where(present, best_value[:, None] - value, 0.0)
-        series["regret_t"][:, t] = (budgets * gap).sum(axis=1)
+        # --- metrics. Regret: expected conversions of the whole day's budget on the best creative (the oracle's
+        # allocation) minus those of the policy's budgets, each at the CPM its spend meets (noise and saturation
+        # in expectation: `Dynamics.spend_yield`; 1 in unit-cost mode).
+        total = budgets.sum(axis=1)
+        got = budgets * np.where(present, value, 0.0)
+        reference = total * np.where(any_live, best_value, 0.0)
+        if not unit:
+            got *= dyn.spend_yield(budgets)
+            reference *= dyn.spend_yield(total)
+        series["regret_t"][:, t] = reference - got.sum(axis=1)
         series["units_t"][:, t] = budgets.sum(axis=1)
         series["units_on_best_t"][:, t] = budgets[rows, best]
         out["conversions"] += conv.sum(axis=1)

@@ -3,8 +3,9 @@
 - conversions, spend: totals per replicate (all campaigns), mean and standard error.
 - CPA: total spend / total conversions over all replicates (a ratio of means, finite even when a replicate
   has no conversion); None in unit-cost mode without spend.
-- regret: expected conversions lost against the oracle, sum over periods and creatives of the units
-  allocated x (best true value - the creative's true value).
+- regret: expected conversions lost against the oracle, summed over periods: each day the expected
+  conversions of the day's budget all on the best creative minus those of the policy's budgets, each at the
+  CPM its spend meets (the world's CPM noise and saturation in expectation, `Dynamics.spend_yield`).
 - share_on_best: units on the true best creative / all units.
 - p_correct_winner: share of campaigns whose declared winner (else final leader) is the true best.
 - decision_day_mean: mean period at which a winner is first declared, over replicates that declared one.

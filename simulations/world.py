@@ -14,10 +14,12 @@ A `CampaignWorld` is one campaign in n_replicates replicates (arrays of shape (n
 - Weekday seasonality: multipliers of the conversion rate (and optionally the CPM) by day of the week.
 - Authorization expiry (`expires`: first period without budget) and arrivals (`arrives`: first period with).
 
-The "true value" of a creative is its expected conversions per budget unit today: rate x fatigue x
-weekday / (CPM x CPM weekday / 1000) per currency unit, or the rate per impression in unit-cost mode.
-It leaves out the day's CPM noise and saturation (which depend on the allocation itself), so the oracle,
-which puts the budget on the highest true value, has regret 0 by definition in a stationary world.
+The "true value" of a creative is its expected conversions per budget unit today at its base CPM: rate x
+fatigue x weekday / (CPM x CPM weekday / 1000) per currency unit, or the rate per impression in unit-cost
+mode. The oracle puts the budget on the highest true value. Regret (`simulations.days`) is the oracle's
+expected conversions minus the policy's, both with the CPM noise and saturation their spend meets
+(`Dynamics.spend_yield`): a creative's expected conversions are spend x true value x yield(spend), so
+concentrating spend pays the saturation in the regret as it does in the conversions.
 """
 
 from __future__ import annotations
@@ -104,6 +106,16 @@ class Dynamics:
 
     def cpm_multiplier(self, t: int) -> float:
         return 1.0 if self.weekday_cpm is None else float(self.weekday_cpm[self.weekday(t)])
+
+    def spend_yield(self, spend: np.ndarray) -> np.ndarray:
+        """Expected impressions bought per currency unit at `spend` a day, relative to the base CPM: E[1 / CPM
+        today] x base CPM x weekday factor = exp(noise^2) (the mean-one lognormal on the CPM) x
+        (1 + spend / saturation_spend) ** -saturation. Expected conversions of a creative are its spend x
+        true value x this yield."""
+        out = np.full(np.shape(spend), np.exp(self.cpm_noise**2))
+        if self.saturation > 0:
+            out = out * (1.0 + spend / self.saturation_spend) ** -self.saturation
+        return out
 
     def cpm_today(self, cpm: np.ndarray, spend: np.ndarray, t: int, rng: np.random.Generator) -> np.ndarray:
         """Realised CPM of each creative today given its spend, shape (n_replicates, n_creatives)."""
