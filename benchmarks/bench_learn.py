@@ -375,10 +375,9 @@ def studies(*names: str) -> None:
 def regret_check(replicates: str = "1000") -> None:
     """Regret against realised conversions in realistic.toml, with and without its CPM saturation (and noise).
 
-    Regret is counted at each creative's base CPM (seasonality included, the CPM noise and the saturation of
-    [world.cpm] not), so where saturation raises the CPM of a creative that takes more of the budget, a
-    policy's regret difference and its conversions difference part. Without [world.cpm] they agree within
-    the outcome noise."""
+    Regret is counted at the CPM each allocation's spend meets (the noise and saturation of [world.cpm] in
+    expectation), so a policy's regret difference and its conversions difference agree within the outcome
+    noise, with [world.cpm] and without (before that change, regret at the base CPM, they parted with it)."""
     print(f"## regret vs conversions, realistic.toml, {replicates} replicates: with and without [world.cpm]")
     base = load_spec(STUDIES / "realistic.toml").with_overrides(replicates=int(replicates))
     policies = ["thompson", "uniform", "greedy", "oracle"]
