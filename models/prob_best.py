@@ -291,22 +291,21 @@ def _max_on_panels(
         log_pdf = (a - 1.0)[:, :, None, None] * np.log(u) + (b - 1.0)[:, :, None, None] * np.log1p(-u)
     if outside.any():
         log_pdf[outside] = -np.inf
-    # Normalised by its integral on the panels when they cover every density's support to 1e-12 (below_tails),
-    # else by the Beta function.
-    own_norm = below_tails  # every alpha, beta >= 2 (`scaled_beta_max`)
-    if own_norm:
+    # below_tails (every alpha, beta >= 2, panels covering every density to 1e-12): each density normalised by
+    # its own integral on the panels and each CDF started from 0; else the Beta function and the incomplete
+    # Beta function at the first edge.
+    if below_tails:
         log_pdf -= log_pdf.max(axis=(2, 3), keepdims=True)  # the density's peak on the nodes: exp() <= 1
     else:
         log_pdf -= (special.betaln(a, b) + np.log(s))[:, :, None, None]
     f = np.exp(log_pdf)
     f *= half[:, None, :, None]  # density times the panel's half-width: d x = half d t
     panel = f @ w0  # (R, n, P): each creative's mass in each panel
-    if own_norm:
+    if below_tails:
         total_mass = panel.sum(axis=2)  # (R, n): the unnormalised density's integral, all but <= 2e-12 of it
         f /= total_mass[:, :, None, None]
         panel /= total_mass[:, :, None]
         log_pdf -= np.log(total_mass)[:, :, None, None]
-    if below_tails:
         first = np.zeros_like(a)
     else:
         # (R, n); a creative whose scale lies below the first edge has all its mass before it (u > 1: F = 1)
