@@ -4,7 +4,7 @@ Run:  python benchmarks/bench_learn.py [section[:arg] ...]
 Sections: recovery, learn_time, replay_time, from_history, sharpen, delay, stopping, past_tests, studies,
 regret_check (default: all).
 Arguments after a colon, comma-separated: `from_history:small` (campaign size: `large`, the default, or
-`small`; `from_history:small,nostop` with the stopping rule off; `from_history:small,stop,0.4%` on an account
+`small`; `replay_time:5000` (campaigns); `from_history:small,nostop` with the stopping rule off; `from_history:small,stop,0.4%` on an account
 converting at 0.4%); `sharpen:fatigue,delay=400` (the studies,
 each optionally `=REPLICATES`; default realistic,bernoulli,history); `studies:realistic` (the shipped studies
 to summarise, default all five).
@@ -136,10 +136,12 @@ def learn_time() -> None:
     print(f"{dt_:.2f} s wall; CV gain over Beta(1, 5000): {cv['gain']:+.3f} ± {cv['gain_se']:.3f} per creative")
 
 
-def replay_time() -> None:
-    print("## history replay time: 4,873 campaigns x 14 periods x 2 replicates, one process")
+def replay_time(campaigns: str = "4873") -> None:
+    """`replay_time:5000`: the replay of that many simulated campaigns (default 4,873, the archive's size)."""
+    n = int(campaigns)
+    print(f"## history replay time: {n:,} campaigns x 14 periods x 2 replicates, one process")
     base = load_spec(STUDIES / "history.toml")
-    hist = account(4873, 3)
+    hist = account(n, 3)
     spec = with_study(
         StudySpec(base.study, hist),
         study={"replicates": 2, "periods": 14, "policies": ["thompson", "uniform", "oracle"]},
@@ -152,13 +154,13 @@ def replay_time() -> None:
     t0 = time.process_time()
     run_study(sub)
     loop = time.process_time() - t0
-    print(f"loop over campaigns (before): {loop:.1f} s CPU for 500 campaigns -> ~{loop * 4873 / 500:.0f} s for 4,873")
+    print(f"loop over campaigns (before): {loop:.1f} s CPU for 500 campaigns -> ~{loop * n / 500:.0f} s for {n:,}")
     sub_b = StudySpec(spec.study, hist[:500])
     t0 = time.process_time()
     run_study(sub_b)
     print(f"batched, the same 500: {time.process_time() - t0:.1f} s CPU")
     for p in ("thompson", "uniform"):
-        print(f"  {p}: regret per campaign {res.policies[p]['regret'].mean() / 4873:.2f}")
+        print(f"  {p}: regret per campaign {res.policies[p]['regret'].mean() / n:.2f}")
 
 
 @contextmanager
